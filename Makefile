@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make demo` and `make test`; each sets up what it needs.
+SHELL := /bin/bash
+UV_VERSION := 0.13.8
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
+export PREFECT_LOGGING_LEVEL ?= WARNING
+
+.PHONY: setup demo test test-server lint bench bench-quick reference clean
+
+$(UV):
+	python3 -m pip install --quiet --user uv==$(UV_VERSION) || python3 -m pip install --quiet uv==$(UV_VERSION)
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --all-extras
+	touch $@
+
+setup: .venv/.synced
+
+demo: setup
+	$(UV) run --frozen pekppp demo
+
+test: setup
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen pytest
+
+test-server: setup
+	$(UV) run --frozen pytest -m server
+
+lint: setup
+	$(UV) run --frozen ruff check .
+
+bench: setup
+	$(UV) run --frozen python -m tests.benchmarks.run
+
+bench-quick: setup
+	$(UV) run --frozen python -m tests.benchmarks.run --quick
+
+# Rebuild data/reference/ from the npm package idn-area-data 4.0.1 (see data/reference/NOTICE.md).
+reference:
+	d=$$(mktemp -d) && cd $$d && npm pack idn-area-data@4.0.1 && tar xzf idn-area-data-4.0.1.tgz && cd - && python3 data/reference/build_reference.py $$d/package && rm -rf $$d
+
+clean:
+	rm -rf data/landing data/warehouse data/warehouse.duckdb .prefect

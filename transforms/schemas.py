@@ -1,0 +1,243 @@
+"""Declared schemas: the input tables regions send and the output tables the warehouse gets.
+
+Each table's columns, types, nullability and meaning are written here once; readers, validators,
+writers and the README all follow these declarations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+ROW = "_row"
+"""Source row number as the region sees it in its file (header = row 1 in CSV/XLSX)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: pl.DataType | type[pl.DataType]
+    required: bool = True
+    nullable: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    columns: tuple[Column, ...]
+    version: int = 1
+    description: str = ""
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def required_names(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    @property
+    def polars_schema(self) -> pl.Schema:
+        return pl.Schema({c.name: c.dtype for c in self.columns})
+
+
+def _c(name: str, dtype: pl.DataType | type[pl.DataType], description: str, *, required: bool = True,
+       nullable: bool = False) -> Column:
+    return Column(name, dtype, required, nullable, description)
+
+
+# ---------------------------------------------------------------- input tables (submissions)
+
+SURVEY_ANSWER_DTYPE = pl.Int8
+
+UNITS = TableSpec("units", (
+    _c("unit_id", pl.String, "Unit id, unique in the bundle"),
+    _c("unit_name", pl.String, "Unit name"),
+    _c("unit_type", pl.String, "One of the cycle's unit types"),
+    _c("region_code", pl.String, "Kemendagri code of the owning region; equals the bundle's region"),
+    _c("annual_service_users", pl.Int64, "Yearly service users: the survey population", required=False,
+       nullable=True),
+), description="Service units of the region (required)")
+
+EVALUATIONS = TableSpec("evaluations", (
+    _c("unit_id", pl.String, "Unit scored"),
+    _c("indicator_code", pl.String, "One of the cycle's indicators, e.g. 1.a.Ak"),
+    _c("score", pl.Int64, "Integer score 0-5"),
+    _c("evaluator_id", pl.String, "Evaluator", required=False, nullable=True),
+    _c("evidence", pl.String, "Evidence reference", required=False, nullable=True),
+), description="Evaluator form F-02 (required)")
+
+
+def skm_spec(elements: list[str]) -> TableSpec:
+    """The survey table for a cycle's element list (keyed by element name, never by position)."""
+    return TableSpec("skm_responses", (
+        _c("unit_id", pl.String, "Unit surveyed"),
+        _c("respondent_id", pl.String, "Respondent, unique per unit"),
+        _c("survey_date", pl.Date, "ISO date inside the cycle's survey window"),
+        *(_c(e, SURVEY_ANSWER_DTYPE, f"Answer 1-4 for element {e}; empty when unanswered", nullable=True)
+          for e in elements),
+        _c("gender", pl.String, "Respondent gender", required=False, nullable=True),
+        _c("age", pl.Int64, "Respondent age", required=False, nullable=True),
+        _c("education", pl.String, "Respondent education", required=False, nullable=True),
+        _c("occupation", pl.String, "Respondent occupation", required=False, nullable=True),
+    ), description="Satisfaction survey SKM (optional)")
+
+
+INPUT_TABLES = ("units", "evaluations", "skm_responses")
+REQUIRED_TABLES = ("units", "evaluations")
+
+
+def input_specs(elements: list[str]) -> dict[str, TableSpec]:
+    return {"units": UNITS, "evaluations": EVALUATIONS, "skm_responses": skm_spec(elements)}
+
+
+# ---------------------------------------------------------------- output tables (warehouse)
+
+UNIT_SCORES = TableSpec("unit_scores", (
+    _c("cycle", pl.String, "Evaluation cycle (year)"),
+    _c("region_code", pl.String, "Kemendagri code of the owning region"),
+    _c("province_code", pl.String, "Province of the region"),
+    _c("unit_id", pl.String, "Unit id as submitted"),
+    _c("unit_name", pl.String, "Unit name"),
+    _c("unit_type", pl.String, "Unit type"),
+    _c("status", pl.String, "scored, or why there is no score (incomplete)"),
+    _c("ipp", pl.Float64, "IPP 0-5, rounded half-up to 2 decimals", nullable=True),
+    _c("ipp_exact", pl.Float64, "IPP before rounding (for audit; exact rational as float)", nullable=True),
+    _c("predicate", pl.String, "Predicate code A..F", nullable=True),
+    _c("predicate_label", pl.String, "Predicate label", nullable=True),
+    _c("zone", pl.String, "Zone hijau/kuning/merah", nullable=True),
+    _c("ikm", pl.Float64, "Survey IKM 25-100, rounded half-up to 2 decimals", nullable=True),
+    _c("ikm_mutu", pl.String, "IKM mutu A-D", nullable=True),
+    _c("n_respondents", pl.Int64, "Survey respondents counted"),
+    _c("sample_required", pl.Int64, "Krejcie-Morgan minimum sample for annual_service_users", nullable=True),
+    _c("sample_met", pl.Boolean, "Survey sample reaches the minimum (null when no population given)",
+       nullable=True),
+    _c("n_evaluators", pl.Int64, "Distinct evaluators who scored the unit"),
+    _c("n_indicators_scored", pl.Int64, "Indicators with at least one score"),
+    _c("rank_in_type", pl.Int64, "Competition rank (1224) nationally within unit type", nullable=True),
+    _c("eligible", pl.Boolean, "Meets the cycle's award eligibility"),
+    _c("submission_id", pl.String, "Bundle the unit came from"),
+    _c("release_id", pl.String, "Release that published this row"),
+), description="One row per unit")
+
+ASPECT_SCORES = TableSpec("aspect_scores", (
+    _c("cycle", pl.String, "Evaluation cycle"),
+    _c("region_code", pl.String, "Owning region"),
+    _c("unit_id", pl.String, "Unit"),
+    _c("aspect_code", pl.String, "Aspect code a..f"),
+    _c("aspect_name", pl.String, "Aspect name"),
+    _c("score", pl.Float64, "Aspect score 0-5 rounded half-up to 2 decimals", nullable=True),
+    _c("weight", pl.Int64, "Aspect weight (percent)"),
+    _c("release_id", pl.String, "Release"),
+), description="One row per unit and aspect")
+
+SKM_SCORES = TableSpec("skm_scores", (
+    _c("cycle", pl.String, "Evaluation cycle"),
+    _c("region_code", pl.String, "Owning region"),
+    _c("unit_id", pl.String, "Unit"),
+    _c("element", pl.String, "Survey element (unsur)"),
+    _c("nrr", pl.Float64, "Mean answer (NRR) over respondents who answered, 4 decimals", nullable=True),
+    _c("n_answered", pl.Int64, "Respondents who answered the element"),
+    _c("release_id", pl.String, "Release"),
+), description="One row per unit and survey element")
+
+REGION_SCORES = TableSpec("region_scores", (
+    _c("cycle", pl.String, "Evaluation cycle"),
+    _c("region_code", pl.String, "Kemendagri code"),
+    _c("region_name", pl.String, "Region name"),
+    _c("province_code", pl.String, "Province of the region"),
+    _c("level", pl.String, "provinsi, kabupaten or kota"),
+    _c("n_units", pl.Int64, "Units submitted"),
+    _c("n_units_scored", pl.Int64, "Units with an IPP"),
+    _c("ipp", pl.Float64, "Roll-up IPP, rounded half-up to 2 decimals", nullable=True),
+    _c("predicate", pl.String, "Predicate of the roll-up IPP", nullable=True),
+    _c("predicate_label", pl.String, "Predicate label", nullable=True),
+    _c("rank", pl.Int64, "Competition rank (1224) among regions", nullable=True),
+    _c("rollup_method", pl.String, "mean or weighted:<column>"),
+    _c("release_id", pl.String, "Release"),
+), description="One row per region (pemda)")
+
+NATIONAL_SCORES = TableSpec("national_scores", (
+    _c("cycle", pl.String, "Evaluation cycle"),
+    _c("n_regions", pl.Int64, "Regions with at least one unit"),
+    _c("n_units", pl.Int64, "Units submitted"),
+    _c("n_units_scored", pl.Int64, "Units with an IPP"),
+    _c("ipp", pl.Float64, "National IPP, rounded half-up to 2 decimals", nullable=True),
+    _c("predicate", pl.String, "Predicate of the national IPP", nullable=True),
+    _c("predicate_label", pl.String, "Predicate label", nullable=True),
+    _c("ikm", pl.Float64, "Mean unit IKM, rounded half-up to 2 decimals", nullable=True),
+    _c("predicate_counts", pl.String, "Units per predicate as JSON {code: n}"),
+    _c("rollup_method", pl.String, "mean or weighted:<column>"),
+    _c("release_id", pl.String, "Release"),
+), description="One row per cycle")
+
+AWARD_ROSTER = TableSpec("award_roster", (
+    _c("cycle", pl.String, "Evaluation cycle"),
+    _c("award", pl.String, "Award code from the methodology"),
+    _c("award_label", pl.String, "Award label"),
+    _c("rank", pl.Int64, "Competition rank within the award (and unit type where the rule ranks by type)"),
+    _c("subject", pl.String, "unit or region"),
+    _c("region_code", pl.String, "Region (owner of the unit, or the region itself)"),
+    _c("unit_id", pl.String, "Unit (null for region awards)", nullable=True),
+    _c("name", pl.String, "Unit or region name"),
+    _c("unit_type", pl.String, "Unit type (null for region awards)", nullable=True),
+    _c("score", pl.Float64, "Published IPP (or IPP gain for most-improved)"),
+    _c("predicate", pl.String, "Predicate"),
+    _c("reason", pl.String, "Why the recipient is on the roster"),
+    _c("release_id", pl.String, "Release"),
+), description="One row per award and recipient")
+
+SUBMISSIONS = TableSpec("submissions", (
+    _c("cycle", pl.String, "Evaluation cycle"),
+    _c("region_code", pl.String, "Region folder the bundle arrived in"),
+    _c("submission_id", pl.String, "Content hash of the bundle's file names and bytes"),
+    _c("bundle", pl.String, "Bundle name as uploaded"),
+    _c("received_at", pl.Datetime("us", "UTC"), "When the pipeline first saw the bundle"),
+    _c("status", pl.String, "accepted, rejected, superseded or late"),
+    _c("reason", pl.String, "Why (rejections, lateness)", nullable=True),
+    _c("superseded_by", pl.String, "Newer accepted bundle of the same region", nullable=True),
+    _c("n_issues", pl.Int64, "Validation issues found"),
+    _c("release_id", pl.String, "Release"),
+), description="One row per bundle received")
+
+VALIDATION_ISSUES = TableSpec("validation_issues", (
+    _c("cycle", pl.String, "Evaluation cycle"),
+    _c("region_code", pl.String, "Region folder"),
+    _c("submission_id", pl.String, "Bundle"),
+    _c("table", pl.String, "Input table (or 'bundle')"),
+    _c("row", pl.Int64, "Source row as the region sees it (header = 1); null for file-level problems",
+       nullable=True),
+    _c("column", pl.String, "Column", nullable=True),
+    _c("value", pl.String, "Offending value as sent", nullable=True),
+    _c("rule", pl.String, "Rule broken (expectation or reader rule)"),
+    _c("severity", pl.String, "critical (rejects the bundle), row (row set aside) or warning"),
+    _c("message", pl.String, "Plain explanation and what to do"),
+    _c("release_id", pl.String, "Release"),
+), description="One row per problem found")
+
+OUTPUT_TABLES: dict[str, TableSpec] = {t.name: t for t in (
+    UNIT_SCORES, ASPECT_SCORES, SKM_SCORES, REGION_SCORES, NATIONAL_SCORES, AWARD_ROSTER, SUBMISSIONS,
+    VALIDATION_ISSUES,
+)}
+
+ISSUE_COLUMNS = ["table", "row", "column", "value", "rule", "severity", "message"]
+ISSUE_SCHEMA = pl.Schema({"table": pl.String, "row": pl.Int64, "column": pl.String, "value": pl.String,
+                          "rule": pl.String, "severity": pl.String, "message": pl.String})
+
+
+def empty_issues() -> pl.DataFrame:
+    return pl.DataFrame(schema=ISSUE_SCHEMA)
+
+
+def conform(frame: pl.DataFrame, spec: TableSpec) -> pl.DataFrame:
+    """Select and cast a frame to a declared output schema; missing or null-violating columns raise."""
+    missing = [n for n in spec.names if n not in frame.columns]
+    if missing:
+        raise ValueError(f"{spec.name}: columns missing {missing}")
+    out = frame.select([pl.col(c.name).cast(c.dtype) for c in spec.columns])
+    for c in spec.columns:
+        if not c.nullable and out.height and out[c.name].null_count():
+            raise ValueError(f"{spec.name}.{c.name}: {out[c.name].null_count()} nulls in a non-null column")
+    return out
