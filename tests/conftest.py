@@ -13,8 +13,8 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="pekppp-prefect-")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-from flows.settings import load_methodology  # noqa: E402
-from transforms.methodology import Methodology  # noqa: E402
+from flows.settings import load_methodology
+from transforms.methodology import Methodology
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,113 @@
+"""Roll-ups: region (pemda) and national IPP from the units' exact IPPs, predicates, ranks, counts.
+
+Every unit IPP shares the denominator 100·100·D, so a mean (or a weighted mean with integer
+weights) of unit IPPs is again an exact rational, rounded half-up once. Only scored units count.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from transforms.methodology import Methodology
+from transforms.rounding import band_of, cents_to_value, competition_rank, half_up_cents
+
+KAB_KOTA = "kabupaten/kota"
+
+
+def rollup_label(methodology: Methodology) -> str:
+    """How the roll-up was made, recorded beside every rolled-up value."""
+    if methodology.rollup_method == "weighted":
+        return f"weighted:{methodology.rollup_weight_column}"
+    return "mean"
+
+
+def _rollup_weight(methodology: Methodology) -> pl.Expr:
+    if methodology.rollup_method == "weighted":
+        return pl.col(methodology.rollup_weight_column).cast(pl.Int64).fill_null(0)
+    return pl.lit(1, dtype=pl.Int64)
+
+
+def _rolled(methodology: Methodology) -> list[pl.Expr]:
+    """Aggregations giving the exact roll-up numerator and denominator over scored units."""
+    scored = pl.col("ipp_num").is_not_null()
+    weight = pl.when(scored).then(_rollup_weight(methodology)).otherwise(0)
+    return [
+        pl.len().cast(pl.Int64).alias("n_units"),
+        scored.sum().cast(pl.Int64).alias("n_units_scored"),
+        (pl.col("ipp_num").cast(pl.Int128) * weight).sum().alias("rollup_num"),
+        (pl.col("ipp_den").cast(pl.Int128) * weight).sum().alias("rollup_den"),
+    ]
+
+
+def _rolled_ipp(methodology: Methodology) -> dict[str, pl.Expr]:
+    cents = pl.when(pl.col("rollup_den") > 0).then(half_up_cents(pl.col("rollup_num"), pl.col("rollup_den")))
+    return {"ipp_cents": cents}
+
+
+def region_level(code: pl.Expr) -> pl.Expr:
+    """provinsi for a 2-digit code; kabupaten for suffix 01–69, kota for 71–99."""
+    suffix = code.str.slice(3, 2).cast(pl.Int64, strict=False)
+    return (pl.when(code.str.len_chars() == 2).then(pl.lit("provinsi"))
+            .when(suffix < 70).then(pl.lit("kabupaten"))
+            .otherwise(pl.lit("kota")))
+
+
+def region_scores(units: pl.LazyFrame, regions: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
+    """One row per region with units: roll-up IPP, predicate, and rank among regions of its tier.
+
+    Provinces are ranked among provinces and kabupaten/kota among kabupaten/kota, as the ministry
+    publishes them.
+    """
+    return (
+        units.group_by("region_code").agg(*_rolled(methodology))
+        .with_columns(**_rolled_ipp(methodology))
+        .join(regions.select("region_code", pl.col("name").alias("region_name")), on="region_code", how="left")
+        .with_columns(
+            province_code=pl.col("region_code").str.slice(0, 2),
+            level=region_level(pl.col("region_code")),
+            ipp=cents_to_value(pl.col("ipp_cents")),
+            predicate=band_of(pl.col("ipp_cents"), methodology.predicates, "code"),
+            predicate_label=band_of(pl.col("ipp_cents"), methodology.predicates, "label"),
+            rollup_method=pl.lit(rollup_label(methodology)),
+            cycle=pl.lit(methodology.cycle),
+        )
+        .with_columns(
+            rank=competition_rank(pl.col("ipp_cents")).over(
+                pl.when(pl.col("level") == "provinsi").then(pl.lit("provinsi")).otherwise(pl.lit(KAB_KOTA))),
+        )
+        .sort("region_code")
+    )
+
+
+def predicate_counts_json(methodology: Methodology) -> pl.Expr:
+    """Units per predicate as a JSON object {code: n} in band order (a fixed column for any band list)."""
+    parts = [
+        pl.format('"{}": {}', pl.lit(band.code), (pl.col("predicate") == band.code).sum())
+        for band in methodology.predicates
+    ]
+    return pl.concat_str([pl.lit("{"), pl.concat_str(parts, separator=", "), pl.lit("}")])
+
+
+def national_scores(units: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
+    """One row for the cycle: national IPP over all scored units, mean unit IKM, units per predicate."""
+    with_ikm = pl.col("ikm_cents").is_not_null()
+    return (
+        units.select(
+            *_rolled(methodology),
+            pl.col("region_code").n_unique().cast(pl.Int64).alias("n_regions"),
+            predicate_counts_json(methodology).alias("predicate_counts"),
+            pl.col("ikm_cents").sum().alias("ikm_cents_sum"),
+            with_ikm.sum().cast(pl.Int64).alias("n_ikm"),
+        )
+        .with_columns(**_rolled_ipp(methodology))
+        .with_columns(
+            cycle=pl.lit(methodology.cycle),
+            ipp=cents_to_value(pl.col("ipp_cents")),
+            predicate=band_of(pl.col("ipp_cents"), methodology.predicates, "code"),
+            predicate_label=band_of(pl.col("ipp_cents"), methodology.predicates, "label"),
+            # Mean of the units' published IKMs (hundredths), rounded half-up once.
+            ikm=cents_to_value(pl.when(pl.col("n_ikm") > 0).then(
+                half_up_cents(pl.col("ikm_cents_sum"), pl.col("n_ikm") * 100))),
+            rollup_method=pl.lit(rollup_label(methodology)),
+        )
+    )

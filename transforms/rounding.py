@@ -1,0 +1,72 @@
+"""The one place that rounds, classifies into bands and ranks.
+
+Scores are exact rationals `num / den` (integers); rounding half-up to 2 decimals is done in integer
+arithmetic on them, so 4.505 gives 4.51 and never 4.50 through float drift. Bands compare integer
+hundredths with `>=` lower bounds, which closes the published gaps (4.50 | 4.51).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import polars as pl
+
+from transforms.methodology import Band
+
+CENTS = 100
+# A float within this distance of a half-cent is decided exactly (see `half_up_cents_of_float`).
+TIE_WINDOW = 1e-6
+
+
+def half_up_cents(num: pl.Expr, den: pl.Expr) -> pl.Expr:
+    """Hundredths of the non-negative rational num/den, rounded half-up: floor((200·num + den) / (2·den))."""
+    num128, den128 = num.cast(pl.Int128), den.cast(pl.Int128)
+    return ((num128 * (2 * CENTS) + den128) // (den128 * 2)).cast(pl.Int64)
+
+
+def cents_to_value(cents: pl.Expr) -> pl.Expr:
+    """Published 2-decimal value from hundredths (the nearest float, so 389 prints as 3.89)."""
+    return (cents.cast(pl.Float64) / CENTS).round(2)
+
+
+def half_up_cents_of_float(value: pl.Expr, exact: pl.Expr) -> pl.Expr:
+    """Half-up hundredths of a value computed in float, with near-ties settled by its exact form.
+
+    `exact` is a struct expression that `exact_cents` can evaluate for the few rows whose float
+    lies within TIE_WINDOW of a half-cent; everywhere else float error (~1e-12) cannot change the
+    result. Used where an exact integer form would overflow (IKM over many respondents).
+    """
+    scaled = value * CENTS
+    fraction = scaled - scaled.floor()
+    near_tie = (fraction - 0.5).abs() < TIE_WINDOW
+    rounded = (scaled + 0.5).floor().cast(pl.Int64)
+    return pl.when(near_tie).then(exact.map_batches(exact_cents, return_dtype=pl.Int64)).otherwise(rounded)
+
+
+def exact_cents(parts: pl.Series) -> pl.Series:
+    """Half-up hundredths of Σ num_i/den_i · factor, exactly, for struct rows {nums, dens, fnum, fden}."""
+    out: list[int | None] = []
+    for row in parts.to_list():
+        if row is None or row["nums"] is None:
+            out.append(None)
+            continue
+        total = sum((Fraction(n, d) for n, d in zip(row["nums"], row["dens"], strict=True) if d), Fraction(0))
+        value = total * Fraction(row["fnum"], row["fden"]) * CENTS
+        out.append(int((value * 2 + 1) // 2))
+    return pl.Series(parts.name, out, dtype=pl.Int64)
+
+
+def band_of(cents: pl.Expr, bands: tuple[Band, ...], field: str = "code") -> pl.Expr:
+    """The band (code, label or zone) whose lower bound is the highest one <= the value."""
+    expr: pl.Expr | pl.When | pl.Then | None = None
+    for band in bands:
+        value = pl.lit(getattr(band, field), dtype=pl.String)
+        expr = pl.when(cents >= band.lower_cents).then(value) if expr is None else \
+            expr.when(cents >= band.lower_cents).then(value)  # type: ignore[union-attr]
+    assert expr is not None
+    return expr.otherwise(pl.lit(None, dtype=pl.String))  # type: ignore[union-attr]
+
+
+def competition_rank(cents: pl.Expr) -> pl.Expr:
+    """Competition ranking ("1224") on the published value, highest first; nulls get no rank."""
+    return pl.when(cents.is_not_null()).then(cents.rank("min", descending=True)).cast(pl.Int64)

@@ -1,0 +1,97 @@
+"""Satisfaction survey (SKM, PermenPANRB 14/2017): NRR per element, IKM and mutu per unit, sample size.
+
+NRR_u = sum of answers to element u / respondents who answered u; IKM = scale · Σ_u NRR_u · weight
+with the weight of the cycle's `weight_mode` (exact 1/9, legacy 0.111 or 0.11). Elements are keyed
+by their code (the column name), never by position.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from transforms.methodology import Methodology
+from transforms.rounding import band_of, cents_to_value, half_up_cents_of_float
+
+UNIT_KEY = ["region_code", "unit_id"]
+
+
+def element_totals(responses: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
+    """Per unit, wide: respondents, and for each element the sum and count of its answers."""
+    elements = methodology.survey.element_codes
+    return responses.group_by(UNIT_KEY).agg(
+        pl.len().cast(pl.Int64).alias("n_respondents"),
+        *(pl.col(e).cast(pl.Int64).sum().alias(f"{e}__sum") for e in elements),
+        *(pl.col(e).count().cast(pl.Int64).alias(f"{e}__n") for e in elements),
+    )
+
+
+def skm_scores(totals: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
+    """Unit × element rows: NRR (4 decimals, for display) and how many answered."""
+    elements = methodology.survey.element_codes
+    return (
+        totals.select(
+            *UNIT_KEY,
+            *(pl.struct(element=pl.lit(e), s=pl.col(f"{e}__sum"), n=pl.col(f"{e}__n")).alias(e) for e in elements),
+        )
+        .unpivot(index=UNIT_KEY, on=elements, value_name="parts")
+        .select(
+            *UNIT_KEY,
+            element=pl.col("parts").struct.field("element"),
+            nrr=pl.when(pl.col("parts").struct.field("n") > 0).then(
+                (pl.col("parts").struct.field("s") / pl.col("parts").struct.field("n")).round(4)),
+            n_answered=pl.col("parts").struct.field("n"),
+        )
+    )
+
+
+def unit_ikm(totals: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
+    """Per unit: IKM (hundredths and value) and mutu; null when an element has no answer at all."""
+    survey = methodology.survey
+    elements = survey.element_codes
+    weight_num, weight_den = survey.element_weight()
+    factor_num, factor_den = survey.scale * weight_num, weight_den
+    nrr_sum = pl.sum_horizontal(pl.col(f"{e}__sum") / pl.col(f"{e}__n") for e in elements)
+    exact = pl.struct(
+        nums=pl.concat_list(pl.col(f"{e}__sum") for e in elements),
+        dens=pl.concat_list(pl.col(f"{e}__n") for e in elements),
+        fnum=pl.lit(factor_num, dtype=pl.Int64),
+        fden=pl.lit(factor_den, dtype=pl.Int64),
+    )
+    answered_all = pl.all_horizontal(pl.col(f"{e}__n") > 0 for e in elements)
+    return (
+        totals.with_columns(
+            ikm_cents=pl.when(answered_all).then(
+                half_up_cents_of_float(nrr_sum * (factor_num / factor_den), exact)),
+        )
+        .with_columns(
+            ikm=cents_to_value(pl.col("ikm_cents")),
+            ikm_mutu=band_of(pl.col("ikm_cents"), survey.mutu, "code"),
+            ikm_mutu_label=band_of(pl.col("ikm_cents"), survey.mutu, "label"),
+        )
+        .select(*UNIT_KEY, "n_respondents", "ikm_cents", "ikm", "ikm_mutu", "ikm_mutu_label")
+    )
+
+
+def required_sample(units: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
+    """Krejcie–Morgan minimum sample for each unit's annual_service_users (next larger N in the table).
+
+    Above the table's largest N the last sample applies; a population smaller than its sample needs
+    everyone. Units without a population get null (nothing to check).
+    """
+    table = pl.LazyFrame(
+        {"km_population": [n for n, _ in methodology.survey.sample_table],
+         "km_sample": [s for _, s in methodology.survey.sample_table]},
+        schema={"km_population": pl.Int64, "km_sample": pl.Int64},
+    )
+    largest_sample = methodology.survey.sample_table[-1][1]
+    population = pl.col("annual_service_users")
+    return (
+        units.select(*UNIT_KEY, population.cast(pl.Int64))
+        .sort("annual_service_users")
+        .join_asof(table, left_on="annual_service_users", right_on="km_population", strategy="forward")
+        .with_columns(
+            sample_required=pl.when(population.is_not_null()).then(
+                pl.min_horizontal(pl.col("km_sample").fill_null(largest_sample), population)),
+        )
+        .select(*UNIT_KEY, "sample_required")
+    )
