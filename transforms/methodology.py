@@ -7,7 +7,7 @@ lives in `flows/`. Bounds are kept as integer hundredths (cents) so band tests a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
@@ -115,6 +115,7 @@ class Methodology:
     require_complete: bool
     require_survey_sample: bool
     awards: tuple[Award, ...]
+    closes_at: datetime | None = None
     sha256: str = ""
     source: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -122,6 +123,12 @@ class Methodology:
     @property
     def is_open(self) -> bool:
         return self.status == "open"
+
+    def is_late(self, received_at: datetime) -> bool:
+        """A bundle is late when the cycle is closed and it arrived after the closing time (if any)."""
+        if self.is_open:
+            return False
+        return self.closes_at is None or received_at > self.closes_at
 
     @property
     def indicators(self) -> tuple[Indicator, ...]:
@@ -275,6 +282,11 @@ def parse_methodology(raw: dict[str, Any], *, cycle: str, source: str = "", sha2
         if rounding.get("mode", "half_up") != "half_up" or int(rounding.get("decimals", 2)) != 2:
             raise MethodologyError(f"{source}: only half_up rounding to 2 decimals is supported")
         predicates = _bands(_require(raw, "predicates", source), f"{source}: predicates")
+        closes_at = head.get("closes_at")
+        if isinstance(closes_at, str):
+            closes_at = datetime.fromisoformat(closes_at)
+        if closes_at is not None and (not isinstance(closes_at, datetime) or closes_at.tzinfo is None):
+            raise MethodologyError(f"{source}: [cycle] closes_at must be a date-time with its UTC offset")
         f03 = raw.get("f03", {})
         limits = raw.get("limits", {})
         eligibility = raw.get("eligibility", {})
@@ -303,6 +315,7 @@ def parse_methodology(raw: dict[str, Any], *, cycle: str, source: str = "", sha2
             require_complete=bool(eligibility.get("require_complete", True)),
             require_survey_sample=bool(eligibility.get("require_survey_sample", True)),
             awards=_awards(raw.get("awards", []), {b.code for b in predicates}, source),
+            closes_at=closes_at,
             sha256=sha256,
             source=source,
         )

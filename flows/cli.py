@@ -1,0 +1,213 @@
+"""The `pekppp` command line: demo, generate, run, rerun, validate, roster.
+
+Errors reach the user as one line (what, where, what to do) and a non-zero exit, never a traceback.
+Heavy imports (Prefect, Great Expectations) happen inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """Arguments that cannot be used; exit code 2."""
+
+
+def _prepare_prefect() -> None:
+    """Prefect's embedded mode needs a home and patience; set both unless the operator did."""
+    os.environ.setdefault("PREFECT_HOME", str(Path(tempfile.gettempdir()) / "pekppp-prefect"))
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def _places(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from flows.settings import Places
+    return Places.from_env(args.landing, args.warehouse)
+
+
+def _print_summaries(summaries: list[dict], warehouse: Path) -> None:
+    for s in summaries:
+        ipp = f"{s['national_ipp']:.2f} ({s['national_predicate']})" if s["national_ipp"] is not None else "-"
+        print(f"cycle {s['cycle']}: {s['bundles_seen']} bundles seen, {s['bundles_new']} new: "
+              f"{s['accepted']} accepted, {s['rejected']} rejected, {s['late']} late")
+        if s["release_id"]:
+            print(f"  regions {s['regions']}, units {s['units']} ({s['units_scored']} scored), national IPP {ipp}")
+            print(f"  release {s['release_id']}: {s['manifest']}")
+        else:
+            print("  nothing new: no new release")
+        for r in s["rejections"][:10]:
+            print(f"  not used: {r['region']}/{r['bundle']} [{r['status']}] {r['reason']}")
+        if len(s["rejections"]) > 10:
+            print(f"  ... and {len(s['rejections']) - 10} more (table validation_issues)")
+    print(f"outputs: {warehouse}/<table>/cycle=<C>/  (releases: {warehouse}/_releases/)")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from flows.generate import generate_cycle
+    from flows.settings import load_methodology
+
+    methodology = load_methodology(args.cycle)
+    out = Path(args.out)
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rgenerating {args.cycle}: region {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    summary = generate_cycle(args.cycle, out, regions=args.regions, units=args.units, respondents=args.respondents,
+                             seed=args.seed, bad_rate=args.bad_rate, methodology=methodology,
+                             national=args.national, progress=progress)
+    print(file=sys.stderr)
+    print(summary)
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _prepare_prefect()
+    from flows.nightly import nightly
+
+    places = _places(args)
+    summaries = nightly(cycle=args.cycle, landing=str(places.landing), warehouse=str(places.warehouse))
+    _print_summaries(summaries, places.warehouse)
+    return EXIT_OK
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    _prepare_prefect()
+    from flows.nightly import rerun_cycle
+
+    places = _places(args)
+    summaries = rerun_cycle(cycle=args.cycle, landing=str(places.landing), warehouse=str(places.warehouse))
+    _print_summaries(summaries, places.warehouse)
+    return EXIT_OK
+
+
+def _infer_cycle_region(path: Path, cycle: str | None, region: str | None) -> tuple[str, str]:
+    """Take cycle and region from `<cycle>/<region>/<bundle>` when not given."""
+    parts = path.resolve().parts
+    cycle = cycle or (parts[-3] if len(parts) >= 3 else None)
+    region = region or (parts[-2] if len(parts) >= 2 else None)
+    if not cycle or not region:
+        raise UsageError("cannot tell the cycle and region from the path; pass --cycle and --region")
+    return cycle, region
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from flows.ingest import check_bundle
+    from flows.settings import load_methodology
+
+    path = Path(args.path)
+    if not path.exists():
+        raise UsageError(f"{path} does not exist; give a bundle folder or .zip")
+    cycle, region = _infer_cycle_region(path, args.cycle, args.region)
+    methodology = load_methodology(cycle)
+    checked = check_bundle(path, methodology, region)
+    for row in checked.issues.iter_rows(named=True):
+        where = row["table"] + (f" row {row['row']}" if row["row"] is not None else "") + \
+            (f" column {row['column']}" if row["column"] else "")
+        value = f" value {row['value']!r}" if row["value"] is not None else ""
+        print(f"{row['severity']:8} {where}:{value} [{row['rule']}] {row['message']}")
+    verdict = "REJECTED: " + (checked.reason or "") if checked.rejected else "ACCEPTED"
+    print(f"{path} (cycle {cycle}, region {region}): {verdict}; {checked.issues.height} issue(s)")
+    return EXIT_REJECTED if checked.rejected else EXIT_OK
+
+
+def cmd_roster(args: argparse.Namespace) -> int:
+    from flows.rosters import export_roster
+
+    places = _places(args)
+    out = export_roster(places, args.cycle, args.format, Path(args.out) if args.out else None)
+    print(f"award roster of cycle {args.cycle}: {out}")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    _prepare_prefect()
+    from flows.demo import run_demo
+
+    places = _places(args)
+    summaries = run_demo(places)
+    _print_summaries(summaries, places.warehouse)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pekppp", description="PEKPPP public-service evaluation pipeline")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--landing", help="landing zone (default data/landing or $PEKPPP_LANDING)")
+    common.add_argument("--warehouse", help="warehouse (default data/warehouse or $PEKPPP_WAREHOUSE)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("demo", parents=[common], help="generate a synthetic cycle, run the nightly flow, summarise")
+
+    gen = sub.add_parser("generate", parents=[common], help="write synthetic submissions")
+    gen.add_argument("--cycle", required=True)
+    gen.add_argument("--out", required=True)
+    gen.add_argument("--regions", type=int, default=6)
+    gen.add_argument("--units", type=int, default=8, help="units per region")
+    gen.add_argument("--respondents", type=int, default=30, help="survey respondents per unit (about)")
+    gen.add_argument("--seed", type=int, default=2024)
+    gen.add_argument("--bad-rate", type=float, default=0.0)
+    gen.add_argument("--national", action="store_true", help="every province and kabupaten/kota")
+
+    run = sub.add_parser("run", parents=[common], help="the nightly job, once")
+    run.add_argument("--cycle")
+
+    rerun = sub.add_parser("rerun", parents=[common], help="recompute a past cycle from its kept bundles")
+    rerun.add_argument("--cycle", required=True)
+
+    val = sub.add_parser("validate", parents=[common], help="check one bundle offline")
+    val.add_argument("path")
+    val.add_argument("--cycle")
+    val.add_argument("--region")
+
+    roster = sub.add_parser("roster", parents=[common], help="export a cycle's award roster")
+    roster.add_argument("--cycle", required=True)
+    roster.add_argument("--format", choices=["csv", "xlsx", "html"], default="csv")
+    roster.add_argument("--out")
+    return parser
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "demo": cmd_demo, "generate": cmd_generate, "run": cmd_run, "rerun": cmd_rerun, "validate": cmd_validate,
+    "roster": cmd_roster,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; maps every failure to one line and an exit code."""
+    from flows.rosters import RosterError
+    from flows.storage import WarehouseError
+    from transforms.methodology import MethodologyError
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0) and EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args)
+    except UsageError as err:
+        print(f"pekppp {args.command}: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except (MethodologyError, WarehouseError, RosterError) as err:
+        print(f"pekppp {args.command}: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"pekppp {args.command}: interrupted; outputs already published are intact", file=sys.stderr)
+        return 130
+    except Exception as err:  # the promise: one line, never a traceback
+        print(f"pekppp {args.command}: unexpected {type(err).__name__}: {err} "
+              "(set PEKPPP_DEBUG=1 for details; please report it)", file=sys.stderr)
+        if os.environ.get("PEKPPP_DEBUG"):
+            raise
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

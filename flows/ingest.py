@@ -1,0 +1,161 @@
+"""Ingest: find bundles in the landing zone, keep their raw bytes, read and validate them, ledger them.
+
+The landing zone is only ever read. Each bundle is copied byte for byte into the content-addressed
+raw area first, and everything after that reads the copy, so what was validated is what is kept.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from flows.ledger import Entry, Ledger
+from flows.readers import SubmissionRejected, bundle_fingerprint, read_bundle
+from flows.settings import Places, regions_reference
+from flows.storage import store_raw
+from transforms.methodology import Methodology
+from transforms.schemas import ISSUE_SCHEMA
+from transforms.submissions import ACCEPTED, LATE, REJECTED
+
+REGION_CODE = re.compile(r"^\d{2}(\.\d{2})?$")
+
+
+@dataclass(frozen=True)
+class LandedBundle:
+    """A bundle as found in the landing zone (a folder or a .zip under <cycle>/<region>/)."""
+
+    cycle: str
+    region_code: str
+    path: Path
+    size: int
+    mtime_ns: int
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def received_at(self) -> datetime:
+        """Upload time: the newest modification time of the bundle's files."""
+        return datetime.fromtimestamp(self.mtime_ns / 1e9, UTC)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    entry: Entry
+    issues: pl.DataFrame
+
+
+def _visible(path: Path) -> bool:
+    return not path.name.startswith((".", "_", "~"))
+
+
+def landed_bundle(cycle: str, region_code: str, path: Path) -> LandedBundle:
+    """Describe a bundle by size and newest mtime (cheap), without reading its bytes."""
+    if path.is_dir():
+        files = [p for p in path.rglob("*") if p.is_file()]
+        size = sum(p.stat().st_size for p in files)
+        mtime = max([p.stat().st_mtime_ns for p in files] + [path.stat().st_mtime_ns])
+    else:
+        st = path.stat()
+        size, mtime = st.st_size, st.st_mtime_ns
+    return LandedBundle(cycle, region_code, path, size, mtime)
+
+
+def discover(landing: Path, cycle: str) -> list[LandedBundle]:
+    """Every bundle of a cycle in the landing zone, oldest upload first."""
+    root = landing / cycle
+    if not root.is_dir():
+        return []
+    found = []
+    for region_dir in sorted(p for p in root.iterdir() if p.is_dir() and _visible(p)):
+        for item in sorted(p for p in region_dir.iterdir() if _visible(p)):
+            if item.is_dir() or item.suffix.lower() == ".zip":
+                found.append(landed_bundle(cycle, region_dir.name, item))
+    return sorted(found, key=lambda b: (b.mtime_ns, b.region_code, b.name))
+
+
+def region_problem(region_code: str) -> str | None:
+    """Why a landing folder name is not a region we know, or None when it is one."""
+    if not REGION_CODE.match(region_code):
+        return (f"folder name {region_code!r} is not a Kemendagri region code like 35 or 35.78; "
+                "upload under <cycle>/<region_code>/")
+    if region_code not in set(regions_reference()["region_code"].to_list()):
+        return f"region code {region_code} is not a province or kabupaten/kota in the reference list"
+    return None
+
+
+def bundle_issue(rule: str, message: str, table: str = "bundle", column: str | None = None,
+                 value: str | None = None) -> pl.DataFrame:
+    return pl.DataFrame([{"table": table, "row": None, "column": column, "value": value, "rule": rule,
+                          "severity": "critical", "message": message}], schema=ISSUE_SCHEMA)
+
+
+def with_owner(tables: dict[str, pl.DataFrame], region_code: str, submission_id: str) -> dict[str, pl.DataFrame]:
+    """Stamp each kept table with its region and submission (units already carry region_code)."""
+    stamped = {}
+    for name, frame in tables.items():
+        extra = {"submission_id": pl.lit(submission_id)}
+        if name != "units":
+            extra["region_code"] = pl.lit(region_code)
+        stamped[name] = frame.with_columns(**extra)
+    return stamped
+
+
+@dataclass(frozen=True)
+class CheckedBundle:
+    """The verdict on one bundle's content: its issues and, when accepted, the rows to keep."""
+
+    rejected: bool
+    reason: str | None
+    issues: pl.DataFrame
+    tables: dict[str, pl.DataFrame]
+
+
+def check_bundle(path: Path, methodology: Methodology, region_code: str) -> CheckedBundle:
+    """Read and validate a bundle exactly as the pipeline does; `pekppp validate` calls this too."""
+    from expectations.runner import validate_tables  # GE is slow to import: only where validation runs
+
+    problem = region_problem(region_code)
+    if problem:
+        return CheckedBundle(True, problem, bundle_issue("unknown_region", problem, value=region_code), {})
+    try:
+        read = read_bundle(path, methodology, region_code)
+    except SubmissionRejected as err:
+        issues = pl.DataFrame(err.issues, schema=ISSUE_SCHEMA) if err.issues else bundle_issue("unreadable", str(err))
+        return CheckedBundle(True, str(err), issues, {})
+    if read.rejected:
+        return CheckedBundle(True, read.reason, read.issues, {})
+    validation = validate_tables(read.tables, methodology, region_code)
+    issues = pl.concat([read.issues, validation.issues.select(list(ISSUE_SCHEMA))], how="vertical_relaxed")
+    if validation.rejected:
+        return CheckedBundle(True, validation.reason, issues, {})
+    clean = {name: frame.drop([c for c in ("_bad",) if c in frame.columns]) for name, frame in validation.clean.items()}
+    return CheckedBundle(False, None, issues, clean)
+
+
+def ingest_bundle(bundle: LandedBundle, methodology: Methodology, places: Places, ledger: Ledger,
+                  submission_id: str | None = None) -> IngestResult:
+    """Keep, read, validate and ledger one bundle; never raises for anything a region sent."""
+    if submission_id is None:
+        submission_id, _files = bundle_fingerprint(bundle.path)
+    raw = store_raw(bundle.path, places.raw / submission_id[:2] / submission_id)
+    if methodology.is_late(bundle.received_at):
+        reason = (f"cycle {methodology.cycle} closed at {methodology.closes_at}; bundle uploaded "
+                  f"{bundle.received_at:%Y-%m-%d %H:%M} UTC is kept but not used")
+        status, issues, kept = LATE, bundle_issue("late", reason), {}
+    else:
+        checked = check_bundle(raw, methodology, bundle.region_code)
+        status = REJECTED if checked.rejected else ACCEPTED
+        reason, issues = checked.reason, checked.issues
+        kept = with_owner(checked.tables, bundle.region_code, submission_id)
+    ledger.keep_rows(submission_id, kept, issues)
+    return IngestResult(Entry(
+        cycle=bundle.cycle, region_code=bundle.region_code, submission_id=submission_id, bundle=bundle.name,
+        landing_path=str(bundle.path), size=bundle.size, mtime_ns=bundle.mtime_ns, received_at=bundle.received_at,
+        status=status, reason=reason, n_issues=issues.height, raw_path=str(raw),
+    ), issues)
