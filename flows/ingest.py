@@ -142,7 +142,7 @@ def ingest_bundle(bundle: LandedBundle, methodology: Methodology, places: Places
                   submission_id: str | None = None) -> IngestResult:
     """Keep, read, validate and ledger one bundle; never raises for anything a region sent."""
     if submission_id is None:
-        submission_id, _files = bundle_fingerprint(bundle.path)
+        submission_id, _files = bundle_fingerprint(bundle.path, methodology.limits)
     raw = store_raw(bundle.path, places.raw / submission_id[:2] / submission_id)
     if methodology.is_late(bundle.received_at):
         reason = (f"cycle {methodology.cycle} closed at {methodology.closes_at}; bundle uploaded "

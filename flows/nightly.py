@@ -63,7 +63,8 @@ def open_cycles() -> list[str]:
     return [c for c in known_cycles() if load_methodology(c).is_open]
 
 
-def new_bundles(bundles: list[LandedBundle], ledger: Ledger) -> list[tuple[LandedBundle, str]]:
+def new_bundles(bundles: list[LandedBundle], ledger: Ledger,
+                methodology: Methodology) -> list[tuple[LandedBundle, str]]:
     """Bundles whose bytes the ledger has not seen, with their submission id.
 
     Unchanged bundles are recognised by path, size and mtime without re-hashing; anything else is
@@ -76,7 +77,7 @@ def new_bundles(bundles: list[LandedBundle], ledger: Ledger) -> list[tuple[Lande
     for bundle in bundles:
         if (str(bundle.path), bundle.size, bundle.mtime_ns) in by_stat:
             continue
-        submission_id, _ = bundle_fingerprint(bundle.path)
+        submission_id, _ = bundle_fingerprint(bundle.path, methodology.limits)
         if (bundle.region_code, submission_id) not in seen:
             fresh.append((bundle, submission_id))
             seen.add((bundle.region_code, submission_id))
@@ -137,7 +138,7 @@ def process_cycle(places: Places, cycle: str, *, rerun: bool = False) -> CycleSu
     else:
         bundles = discover_bundles(places.landing, cycle)
         summary.bundles_seen = len(bundles)
-        work = new_bundles(bundles, ledger)
+        work = new_bundles(bundles, ledger, methodology)
     summary.bundles_new = len(work)
     logger.info("cycle %s: %d bundles, %d to ingest", cycle, summary.bundles_seen, len(work))
     results = []
