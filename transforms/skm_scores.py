@@ -72,7 +72,7 @@ def unit_ikm(totals: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
     )
 
 
-def required_sample(units: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
+def required_sample(units: pl.LazyFrame, methodology: Methodology, key: list[str] | None = None) -> pl.LazyFrame:
     """Krejcie–Morgan minimum sample for each unit's annual_service_users (next larger N in the table).
 
     Above the table's largest N the last sample applies; a population smaller than its sample needs
@@ -83,15 +83,16 @@ def required_sample(units: pl.LazyFrame, methodology: Methodology) -> pl.LazyFra
          "km_sample": [s for _, s in methodology.survey.sample_table]},
         schema={"km_population": pl.Int64, "km_sample": pl.Int64},
     )
+    key = key or UNIT_KEY
     largest_sample = methodology.survey.sample_table[-1][1]
     population = pl.col("annual_service_users")
     return (
-        units.select(*UNIT_KEY, population.cast(pl.Int64))
+        units.select(*key, population.cast(pl.Int64))
         .sort("annual_service_users")
         .join_asof(table, left_on="annual_service_users", right_on="km_population", strategy="forward")
         .with_columns(
             sample_required=pl.when(population.is_not_null()).then(
                 pl.min_horizontal(pl.col("km_sample").fill_null(largest_sample), population)),
         )
-        .select(*UNIT_KEY, "sample_required")
+        .select(*key, "annual_service_users", "sample_required")
     )

@@ -1,0 +1,664 @@
+"""Validate a bundle's typed tables with the Great Expectations suites and turn the results into issues.
+
+Input: the reader's typed Polars frames (spec columns plus `_row`, the source row as the region sees
+it, and `_bad`, true when the reader already failed to parse the row). Output: a `Validation` with the
+clean frames, one issue row per problem (ISSUE_SCHEMA), and whether the bundle is rejected.
+
+How the pieces split:
+
+- Row and table rules live in the suite JSON files beside this module (one per input table), each
+  expectation carrying `meta.severity` (`critical` rejects the bundle, `row` sets the row aside),
+  `meta.rule` and `meta.message` (a template for the region officer). Cycle-dependent values are
+  suite parameters filled from the cycle's `Methodology`, so each cycle is checked against its own lists.
+- Aggregate checks are computed here with Polars, as `warning` issues that never reject: completeness
+  (`incomplete_unit`: every indicator scored for every unit) and survey sample size
+  (`sample_too_small`: respondents per unit against the Krejcie-Morgan table). They are not GE
+  expectations because they compare groups of rows across tables (units x indicators, units x
+  respondents) against methodology tables; GE's per-table batch model would need a pre-aggregated
+  frame per check, and its results would point at no source row, while here each warning lands on
+  the unit's row in `units`. The bad-row share (`bad_row_share`, critical) is likewise computed here:
+  it needs the union of the reader's bad rows and every row-severity failure.
+
+Row-level details: GE's uniqueness rules flag every occurrence of a duplicate (we cannot tell which
+copy is right), so all copies are set aside; a `not_null` failure on a row the reader already set
+aside is not reported again (the reader nulls what it cannot parse and reports it itself).
+
+Performance: great_expectations is imported lazily (the import costs ~10 s); the context, data asset
+and suites are built once per process; each table is converted to pandas once, with dtypes GE's
+pandas engine computes vectorised (see `_to_pandas`), and validated with ONE `batch.validate` call.
+Results use the COMPLETE format so every failing row's index comes back (GE caps only the value
+lists, at 200); value samples, counters and the index query string are switched off, and values are
+read back from the Polars frame by position. About 2.5 s per million survey rows (`validate_speed`).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import string
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from transforms.methodology import Methodology
+from transforms.schemas import INPUT_TABLES, ISSUE_COLUMNS, ISSUE_SCHEMA, REQUIRED_TABLES, ROW, TableSpec, input_specs
+from transforms.skm_scores import required_sample
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from great_expectations.core import ExpectationSuite
+    from great_expectations.core.batch_definition import BatchDefinition
+    from great_expectations.core.expectation_validation_result import ExpectationValidationResult
+
+SUITE_DIR = Path(__file__).resolve().parent
+BAD = "_bad"
+"""Reader's flag: the row already had a parse issue (reported by the reader) and is set aside."""
+
+SEVERITY_CRITICAL = "critical"
+SEVERITY_ROW = "row"
+SEVERITY_WARNING = "warning"
+SEVERITIES = (SEVERITY_CRITICAL, SEVERITY_ROW, SEVERITY_WARNING)
+
+RULE_REQUIRED_TABLE = "required_table"
+RULE_BAD_ROW_SHARE = "bad_row_share"
+RULE_INCOMPLETE_UNIT = "incomplete_unit"
+RULE_SAMPLE_TOO_SMALL = "sample_too_small"
+
+RESULT_FORMAT: dict[str, Any] = {
+    "result_format": "COMPLETE",  # every failing row's index, never a sample
+    "partial_unexpected_count": 0,  # no samples nor value counters: values come back from Polars
+    "exclude_unexpected_values": True,
+    "return_unexpected_index_query": False,  # would be a string spelling out every failing index
+}
+
+_TABLE_COLUMNS = "expect_table_columns_to_match_set"
+_TABLE_ROWS = "expect_table_row_count_to_be_between"
+_NOT_NULL = "expect_column_values_to_not_be_null"
+_MISSING_TEXT = "(empty)"
+_LISTED_MISSING_INDICATORS = 5  # how many missing indicator codes a completeness warning spells out
+_PANDAS_SAFE_DATES = (date(1700, 1, 1), date(2200, 12, 31))  # inside pandas' datetime64[ns] range
+_GX_LOCK = threading.Lock()
+"""GE keeps the batch being validated in a cache on the shared execution engine under a fixed id
+(datasource-asset), so two threads validating at once would read each other's frames: one at a time."""
+
+
+class SuiteError(RuntimeError):
+    """A suite file disagrees with the code or the cycle's methodology: a developer must fix the suite."""
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The outcome of validating one bundle.
+
+    `clean` holds each table without its bad rows (reader's `_bad` rows and rows failing a row rule);
+    `issues` has one row per problem in ISSUE_SCHEMA; `rejected` is true when any issue is critical,
+    and `reason` is then one line naming what, where and what to do.
+    """
+
+    clean: dict[str, pl.DataFrame]
+    issues: pl.DataFrame
+    rejected: bool
+    reason: str | None
+
+
+# ---------------------------------------------------------------- suites and the GE context
+
+
+def load_suite(table: str) -> dict[str, Any]:
+    """The suite of an input table as written in `expectations/<table>.json` (a plain mapping)."""
+    path = SUITE_DIR / f"{table}.json"
+    try:
+        suite: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise SuiteError(f"{path}: cannot read the suite ({err})") from err
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    for n, expectation in enumerate(suite.get("expectations", [])):
+        meta = expectation.get("meta", {})
+        if meta.get("severity") not in (SEVERITY_CRITICAL, SEVERITY_ROW) or not meta.get("rule") \
+                or not meta.get("message"):
+            raise SuiteError(f"{path}: expectation {n} ({expectation.get('type')}) needs meta severity "
+                             f"(critical or row), rule and message")
+        key = (meta["rule"], tuple(_columns_of(expectation.get("kwargs", {}))))
+        if key in seen:  # results are matched back to the suite by rule and columns
+            raise SuiteError(f"{path}: two expectations with rule {key[0]!r} on columns {list(key[1])}")
+        seen.add(key)
+    return suite
+
+
+def required_columns(suite: dict[str, Any]) -> list[str]:
+    """The columns the suite's table-level check requires."""
+    for expectation in suite["expectations"]:
+        if expectation["type"] == _TABLE_COLUMNS:
+            return list(expectation["kwargs"]["column_set"])
+    return []
+
+
+def check_suite_matches(table: str, spec: TableSpec) -> None:
+    """Refuse to validate with a suite whose required columns drift from the declared spec.
+
+    The survey's element columns come from the cycle's methodology; a cycle with another element list
+    needs its suite updated, which must fail loudly rather than leave elements unchecked.
+    """
+    suite = load_suite(table)
+    required = required_columns(suite)
+    if sorted(required) != sorted(spec.required_names):
+        raise SuiteError(f"expectations/{table}.json requires columns {sorted(required)} but the declared "
+                         f"{table} table (with this cycle's survey elements) requires "
+                         f"{sorted(spec.required_names)}: update the suite")
+    checked = {c for e in suite["expectations"] for c in _columns_of(e["kwargs"])}
+    unchecked = [c for c in spec.required_names if c not in checked]
+    if unchecked:
+        raise SuiteError(f"expectations/{table}.json has no row rule for required column(s) {unchecked}")
+
+
+@dataclass(frozen=True)
+class _Gx:
+    """The per-process GE objects: one ephemeral context, one pandas asset, the loaded suites."""
+
+    batch_definition: BatchDefinition
+    suites: dict[str, ExpectationSuite]
+
+
+@lru_cache(maxsize=1)
+def _gx() -> _Gx:
+    """Build the in-memory GE context once per process; nothing is written to disk."""
+    import great_expectations as gx
+    from great_expectations.core import ExpectationSuite
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        progress_bars=ProgressBarsConfig(globally=False),  # GE's tqdm bars would flood the logs
+        analytics_enabled=False,
+    )
+    # GE md5-fingerprints every pandas batch under 1 GB into its batch markers (metadata only: batch
+    # ids and GE's batch cache do not use it), twice per validate call, ~0.4 s per million rows each
+    # time. A zero threshold skips it; GE reads the module global at call time.
+    pandas_execution_engine.HASH_THRESHOLD = 0
+    context = gx.get_context(mode="ephemeral", project_config=config)
+    asset = context.data_sources.add_pandas("pekppp").add_dataframe_asset("submission_table")
+    batch_definition = asset.add_batch_definition_whole_dataframe("whole_table")
+    suites = {table: ExpectationSuite(**load_suite(table)) for table in INPUT_TABLES}
+    return _Gx(batch_definition, suites)
+
+
+def warm_up() -> None:
+    """Import GE and build the context now (e.g. before timing, or at worker start)."""
+    _gx()
+
+
+def suite_parameters(methodology: Methodology, region_code: str, unit_ids: list[str]) -> dict[str, Any]:
+    """The values the suites' `$PARAMETER`s and messages refer to, for this cycle and bundle."""
+    survey = methodology.survey
+    return {
+        "cycle": methodology.cycle,
+        "region_code": region_code,
+        "region_codes": [region_code],  # GE's in-set rule needs a set: the bundle's one region
+        "unit_types": list(methodology.unit_types),
+        "indicator_codes": methodology.indicator_codes,
+        "score_min": methodology.score_min,
+        "score_max": methodology.score_max,
+        "answer_min": survey.answer_min,
+        "answer_max": survey.answer_max,
+        # datetimes, not dates: GE compares them with the datetime64[ns] column vectorised
+        "window_start": datetime.combine(survey.window_start, datetime.min.time()),
+        "window_end": datetime.combine(survey.window_end, datetime.min.time()),
+        "unit_ids": unit_ids,
+    }
+
+
+# ---------------------------------------------------------------- issues
+
+
+def _parameters_of(kwargs: dict[str, Any]) -> set[str]:
+    """The suite parameters an expectation refers to."""
+    return {v["$PARAMETER"] for v in kwargs.values() if isinstance(v, dict) and "$PARAMETER" in v}
+
+
+def _columns_of(kwargs: dict[str, Any]) -> list[str]:
+    """The columns an expectation looks at (none for table-level ones)."""
+    if "column" in kwargs:
+        return [kwargs["column"]]
+    return list(kwargs.get("column_list", []))
+
+
+def _as_text(value: Any) -> str:
+    """A suite parameter as a person reads it: lists comma-separated, day-precise datetimes as dates."""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, datetime) and value.time() == datetime.min.time():
+        return value.date().isoformat()
+    return str(value)
+
+
+def message_expr(template: str, *, table: str, column: str | None, params: dict[str, Any]) -> pl.Expr:
+    """A message template as a Polars expression over an issue frame with `row` and `value` columns.
+
+    `{row}` and `{value}` vary per failing row; `{table}`, `{column}` and suite parameters are fixed.
+    Built once per expectation, so thousands of failing rows cost one vectorised string concat.
+    """
+    parts: list[pl.Expr] = []
+    for literal, field, spec, conversion in string.Formatter().parse(template):
+        if literal:
+            parts.append(pl.lit(literal))
+        if field is None:
+            continue
+        if spec or conversion:
+            raise SuiteError(f"{table}: message placeholder {{{field}}} may not carry a format: {template!r}")
+        if field == "row":
+            parts.append(pl.col("row").cast(pl.String).fill_null("-"))
+        elif field == "value":
+            parts.append(pl.col("value").fill_null(_MISSING_TEXT))
+        elif field == "table":
+            parts.append(pl.lit(table))
+        elif field == "column":
+            parts.append(pl.lit(column or ""))
+        elif field in params:
+            parts.append(pl.lit(_as_text(params[field])))
+        else:
+            raise SuiteError(f"{table}: unknown placeholder {{{field}}} in message {template!r}")
+    return pl.concat_str(parts) if parts else pl.lit("")
+
+
+def _issue_frame(rows: pl.DataFrame, *, table: str, column: str | None, rule: str, severity: str,
+                 template: str, params: dict[str, Any]) -> pl.DataFrame:
+    """Issue rows from a frame of `row` (Int64) and `value` (String), with the fixed fields filled in."""
+    return rows.select(
+        pl.lit(table).alias("table"),
+        pl.col("row").cast(pl.Int64),
+        pl.lit(column, pl.String).alias("column"),
+        pl.col("value").cast(pl.String),
+        pl.lit(rule).alias("rule"),
+        pl.lit(severity).alias("severity"),
+        message_expr(template, table=table, column=column, params=params).alias("message"),
+    )
+
+
+def _single_issue(*, table: str, row: int | None, column: str | None, value: str | None, rule: str,
+                  severity: str, message: str) -> pl.DataFrame:
+    return pl.DataFrame([{"table": table, "row": row, "column": column, "value": value, "rule": rule,
+                          "severity": severity, "message": message}], schema=ISSUE_SCHEMA)
+
+
+def _raised(result: ExpectationValidationResult) -> str | None:
+    """GE's exception message when the expectation could not run (GE catches it per expectation)."""
+    info = result.exception_info or {}
+    if info.get("raised_exception"):
+        return str(info.get("exception_message"))
+    for nested in info.values():  # keyed by metric id when a metric failed
+        if isinstance(nested, dict) and nested.get("raised_exception"):
+            return str(nested.get("exception_message"))
+    return None
+
+
+def _table_issues(table: str, frame: pl.DataFrame, suite: dict[str, Any],
+                  results: list[ExpectationValidationResult], params: dict[str, Any],
+                  unknown: set[str]) -> tuple[pl.DataFrame, pl.Series]:
+    """Turn one table's GE results into issue rows, and the positions of rows failing a row rule.
+
+    Results of expectations using a parameter in `unknown` (a value the bundle could not supply, e.g.
+    unit_ids when units has no unit_id column) are dropped: that cause is already a critical issue.
+    """
+    configs = [r.expectation_config for r in results]
+    # results carry substituted kwargs: find parameter use in the suite as written, by rule and columns
+    skipped = {(e["meta"]["rule"], tuple(_columns_of(e["kwargs"]))) for e in suite["expectations"]
+               if _parameters_of(e["kwargs"]) & unknown}
+    missing: set[str] = set()
+    for result, config in zip(results, configs, strict=True):
+        if config.type == _TABLE_COLUMNS and not result.success:
+            missing |= set(result.result.get("details", {}).get("mismatched", {}).get("missing", []))
+
+    frames: list[pl.DataFrame] = []
+    row_failures: list[pl.Series] = []
+    for result, config in zip(results, configs, strict=True):
+        meta, kwargs = config.meta, config.kwargs
+        columns = _columns_of(kwargs)
+        fixed = {"table": table, "rule": meta["rule"], "severity": meta["severity"],
+                 "template": meta["message"], "params": params}
+        if (meta["rule"], tuple(columns)) in skipped:
+            continue
+        error = _raised(result)
+        if error is not None:
+            if missing & set(columns):
+                continue  # the missing column is reported once, by the table-level rule
+            raise SuiteError(f"{table}: {config.type} on {columns} could not run: {error}")
+        if result.success and config.type in (_TABLE_COLUMNS, _TABLE_ROWS):
+            continue
+        if config.type == _TABLE_COLUMNS:
+            for name in sorted(missing):
+                frames.append(_issue_frame(pl.DataFrame({"row": [None], "value": [None]},
+                                                        schema={"row": pl.Int64, "value": pl.String}),
+                                           column=name, **fixed))
+            continue
+        if config.type == _TABLE_ROWS:
+            observed = str(result.result.get("observed_value"))
+            frames.append(_issue_frame(pl.DataFrame({"row": [None], "value": [observed]},
+                                                    schema={"row": pl.Int64, "value": pl.String}),
+                                       column=None, **fixed))
+            continue
+        positions = pl.Series("position", result.result.get("unexpected_index_list") or [], dtype=pl.Int64)
+        if positions.is_empty():
+            continue
+        if config.type == _NOT_NULL:
+            # the reader nulls what it cannot parse and reports it; do not report that cell twice
+            positions = positions.filter(~frame[BAD].gather(positions))
+        value = (pl.col(columns[0]).cast(pl.String) if len(columns) == 1 else
+                 pl.concat_str([pl.col(c).cast(pl.String).fill_null("") for c in columns], separator=" / "))
+        failing = frame.select(pl.col(ROW).gather(positions).alias("row"),
+                               value.gather(positions).alias("value"))
+        frames.append(_issue_frame(failing, column=", ".join(columns), **fixed))
+        if meta["severity"] == SEVERITY_ROW:
+            row_failures.append(positions)
+    issues = pl.concat(frames) if frames else pl.DataFrame(schema=ISSUE_SCHEMA)
+    failures = pl.concat(row_failures).unique() if row_failures else pl.Series("position", [], pl.Int64)
+    return issues, failures
+
+
+# ---------------------------------------------------------------- aggregate checks (Polars)
+
+
+def completeness_issues(units: pl.DataFrame, evaluations: pl.DataFrame | None,
+                        methodology: Methodology) -> pl.DataFrame:
+    """Warn for each unit lacking a score (by any evaluator) for some indicator of the cycle."""
+    codes = methodology.indicator_codes
+    indicators = pl.DataFrame({"indicator_code": codes, "_position": range(len(codes))},
+                              schema={"indicator_code": pl.String, "_position": pl.Int64})
+    scored = (evaluations.filter(pl.col("score").is_not_null()).select("unit_id", "indicator_code").unique()
+              if evaluations is not None else pl.DataFrame(schema={"unit_id": pl.String,
+                                                                   "indicator_code": pl.String}))
+    missing = (
+        units.filter(pl.col("unit_id").is_not_null()).select(ROW, "unit_id")
+        .join(indicators, how="cross")
+        .join(scored, on=["unit_id", "indicator_code"], how="anti")
+        .sort(ROW, "_position")
+        .group_by(ROW, "unit_id", maintain_order=True)
+        .agg(n_missing=pl.len(), codes=pl.col("indicator_code"))
+    )
+    listed = pl.col("codes").list.head(_LISTED_MISSING_INDICATORS).list.join(", ")
+    more = pl.when(pl.col("n_missing") > _LISTED_MISSING_INDICATORS).then(pl.lit(", ...")).otherwise(pl.lit(""))
+    return missing.select(
+        pl.lit("units").alias("table"),
+        pl.col(ROW).cast(pl.Int64).alias("row"),
+        pl.lit("unit_id").alias("column"),
+        pl.col("unit_id").alias("value"),
+        pl.lit(RULE_INCOMPLETE_UNIT).alias("rule"),
+        pl.lit(SEVERITY_WARNING).alias("severity"),
+        pl.concat_str(
+            pl.lit("Unit "), pl.col("unit_id"), pl.lit(" has "), pl.col("n_missing").cast(pl.String),
+            pl.lit(f" of {len(codes)} indicators of cycle {methodology.cycle} without any score ("),
+            listed, more,
+            pl.lit("). It gets no IPP until every indicator is scored: add the missing scores to evaluations."),
+        ).alias("message"),
+    )
+
+
+def sample_issues(units: pl.DataFrame, responses: pl.DataFrame | None, methodology: Methodology) -> pl.DataFrame:
+    """Warn for each unit whose survey has fewer respondents than its population needs.
+
+    Lookup takes the next larger N of the cycle's table; above its largest N the last sample applies;
+    a population smaller than its sample needs everyone (the sample cannot exceed the population).
+    Units without `annual_service_users` have nothing to check.
+    """
+    counts = (responses.filter(pl.col("unit_id").is_not_null()).group_by("unit_id")
+              .agg(n_respondents=pl.col("respondent_id").n_unique())
+              if responses is not None else
+              pl.DataFrame(schema={"unit_id": pl.String, "n_respondents": pl.UInt32}))
+    population = pl.col("annual_service_users")
+    short = (
+        required_sample(units.filter(population.is_not_null() & pl.col("unit_id").is_not_null()).lazy(),
+                        methodology, key=[ROW, "unit_id"]).collect()
+        .join(counts, on="unit_id", how="left")
+        .with_columns(
+            required=pl.col("sample_required"),
+            n_respondents=pl.col("n_respondents").fill_null(0).cast(pl.Int64),
+        )
+        .filter(pl.col("n_respondents") < pl.col("required"))
+    )
+    return short.select(
+        pl.lit("units").alias("table"),
+        pl.col(ROW).cast(pl.Int64).alias("row"),
+        pl.lit("annual_service_users").alias("column"),
+        population.cast(pl.String).alias("value"),
+        pl.lit(RULE_SAMPLE_TOO_SMALL).alias("rule"),
+        pl.lit(SEVERITY_WARNING).alias("severity"),
+        pl.concat_str(
+            pl.lit("Unit "), pl.col("unit_id"), pl.lit(" has "), pl.col("n_respondents").cast(pl.String),
+            pl.lit(" survey respondents; with "), population.cast(pl.String),
+            pl.lit(" yearly service users the survey needs at least "), pl.col("required").cast(pl.String),
+            pl.lit(" (Krejcie-Morgan). Collect "),
+            (pl.col("required") - pl.col("n_respondents")).cast(pl.String),
+            pl.lit(" more responses before the survey window closes."),
+        ).alias("message"),
+    )
+
+
+def _share_issue(table: str, n_bad: int, n_rows: int, methodology: Methodology) -> pl.DataFrame:
+    limit = methodology.limits.max_bad_row_share
+    return _single_issue(
+        table=table, row=None, column=None, value=f"{n_bad}/{n_rows}", rule=RULE_BAD_ROW_SHARE,
+        severity=SEVERITY_CRITICAL,
+        message=(f"{n_bad} of {n_rows} rows of {table} ({n_bad / n_rows * 100:.1f}%) have problems, more than "
+                 f"cycle {methodology.cycle}'s limit of {limit * 100:.4g}%. Correct the rows listed in the "
+                 f"issues and send the bundle again."),
+    )
+
+
+# ---------------------------------------------------------------- the entry point
+
+
+def _prepared(frame: pl.DataFrame, spec: TableSpec) -> pl.DataFrame:
+    """Spec dtypes (an all-empty column may come as Null), optional columns the region left out added as
+    nulls (so rules over them run), and `_bad` defaulted to false."""
+    if ROW not in frame.columns:
+        raise ValueError(f"{spec.name}: the reader's frame has no {ROW} column")
+    absent = [c for c in spec.columns if not c.required and c.name not in frame.columns]
+    frame = frame.with_columns(
+        *(pl.col(c.name).cast(c.dtype) for c in spec.columns if c.name in frame.columns),
+        *(pl.lit(None, c.dtype).alias(c.name) for c in absent),
+    )
+    if BAD not in frame.columns:
+        frame = frame.with_columns(pl.lit(False).alias(BAD))
+    return frame.with_columns(pl.col(BAD).fill_null(False))
+
+
+def _to_pandas(frame: pl.DataFrame, suite: dict[str, Any]) -> pd.DataFrame:
+    """The columns the suite looks at, as pandas with dtypes GE's pandas engine handles fast.
+
+    - numbers become float64 (null -> NaN): GE's between-rule is vectorised only for numpy int64 and
+      float64; on Int8/nullable/Arrow integers it calls a Python function per value (~1 s per column
+      and million rows);
+    - dates become datetime64[ns], for the same reason; dates beyond the ns range (typos like 3024)
+      are clipped to a bound that is still outside any survey window, the issue's value text is read
+      from the untouched Polars frame;
+    - repeated codes (unit_id, unit_type, ...) become categoricals, so GE's isin, duplicated and its
+      per-rule row filtering work on integer codes; near-unique text (respondent_id) stays pandas'
+      Arrow-backed string.
+    The default RangeIndex is kept: GE reports failing rows by index, which is then a position in
+    `frame`, mapped back to `_row` there.
+    """
+    import pandas as pd
+
+    wanted = {c for e in suite["expectations"] for c in _columns_of(e["kwargs"])}
+    columns: dict[str, pd.Series] = {}
+    for name in (c for c in frame.columns if c in wanted):
+        series = frame.get_column(name)
+        if series.dtype == pl.String:
+            if series.n_unique() * 2 < series.len():
+                series = series.cast(pl.Categorical)
+        elif series.dtype == pl.Date:
+            series = series.clip(_PANDAS_SAFE_DATES[0], _PANDAS_SAFE_DATES[1]).cast(pl.Datetime("ns"))
+        elif series.dtype.is_numeric():
+            series = series.cast(pl.Float64)
+        columns[name] = series.to_pandas()
+    return pd.DataFrame(columns, copy=False)
+
+
+def _order(issues: pl.DataFrame) -> pl.DataFrame:
+    """By table (contract order), then source row (table-level problems first), column and rule."""
+    rank = {t: n for n, t in enumerate(INPUT_TABLES)}
+    return (issues.with_columns(_table_rank=pl.col("table").replace_strict(rank, default=len(rank),
+                                                                            return_dtype=pl.Int64))
+            .sort("_table_rank", "row", "column", "rule", nulls_last=False, maintain_order=True)
+            .drop("_table_rank"))
+
+
+def validate_tables(tables: dict[str, pl.DataFrame], methodology: Methodology, region_code: str) -> Validation:
+    """Check a bundle's typed tables against the cycle's suites; set bad rows aside; decide rejection.
+
+    Referential integrity is checked against every unit_id the units table lists (even units set
+    aside for another reason), so a unit's own problem is reported once, on its own row; without a
+    units table or its unit_id column it is not checked (that is already a critical issue).
+    """
+    specs = input_specs(methodology.survey.element_codes)
+    gx_objects = _gx()
+    issue_frames: list[pl.DataFrame] = []
+    for table in REQUIRED_TABLES:
+        if table not in tables:
+            issue_frames.append(_single_issue(
+                table=table, row=None, column=None, value=None, rule=RULE_REQUIRED_TABLE,
+                severity=SEVERITY_CRITICAL,
+                message=f"The bundle has no {table} table. Add {table}.csv (or .xlsx, .parquet, .json) and "
+                        f"send the bundle again."))
+
+    prepared = {t: _prepared(tables[t], specs[t]) for t in INPUT_TABLES if t in tables}
+    units_known = "units" in prepared and "unit_id" in prepared["units"].columns
+    unit_ids = prepared["units"].get_column("unit_id").drop_nulls().unique().sort().to_list() if units_known else []
+    params = suite_parameters(methodology, region_code, unit_ids)
+    unknown = set() if units_known else {"unit_ids"}
+
+    clean: dict[str, pl.DataFrame] = {}
+    for table, frame in prepared.items():
+        check_suite_matches(table, specs[table])
+        suite = load_suite(table)
+        data = _to_pandas(frame, suite)
+        with _GX_LOCK:
+            batch = gx_objects.batch_definition.get_batch(batch_parameters={"dataframe": data})
+            outcome = batch.validate(gx_objects.suites[table], result_format=RESULT_FORMAT,
+                                     expectation_parameters=params)
+        issues, failures = _table_issues(table, frame, suite, list(outcome.results), params, unknown)
+        issue_frames.append(issues)
+        bad = pl.col(BAD) | pl.int_range(pl.len(), dtype=pl.Int64).is_in(failures.implode())
+        flagged = frame.with_columns(_is_bad_row=bad)
+        n_bad = int(flagged.get_column("_is_bad_row").sum())
+        if frame.height and n_bad / frame.height > methodology.limits.max_bad_row_share:
+            issue_frames.append(_share_issue(table, n_bad, frame.height, methodology))
+        clean[table] = flagged.filter(~pl.col("_is_bad_row")).drop("_is_bad_row")
+
+    # the aggregate warnings need the key columns; a table or column missing is already critical
+    units, evaluations, responses = clean.get("units"), clean.get("evaluations"), clean.get("skm_responses")
+    if units is not None and "unit_id" in units.columns:
+        if evaluations is not None and {"unit_id", "indicator_code", "score"} <= set(evaluations.columns):
+            issue_frames.append(completeness_issues(units, evaluations, methodology))
+        if responses is None or {"unit_id", "respondent_id"} <= set(responses.columns):
+            issue_frames.append(sample_issues(units, responses, methodology))
+
+    issues = _order(pl.concat([f.select(ISSUE_COLUMNS) for f in issue_frames]) if issue_frames
+                    else pl.DataFrame(schema=ISSUE_SCHEMA))
+    critical = issues.filter(pl.col("severity") == SEVERITY_CRITICAL)
+    reason = None
+    if critical.height:
+        reason = critical.item(0, "message")
+        if critical.height > 1:
+            reason += f" ({critical.height - 1} more problem(s) reject this bundle; see the issue list.)"
+    return Validation(clean=clean, issues=issues, rejected=critical.height > 0, reason=reason)
+
+
+# ---------------------------------------------------------------- speed
+
+
+@dataclass(frozen=True)
+class SpeedReport:
+    """One timed `validate_tables` run over a synthetic bundle (`seconds` excludes GE's import)."""
+
+    rows: int
+    seconds: float
+    rows_per_second: float
+    issues: int
+    peak_rss_mb: float
+
+
+SYNTHETIC_REGION = "35.78"
+_SCRAMBLE = (2_654_435_761, 1_000_003)  # Knuth's multiplicative hash, modulo a prime: spreads row numbers
+_UNANSWERED_EVERY = 37  # roughly one answer in 37 left empty, as respondents skip questions
+
+
+def synthetic_bundle(n_rows: int, methodology: Methodology, *, region_code: str = SYNTHETIC_REGION,
+                     respondents_per_unit: int = 400, bad_share: float = 0.01,
+                     seed: int = 0) -> dict[str, pl.DataFrame]:
+    """A typed bundle as the reader gives it, with `n_rows` survey responses and a share of bad ones.
+
+    Every unit is fully scored; a `bad_share` of survey rows get an answer above the cycle's range or a
+    date after its window, so the failing-row path is exercised too. Deterministic for a `seed`.
+    """
+    survey = methodology.survey
+    n_units = max(1, n_rows // respondents_per_unit)
+    unit_ids = [f"U{n:06d}" for n in range(n_units)]
+    units = pl.DataFrame({
+        "unit_id": unit_ids,
+        "unit_name": [f"Unit {n}" for n in range(n_units)],
+        "unit_type": [methodology.unit_types[n % len(methodology.unit_types)] for n in range(n_units)],
+        "region_code": [region_code] * n_units,
+        "annual_service_users": [None] * n_units,
+    }, schema={"unit_id": pl.String, "unit_name": pl.String, "unit_type": pl.String, "region_code": pl.String,
+               "annual_service_users": pl.Int64})
+    codes = methodology.indicator_codes
+    evaluations = pl.DataFrame({"unit_id": unit_ids}).join(pl.DataFrame({"indicator_code": codes}), how="cross")
+    evaluations = evaluations.with_columns(score=pl.lit(methodology.score_max, pl.Int64),
+                                           evaluator_id=pl.lit("E1"), evidence=pl.lit(None, pl.String))
+    window_days = (survey.window_end - survey.window_start).days + 1
+    position = pl.int_range(n_rows, dtype=pl.Int64)
+    multiplier, modulus = _SCRAMBLE
+    spread = (position * multiplier + seed) % modulus
+    is_bad = spread < int(bad_share * modulus)
+    late = is_bad & (spread % 2 == 0)  # half the bad rows: a date after the window
+    out_of_range = is_bad & (spread % 2 == 1)  # the other half: the first element's answer too high
+    answer = spread % (survey.answer_max - survey.answer_min + 1) + survey.answer_min
+
+    def element(k: int) -> pl.Expr:
+        given = pl.when((spread + k) % _UNANSWERED_EVERY == 0).then(None).otherwise(answer)
+        return (pl.when(out_of_range).then(survey.answer_max + 1).otherwise(given) if k == 0 else given).cast(pl.Int8)
+
+    responses = pl.select(
+        unit_id=pl.lit(pl.Series(unit_ids)).gather(position % n_units),
+        respondent_id=pl.format("R{}", position),
+        survey_date=(pl.lit(survey.window_start) + pl.duration(days=spread % window_days)
+                     + pl.duration(days=pl.when(late).then(window_days).otherwise(0))).cast(pl.Date),
+        **{code: element(k) for k, code in enumerate(survey.element_codes)},
+    )
+    frames = {"units": units, "evaluations": evaluations, "skm_responses": responses}
+    return {t: f.with_columns(pl.int_range(2, f.height + 2, dtype=pl.Int64).alias(ROW), pl.lit(False).alias(BAD))
+            for t, f in frames.items()}
+
+
+def validate_speed(n_rows: int, methodology: Methodology, *, bad_share: float = 0.01,
+                   seed: int = 0) -> SpeedReport:
+    """Time `validate_tables` on a synthetic bundle with `n_rows` survey rows (for benchmarks).
+
+    GE's import and context are built before the clock starts; `peak_rss_mb` is the process's peak
+    resident memory so far (Linux), an upper bound on what validation needed.
+    """
+    warm_up()
+    bundle = synthetic_bundle(n_rows, methodology, bad_share=bad_share, seed=seed)
+    started = time.perf_counter()
+    outcome = validate_tables(bundle, methodology, SYNTHETIC_REGION)
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return SpeedReport(rows=n_rows, seconds=seconds, rows_per_second=n_rows / seconds if seconds else 0.0,
+                       issues=outcome.issues.height, peak_rss_mb=peak_mb)
+
+
+__all__ = [
+    "SEVERITIES", "SpeedReport", "SuiteError", "Validation", "completeness_issues", "load_suite",
+    "sample_issues", "suite_parameters", "synthetic_bundle", "validate_speed", "validate_tables", "warm_up",
+]
