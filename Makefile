@@ -1,17 +1,21 @@
 # Two commands on a fresh machine: `make demo` and `make test`; each sets up what it needs.
 SHELL := /bin/bash
 UV_VERSION := 0.13.8
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# uv from PATH, else the one pip installs for this Python (python3 -m uv).
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export PREFECT_HOME ?= $(CURDIR)/.prefect
-export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 
-.PHONY: setup demo test test-server lint bench bench-quick reference clean
+.PHONY: setup uv demo test test-server lint bench bench-quick reference clean
 
-$(UV):
-	python3 -m pip install --quiet --user uv==$(UV_VERSION) || python3 -m pip install --quiet uv==$(UV_VERSION)
+uv:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
+		python3 -m pip install --quiet "uv==$(UV_VERSION)"
 
-.venv/.synced: pyproject.toml uv.lock | $(UV)
+.venv/.synced: pyproject.toml uv.lock
+	$(MAKE) --no-print-directory uv
 	$(UV) sync --frozen --all-extras
 	touch $@
 

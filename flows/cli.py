@@ -23,7 +23,8 @@ class UsageError(Exception):
 def _prepare_prefect() -> None:
     """Prefect's embedded mode needs a home and patience; set both unless the operator did."""
     os.environ.setdefault("PREFECT_HOME", str(Path(tempfile.gettempdir()) / "pekppp-prefect"))
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no internet to send it to
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 

@@ -10,7 +10,8 @@ import pytest
 
 # Prefect's embedded local mode needs a home of its own and patience on a small machine.
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="pekppp-prefect-"))
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 from flows.settings import load_methodology
