@@ -9,7 +9,7 @@ from __future__ import annotations
 import polars as pl
 
 from transforms.methodology import Award, Methodology
-from transforms.rounding import cents_to_value, competition_rank
+from transforms.rounding import cents_text, cents_to_value, competition_rank
 
 ROSTER_COLUMNS = ["cycle", "award", "award_label", "rank", "subject", "region_code", "unit_id", "name",
                   "unit_type", "score", "predicate", "reason"]
@@ -62,7 +62,7 @@ def _unit_rows(units: pl.LazyFrame, award: Award, methodology: Methodology, rank
 def _predicate_award(units: pl.LazyFrame, award: Award, methodology: Methodology) -> pl.LazyFrame:
     chosen = units.filter(pl.col("eligible") & pl.col("predicate").is_in(list(award.predicates)))
     reason = pl.format("predicate {} ({}) with IPP {}; {}", pl.col("predicate"), pl.col("predicate_label"),
-                       pl.col("ipp").cast(pl.String), eligibility_note(methodology))
+                       cents_text(pl.col("ipp_cents")), eligibility_note(methodology))
     return _unit_rows(chosen, award, methodology, competition_rank(pl.col("ipp_cents")), pl.col("ipp"), reason)
 
 
@@ -72,7 +72,7 @@ def _top_n_per_type(units: pl.LazyFrame, award: Award, methodology: Methodology)
     ranked = pool.with_columns(award_rank=competition_rank(pl.col("ipp_cents")).over("unit_type"))
     chosen = ranked.filter(pl.col("award_rank") <= award.top_n)
     reason = pl.format("rank {} of eligible {} units with IPP {} ({}); {}", pl.col("award_rank"),
-                       pl.col("unit_type"), pl.col("ipp").cast(pl.String), pl.col("predicate"),
+                       pl.col("unit_type"), cents_text(pl.col("ipp_cents")), pl.col("predicate"),
                        eligibility_note(methodology))
     return _unit_rows(chosen, award, methodology, pl.col("award_rank"), pl.col("ipp"), reason)
 
@@ -93,9 +93,9 @@ def _most_improved(units: pl.LazyFrame, previous: pl.LazyFrame | None, award: Aw
         .filter(pl.col("award_rank") <= award.top_n)
     )
     reason = pl.format("IPP rose by {} from {} (previous cycle recomputed under {} methodology) to {} ({}); {}",
-                       cents_to_value(pl.col("gain_cents")).cast(pl.String),
-                       cents_to_value(pl.col("previous_ipp_cents")).cast(pl.String), pl.lit(methodology.cycle),
-                       pl.col("ipp").cast(pl.String), pl.col("predicate"), eligibility_note(methodology))
+                       cents_text(pl.col("gain_cents")), cents_text(pl.col("previous_ipp_cents")),
+                       pl.lit(methodology.cycle), cents_text(pl.col("ipp_cents")), pl.col("predicate"),
+                       eligibility_note(methodology))
     return _unit_rows(gains, award, methodology, pl.col("award_rank"), cents_to_value(pl.col("gain_cents")),
                       reason)
 
@@ -115,8 +115,10 @@ def _region_award(regions: pl.LazyFrame, award: Award, methodology: Methodology)
         score=pl.col("ipp"),
         predicate=pl.col("predicate"),
         reason=pl.format("roll-up IPP {} ({}) over {} scored units; rank {} among {} regions",
-                         pl.col("ipp").cast(pl.String), pl.col("predicate_label"), pl.col("n_units_scored"),
-                         pl.col("rank"), pl.col("level")),
+                         cents_text(pl.col("ipp_cents")), pl.col("predicate_label"), pl.col("n_units_scored"),
+                         pl.col("rank"),
+                         pl.when(pl.col("level") == "provinsi").then(pl.lit("provinsi"))
+                         .otherwise(pl.lit("kabupaten/kota"))),
     )
 
 

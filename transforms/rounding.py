@@ -29,6 +29,14 @@ def cents_to_value(cents: pl.Expr) -> pl.Expr:
     return (cents.cast(pl.Float64) / CENTS).round(2)
 
 
+def cents_text(cents: pl.Expr) -> pl.Expr:
+    """A published value as text with exactly 2 decimals ("4.10", not "4.1"), for messages and reasons."""
+    whole = (cents.abs() // CENTS).cast(pl.String)
+    part = (cents.abs() % CENTS).cast(pl.String).str.zfill(2)
+    sign = pl.when(cents < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+    return pl.concat_str([sign, whole, pl.lit("."), part])
+
+
 def half_up_cents_of_float(value: pl.Expr, exact: pl.Expr) -> pl.Expr:
     """Half-up hundredths of a value computed in float, with near-ties settled by its exact form.
 

@@ -207,3 +207,9 @@ def test_score_cycle_end_to_end_on_frames(methodology_2024: Methodology) -> None
     national = out["national_scores"].row(0, named=True)
     assert national["n_units"] == 3 and national["n_units_scored"] == 2
     assert '"A": 1' in national["predicate_counts"] and '"B": 1' in national["predicate_counts"]
+
+
+@pytest.mark.parametrize(("cents", "text"), [(410, "4.10"), (5, "0.05"), (500, "5.00"), (-34, "-0.34")])
+def test_cents_text_keeps_two_decimals(cents: int, text: str) -> None:
+    from transforms.rounding import cents_text
+    assert pl.select(cents_text(pl.lit(cents))).item() == text
