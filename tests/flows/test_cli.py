@@ -1,0 +1,77 @@
+"""The command line: exit codes and one-line errors, on real generated bundles."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.cli import EXIT_ERROR, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, main
+from flows.generate import generate_cycle
+from flows.settings import PROJECT_ROOT, load_methodology
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli") / "landing"
+    generate_cycle("2024", root, regions=2, units=3, respondents=20, seed=3, methodology=load_methodology("2024"))
+    return root
+
+
+def bundles(landing: Path) -> list[Path]:
+    return sorted(p for p in (landing / "2024").glob("*/*") if p.is_dir())
+
+
+def test_validate_accepts_a_good_bundle(landing: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(bundles(landing)[0])]) == EXIT_OK
+    assert "ACCEPTED" in capsys.readouterr().out
+
+
+def test_validate_rejects_a_bundle_without_evaluations(landing: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    source = bundles(landing)[0]
+    broken = tmp_path / "2024" / source.parent.name / source.name
+    shutil.copytree(source, broken)
+    (broken / "evaluations.csv").unlink()
+    assert main(["validate", str(broken)]) == EXIT_REJECTED
+    out = capsys.readouterr().out
+    assert "REJECTED" in out and "missing_table" in out and "evaluations" in out
+
+
+def test_validate_with_region_of_another_bundle_is_rejected(landing: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first, second = bundles(landing)[:2]
+    assert main(["validate", str(first), "--region", second.parent.name]) == EXIT_REJECTED
+    assert "region_ownership" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["validate", "/no/such/bundle"], ["validate"], ["frobnicate"]])
+def test_unusable_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == EXIT_USAGE
+
+
+def test_unknown_cycle_is_one_clear_line(landing: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(bundles(landing)[0]), "--cycle", "1999"]) == EXIT_ERROR
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "no methodology for cycle '1999'" in err[0]
+
+
+def test_roster_without_release_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["roster", "--cycle", "2024", "--warehouse", str(tmp_path / "wh")]) == EXIT_ERROR
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no published release" in err[0] and "Traceback" not in err[0]
+
+
+def test_console_script_runs_from_any_directory(tmp_path: Path) -> None:
+    """Methodology and reference data are found beside the code, not in the working directory."""
+    script = Path(sys.executable).parent / "pekppp"
+    out = tmp_path / "gen"
+    done = subprocess.run([str(script), "generate", "--cycle", "2023", "--out", str(out), "--regions", "1",
+                           "--units", "2", "--respondents", "5"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert list((out / "2023").glob("*/*/units.csv"))
+    assert tmp_path != PROJECT_ROOT
