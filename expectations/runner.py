@@ -39,6 +39,7 @@ import string
 import threading
 import time
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -98,13 +99,15 @@ class Validation:
 
     `clean` holds each table without its bad rows (reader's `_bad` rows and rows failing a row rule);
     `issues` has one row per problem in ISSUE_SCHEMA; `rejected` is true when any issue is critical,
-    and `reason` is then one line naming what, where and what to do.
+    and `reason` is then one line naming what, where and what to do. `ge_results` holds GE's own
+    ExpectationSuiteValidationResult per table, only when asked for (`keep_results=True`), for Data Docs.
     """
 
     clean: dict[str, pl.DataFrame]
     issues: pl.DataFrame
     rejected: bool
     reason: str | None
+    ge_results: dict[str, Any] = dataclass_field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- suites and the GE context
@@ -513,12 +516,15 @@ def _order(issues: pl.DataFrame) -> pl.DataFrame:
             .drop("_table_rank"))
 
 
-def validate_tables(tables: dict[str, pl.DataFrame], methodology: Methodology, region_code: str) -> Validation:
+def validate_tables(tables: dict[str, pl.DataFrame], methodology: Methodology, region_code: str, *,
+                    keep_results: bool = False) -> Validation:
     """Check a bundle's typed tables against the cycle's suites; set bad rows aside; decide rejection.
 
     Referential integrity is checked against every unit_id the units table lists (even units set
     aside for another reason), so a unit's own problem is reported once, on its own row; without a
     units table or its unit_id column it is not checked (that is already a critical issue).
+    With `keep_results`, GE's result object of each validated table is kept on the Validation
+    (`ge_results`, by table) for `expectations.report.write_data_docs`; by default it is dropped.
     """
     specs = input_specs(methodology.survey.element_codes)
     gx_objects = _gx()
@@ -538,6 +544,7 @@ def validate_tables(tables: dict[str, pl.DataFrame], methodology: Methodology, r
     unknown = set() if units_known else {"unit_ids"}
 
     clean: dict[str, pl.DataFrame] = {}
+    ge_results: dict[str, Any] = {}
     for table, frame in prepared.items():
         check_suite_matches(table, specs[table])
         suite = load_suite(table)
@@ -546,6 +553,8 @@ def validate_tables(tables: dict[str, pl.DataFrame], methodology: Methodology, r
             batch = gx_objects.batch_definition.get_batch(batch_parameters={"dataframe": data})
             outcome = batch.validate(gx_objects.suites[table], result_format=RESULT_FORMAT,
                                      expectation_parameters=params)
+        if keep_results:
+            ge_results[table] = outcome
         issues, failures = _table_issues(table, frame, suite, list(outcome.results), params, unknown)
         issue_frames.append(issues)
         bad = pl.col(BAD) | pl.int_range(pl.len(), dtype=pl.Int64).is_in(failures.implode())
@@ -571,7 +580,8 @@ def validate_tables(tables: dict[str, pl.DataFrame], methodology: Methodology, r
         reason = critical.item(0, "message")
         if critical.height > 1:
             reason += f" ({critical.height - 1} more problem(s) reject this bundle; see the issue list.)"
-    return Validation(clean=clean, issues=issues, rejected=critical.height > 0, reason=reason)
+    return Validation(clean=clean, issues=issues, rejected=critical.height > 0, reason=reason,
+                      ge_results=ge_results)
 
 
 # ---------------------------------------------------------------- speed

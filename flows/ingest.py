@@ -6,13 +6,17 @@ raw area first, and everything after that reads the copy, so what was validated 
 
 from __future__ import annotations
 
+import logging
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
+from expectations.report import DATA_DOCS_DIR, write_bundle_reports, write_data_docs
 from flows.ledger import Entry, Ledger
 from flows.readers import SubmissionRejected, bundle_fingerprint, read_bundle
 from flows.settings import Places, regions_reference
@@ -114,9 +118,11 @@ class CheckedBundle:
     reason: str | None
     issues: pl.DataFrame
     tables: dict[str, pl.DataFrame]
+    ge_results: dict[str, Any] = field(default_factory=dict)  # GE's results by table, when kept (Data Docs)
 
 
-def check_bundle(path: Path, methodology: Methodology, region_code: str) -> CheckedBundle:
+def check_bundle(path: Path, methodology: Methodology, region_code: str, *,
+                 keep_results: bool = False) -> CheckedBundle:
     """Read and validate a bundle exactly as the pipeline does; `pekppp validate` calls this too."""
     from expectations.runner import validate_tables  # GE is slow to import: only where validation runs
 
@@ -130,30 +136,52 @@ def check_bundle(path: Path, methodology: Methodology, region_code: str) -> Chec
         return CheckedBundle(True, str(err), issues, {})
     if read.rejected:
         return CheckedBundle(True, read.reason, read.issues, {})
-    validation = validate_tables(read.tables, methodology, region_code)
+    validation = validate_tables(read.tables, methodology, region_code, keep_results=keep_results)
     issues = pl.concat([read.issues, validation.issues.select(list(ISSUE_SCHEMA))], how="vertical_relaxed")
     if validation.rejected:
-        return CheckedBundle(True, validation.reason, issues, {})
+        return CheckedBundle(True, validation.reason, issues, {}, validation.ge_results)
     clean = {name: frame.drop([c for c in ("_bad",) if c in frame.columns]) for name, frame in validation.clean.items()}
-    return CheckedBundle(False, None, issues, clean)
+    return CheckedBundle(False, None, issues, clean, validation.ge_results)
+
+
+def region_name(region_code: str) -> str:
+    """The region's name in the reference list, or "" for a code it does not know."""
+    names = regions_reference().filter(pl.col("region_code") == region_code).get_column("name")
+    return names.item() if names.len() == 1 else ""
 
 
 def ingest_bundle(bundle: LandedBundle, methodology: Methodology, places: Places, ledger: Ledger,
-                  submission_id: str | None = None) -> IngestResult:
-    """Keep, read, validate and ledger one bundle; never raises for anything a region sent."""
+                  submission_id: str | None = None, *, data_docs: bool | None = None) -> IngestResult:
+    """Keep, read, validate and ledger one bundle; never raises for anything a region sent.
+
+    Writes the region's report (HTML + Markdown) under `_reports/<cycle>/<region>/<submission_id>/`;
+    GE Data Docs too when `data_docs` (default: env PEKPPP_DATA_DOCS=1), as they cost ~1 s a bundle.
+    """
+    if data_docs is None:
+        data_docs = os.environ.get("PEKPPP_DATA_DOCS") == "1"
     if submission_id is None:
         submission_id, _files = bundle_fingerprint(bundle.path, methodology.limits)
     raw = store_raw(bundle.path, places.raw / submission_id[:2] / submission_id)
     if methodology.is_late(bundle.received_at):
         reason = (f"cycle {methodology.cycle} closed at {methodology.closes_at}; bundle uploaded "
                   f"{bundle.received_at:%Y-%m-%d %H:%M} UTC is kept but not used")
-        status, issues, kept = LATE, bundle_issue("late", reason), {}
+        status, issues, kept, ge_results = LATE, bundle_issue("late", reason), {}, {}
     else:
-        checked = check_bundle(raw, methodology, bundle.region_code)
+        checked = check_bundle(raw, methodology, bundle.region_code, keep_results=data_docs)
         status = REJECTED if checked.rejected else ACCEPTED
         reason, issues = checked.reason, checked.issues
         kept = with_owner(checked.tables, bundle.region_code, submission_id)
+        ge_results = checked.ge_results
     ledger.keep_rows(submission_id, kept, issues)
+    reports = places.reports / bundle.cycle / bundle.region_code / submission_id
+    write_bundle_reports(reports, issues, cycle=bundle.cycle, region_code=bundle.region_code,
+                         region_name=region_name(bundle.region_code), bundle=bundle.name,
+                         submission_id=submission_id, status=status, reason=reason)
+    if ge_results:
+        try:
+            write_data_docs(reports / DATA_DOCS_DIR, ge_results, submission_id=submission_id)
+        except Exception as err:  # Data Docs are a courtesy: a GE rendering failure must not stop ingest
+            logging.getLogger(__name__).warning("Data Docs for %s not written: %s", submission_id, err)
     return IngestResult(Entry(
         cycle=bundle.cycle, region_code=bundle.region_code, submission_id=submission_id, bundle=bundle.name,
         landing_path=str(bundle.path), size=bundle.size, mtime_ns=bundle.mtime_ns, received_at=bundle.received_at,

@@ -1,0 +1,540 @@
+"""Validation reports a region officer can act on: a bundle's issues grouped by rule, as HTML and Markdown.
+
+The renderers are pure: an issue frame (ISSUE_SCHEMA) and the bundle's facts in, text out. Problems
+are grouped by severity (critical, then row, then warning), table, rule and column, so a group is
+one check of one column and the message of its first example (lowest source row) explains every
+row in it. Each group shows its count, up to `EXAMPLES_PER_GROUP` example rows (row number as the
+region sees it in its file, column, value) and every affected row as compact ranges, so the officer
+can fix all of them without another tool. The headline says accepted or rejected and what to do next.
+
+`write_bundle_reports` is the one place the two pages are written (atomically, beside each other);
+`write_data_docs` renders GE's own Data Docs from the result objects the runner keeps on request
+(`validate_tables(..., keep_results=True)`), for those who want the expectation-level view.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import html
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from expectations.runner import SEVERITIES, SEVERITY_CRITICAL, SEVERITY_ROW, SEVERITY_WARNING, load_suite
+from flows.storage import write_bytes_atomic
+from transforms.schemas import INPUT_TABLES
+from transforms.submissions import ACCEPTED, LATE, REJECTED
+
+REPORT_HTML = "report.html"
+REPORT_MARKDOWN = "report.md"
+DATA_DOCS_DIR = "data_docs"
+DATA_DOCS_SITE = "pekppp"
+
+EXAMPLES_PER_GROUP = 5
+ROW_RANGES_SHOWN = 40  # a group's affected rows are listed as ranges ("2-9, 14"); beyond this, "..."
+VALUE_CHARS_SHOWN = 80  # a longer cell value is cut, so one pasted paragraph cannot swamp the page
+
+BUNDLE_TABLE = "bundle"  # the reader's issues about the bundle as a whole (unreadable, unsafe zip, ...)
+TABLE_LABELS = {
+    BUNDLE_TABLE: "kiriman (the bundle as a whole)",
+    "units": "units (unit layanan)",
+    "evaluations": "evaluations (penilaian, form F-02)",
+    "skm_responses": "skm_responses (survei SKM)",
+}
+SEVERITY_TITLES = {
+    SEVERITY_CRITICAL: ("Kritis", "must be fixed; each one rejects the whole kiriman"),
+    SEVERITY_ROW: ("Baris disisihkan", "rows set aside, not counted until corrected"),
+    SEVERITY_WARNING: ("Peringatan", "warnings; the kiriman is used, but check these"),
+}
+_ROW_TITLE_REJECTED = ("Baris bermasalah", "rows with problems; correct them too before sending again")
+_CRITICAL_TITLE_LATE = ("Tidak dipakai", "why the kiriman is not used")
+_EMPTY = "(empty)"
+_NO_ROW = "—"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+# ---------------------------------------------------------------- grouping (Polars)
+
+
+@dataclass(frozen=True)
+class Example:
+    row: int | None
+    column: str | None
+    value: str | None
+
+
+@dataclass(frozen=True)
+class IssueGroup:
+    """The problems of one check on one table column: how many, how to fix them, where they are."""
+
+    severity: str
+    rule: str
+    table: str
+    column: str | None
+    count: int
+    message: str
+    examples: tuple[Example, ...]  # empty for a table-level problem with no value (e.g. a missing column)
+    rows: tuple[str, ...]  # every affected source row as ranges ("2", "5-9"), at most ROW_RANGES_SHOWN
+    more_ranges: int  # ranges left out of `rows`
+
+
+@dataclass(frozen=True)
+class Headline:
+    tone: str  # accepted | rejected | late | other: the page's colour
+    title: str
+    next_step: str
+
+
+def _rank(column: str, order: tuple[str, ...]) -> pl.Expr:
+    return pl.col(column).replace_strict({v: n for n, v in enumerate(order)}, default=len(order),
+                                         return_dtype=pl.Int64)
+
+
+_KEY = ["severity", "rule", "table", "_column_key"]
+
+
+def issue_groups(issues: pl.DataFrame) -> list[IssueGroup]:
+    """The issues grouped by (severity, table, rule, column), in the order an officer should fix them.
+
+    Severity first (critical, row, warning, then anything else), then the contract's table order
+    (bundle-level problems first), then the group's first source row (table-level problems first).
+    """
+    if issues.is_empty():
+        return []
+    keyed = (issues.with_row_index("_order")
+             .with_columns(_column_key=pl.col("column").fill_null(""))
+             .sort([*_KEY, "row", "_order"], nulls_last=False))
+    groups = (
+        keyed.group_by(_KEY, maintain_order=True)
+        .agg(
+            pl.col("column").first(),
+            count=pl.len(),
+            message=pl.col("message").first(),
+            first_row=pl.col("row").first(),
+            example_rows=pl.col("row").head(EXAMPLES_PER_GROUP),
+            example_columns=pl.col("column").head(EXAMPLES_PER_GROUP),
+            example_values=pl.col("value").head(EXAMPLES_PER_GROUP),
+        )
+        .join(_row_ranges(keyed), on=_KEY, how="left")
+        .with_columns(_severity_rank=_rank("severity", SEVERITIES),
+                      _table_rank=_rank("table", (BUNDLE_TABLE, *INPUT_TABLES)))
+        .sort("_severity_rank", "_table_rank", "first_row", "rule", "_column_key", nulls_last=False)
+    )
+    return [
+        IssueGroup(
+            severity=g["severity"], rule=g["rule"], table=g["table"], column=g["column"], count=g["count"],
+            message=g["message"] or "",
+            examples=tuple(Example(r, c, v) for r, c, v in
+                           zip(g["example_rows"], g["example_columns"], g["example_values"], strict=True)
+                           if r is not None or v is not None),
+            rows=tuple(g["ranges"] or ()), more_ranges=max(0, (g["n_ranges"] or 0) - ROW_RANGES_SHOWN),
+        )
+        for g in groups.iter_rows(named=True)
+    ]
+
+
+def _row_ranges(keyed: pl.DataFrame) -> pl.DataFrame:
+    """Per group, its distinct source rows as runs of consecutive numbers ("2-9"), first ones only."""
+    runs = (
+        keyed.filter(pl.col("row").is_not_null()).select(*_KEY, "row").unique().sort(*_KEY, "row")
+        .with_columns(_run=(pl.col("row").diff().over(_KEY).fill_null(0) != 1).cum_sum().over(_KEY))
+        .group_by(*_KEY, "_run").agg(start=pl.col("row").min(), end=pl.col("row").max())
+        .sort(*_KEY, "start")
+        .with_columns(text=pl.when(pl.col("start") == pl.col("end")).then(pl.col("start").cast(pl.String))
+                      .otherwise(pl.format("{}-{}", "start", "end")))
+    )
+    return runs.group_by(_KEY, maintain_order=True).agg(ranges=pl.col("text").head(ROW_RANGES_SHOWN),
+                                                        n_ranges=pl.len())
+
+
+@dataclass(frozen=True)
+class Counts:
+    critical: int
+    row: int
+    warning: int
+    rows_set_aside: int  # distinct source rows with a row-severity problem
+
+
+def issue_counts(issues: pl.DataFrame) -> Counts:
+    severity = pl.col("severity")
+    row_level = issues.filter((severity == SEVERITY_ROW) & pl.col("row").is_not_null())
+    return Counts(
+        critical=issues.filter(severity == SEVERITY_CRITICAL).height,
+        row=issues.filter(severity == SEVERITY_ROW).height,
+        warning=issues.filter(severity == SEVERITY_WARNING).height,
+        rows_set_aside=row_level.select("table", "row").unique().height,
+    )
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def headline(status: str, counts: Counts, *, cycle: str) -> Headline:
+    """The verdict in one line and the officer's next step."""
+    if status == REJECTED:
+        return Headline(
+            "rejected", "DITOLAK — kiriman rejected: nothing from it is used",
+            f"Fix the {_plural(counts.critical, 'problem')} under “Kritis”"
+            + (", and the rows with problems," if counts.row else "")
+            + " in your files, then send the whole kiriman again. An earlier accepted kiriman of your "
+              "region, if any, stays in use until then.")
+    if status == LATE:
+        return Headline(
+            "late", f"TERLAMBAT — received after cycle {cycle} closed: kept, but not used",
+            "There is nothing to correct in the files. If the kiriman was uploaded on time, contact the "
+            "evaluation team and quote the submission ID below.")
+    if status == ACCEPTED:
+        check = f" Also check the {_plural(counts.warning, 'warning')}." if counts.warning else ""
+        if counts.row:
+            return Headline(
+                "accepted", f"DITERIMA — kiriman accepted; {_plural(counts.rows_set_aside, 'row')} set aside",
+                f"The kiriman is used for cycle {cycle}, but the rows under “Baris disisihkan” are not counted. "
+                f"Correct them in your files and send the whole kiriman again before the cycle closes; the "
+                f"newest accepted kiriman replaces this one.{check}")
+        if counts.warning:
+            return Headline(
+                "accepted", f"DITERIMA — kiriman accepted with {_plural(counts.warning, 'warning')}",
+                f"Nothing was set aside and the kiriman is used for cycle {cycle}. Check the warnings: they can "
+                "leave a unit layanan without a score. To fix them, send a corrected kiriman before the cycle "
+                "closes; the newest accepted kiriman replaces this one.")
+        return Headline(
+            "accepted", "DITERIMA — kiriman accepted, no problems found",
+            f"Nothing to do. The kiriman is used for cycle {cycle} and replaces any earlier kiriman of your region.")
+    return Headline("other", f"{status.upper()} — kiriman {status}", "See the reason below.")
+
+
+# ---------------------------------------------------------------- text helpers
+
+
+def _value_text(value: str | None) -> str:
+    """A cell value as one short visible line: control characters spelled out, long text cut."""
+    if value is None:
+        return _EMPTY
+    if value == "":
+        return '""'
+    shown = _CONTROL.sub(lambda m: {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(m.group(),
+                                                                            f"\\x{ord(m.group()):02x}"), value)
+    return shown if len(shown) <= VALUE_CHARS_SHOWN else shown[:VALUE_CHARS_SHOWN - 1] + "…"
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+def _row_text(row: int | None) -> str:
+    return _NO_ROW if row is None else str(row)
+
+
+def _where(group: IssueGroup) -> str:
+    table = TABLE_LABELS.get(group.table, group.table)
+    return f"{table}, column {group.column}" if group.column else f"{table}, whole table"
+
+
+def _count_text(group: IssueGroup) -> str:
+    return _plural(group.count, "row" if group.rows else "problem")
+
+
+def _severity_title(severity: str, status: str) -> tuple[str, str]:
+    if severity == SEVERITY_ROW and status == REJECTED:
+        return _ROW_TITLE_REJECTED
+    if severity == SEVERITY_CRITICAL and status == LATE:
+        return _CRITICAL_TITLE_LATE
+    return SEVERITY_TITLES.get(severity, (severity, ""))
+
+
+def _summary_text(counts: Counts) -> str:
+    parts = [f"{counts.critical} critical" if counts.critical else "",
+             f"{_plural(counts.row, 'row problem')} ({_plural(counts.rows_set_aside, 'row')})" if counts.row else "",
+             _plural(counts.warning, "warning") if counts.warning else ""]
+    return " · ".join(p for p in parts if p) or "none"
+
+
+def _all_rows_text(group: IssueGroup) -> str:
+    more = f", … ({group.more_ranges} more ranges)" if group.more_ranges else ""
+    return ", ".join(group.rows) + more
+
+
+def _facts(cycle: str, region_code: str, region_name: str, bundle: str, submission_id: str,
+           status: str) -> list[tuple[str, str]]:
+    return [("Siklus (cycle)", cycle), ("Wilayah (region)", f"{region_code} {region_name}".strip()),
+            ("Kiriman (bundle)", bundle), ("Submission ID", submission_id), ("Status", status)]
+
+
+# ---------------------------------------------------------------- Markdown
+
+
+_MD_SPECIAL = re.compile(r"([\\`*<>\[\]])")
+
+
+def _md(text: str | None) -> str:
+    """Plain text safe in Markdown: one line, the characters that would start markup escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", _one_line(text))
+
+
+def _md_code(text: str) -> str:
+    """An inline code span holding `text` verbatim, whatever backticks it contains."""
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or text.strip() == "" else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def bundle_report_markdown(issues: pl.DataFrame, *, cycle: str, region_code: str, region_name: str, bundle: str,
+                           submission_id: str, status: str, reason: str | None) -> str:
+    """The report as Markdown that reads well in a terminal (`pekppp validate`) and renders anywhere."""
+    counts = issue_counts(issues)
+    head = headline(status, counts, cycle=cycle)
+    lines = [f"# Laporan validasi kiriman: {_md(head.title)}", ""]
+    lines += [f"- {label}: {_md(value) if label != 'Submission ID' else _md_code(value)}"
+              for label, value in _facts(cycle, region_code, region_name, bundle, submission_id, status)]
+    lines += ["", f"**Next step:** {_md(head.next_step)}", ""]
+    if reason:
+        lines += [f"**Reason:** {_md(reason)}", ""]
+    lines += [f"Problems: {_summary_text(counts)}", ""]
+    current = None
+    for group in issue_groups(issues):
+        if group.severity != current:
+            current = group.severity
+            title, gloss = _severity_title(current, status)
+            lines += [f"## {_md(title)} — {_md(gloss)}" if gloss else f"## {_md(title)}", ""]
+        lines += [f"### {_md(group.rule)} · {_md(_where(group))} · {_count_text(group)}", "",
+                  f"> {_md(group.message)}", ""]
+        lines += [f"- row {_row_text(e.row)}, column {_md(e.column or _NO_ROW)}: {_md_code(_value_text(e.value))}"
+                  for e in group.examples]
+        if group.examples and group.count > len(group.examples):
+            lines.append(f"- … {group.count - len(group.examples)} more")
+        if group.rows and group.count > 1:
+            lines += ["", f"All rows: {_md(_all_rows_text(group))}"]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------- HTML
+
+_CSS = """
+:root { --ink:#1f2328; --muted:#57606a; --line:#d0d7de; --ok:#1a7f37; --ok-bg:#dafbe1; --bad:#cf222e;
+  --bad-bg:#ffebe9; --warn:#9a6700; --warn-bg:#fff8c5; --row:#bc4c00; --row-bg:#fff1e5; }
+* { box-sizing: border-box; }
+body { margin: 0; background: #f6f8fa; color: var(--ink);
+  font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", Arial, sans-serif; }
+main { max-width: 980px; margin: 0 auto; padding: 24px 28px 40px; background: #fff; }
+.verdict { border-left: 10px solid var(--muted); background: #eaeef2; padding: 14px 18px; border-radius: 6px; }
+.verdict.accepted { border-color: var(--ok); background: var(--ok-bg); }
+.verdict.rejected { border-color: var(--bad); background: var(--bad-bg); }
+.verdict.late { border-color: var(--warn); background: var(--warn-bg); }
+.verdict .kicker { margin: 0; font-size: 13px; color: var(--muted); text-transform: uppercase; letter-spacing: .04em; }
+.verdict h1 { margin: 2px 0 6px; font-size: 24px; line-height: 1.25; }
+.verdict p { margin: 4px 0; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 18px; margin: 16px 0; }
+dl.facts dt { color: var(--muted); }
+dl.facts dd { margin: 0; overflow-wrap: anywhere; }
+.counts { display: flex; gap: 10px; flex-wrap: wrap; margin: 12px 0 4px; padding: 0; list-style: none; }
+.counts li { border: 1px solid var(--line); border-radius: 6px; padding: 6px 12px; }
+.counts b { font-size: 20px; margin-right: 4px; }
+h2 { margin: 28px 0 4px; font-size: 19px; border-bottom: 2px solid var(--line); padding-bottom: 4px; }
+h2 small { font-weight: normal; color: var(--muted); font-size: 14px; }
+h2.critical { border-color: var(--bad); } h2.row { border-color: var(--row); } h2.warning { border-color: var(--warn); }
+.group { border: 1px solid var(--line); border-left: 6px solid var(--muted); border-radius: 6px;
+  padding: 10px 14px; margin: 12px 0; break-inside: avoid; page-break-inside: avoid; }
+.group.critical { border-left-color: var(--bad); } .group.row { border-left-color: var(--row); }
+.group.warning { border-left-color: var(--warn); }
+.group h3 { margin: 0; font-size: 16px; display: flex; justify-content: space-between; gap: 12px; }
+.group .rule { margin: 0 0 4px; color: var(--muted); font-size: 13px; }
+.count { white-space: nowrap; border-radius: 10px; padding: 0 8px; font-size: 13px; background: #eaeef2; }
+.critical .count { background: var(--bad-bg); } .row .count { background: var(--row-bg); }
+.warning .count { background: var(--warn-bg); }
+.message { margin: 6px 0 8px; }
+table { border-collapse: collapse; width: 100%; font-size: 14px; table-layout: fixed; }
+col.c-row { width: 8em; } col.c-column { width: 16em; }
+th, td { text-align: left; vertical-align: top; padding: 3px 8px; border-bottom: 1px solid var(--line); }
+th { color: var(--muted); font-weight: 600; }
+code, .value { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace;
+  font-size: 13px; overflow-wrap: anywhere; }
+.more, .all-rows { color: var(--muted); font-size: 14px; margin: 6px 0 0; }
+.none { color: var(--muted); }
+footer { margin-top: 32px; color: var(--muted); font-size: 13px; }
+@page { size: A4; margin: 14mm; }
+@media print {
+  body { background: #fff; font-size: 12px; }
+  main { max-width: none; padding: 0; }
+  * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+}
+"""
+
+
+def _e(text: Any) -> str:
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def _html_group(group: IssueGroup) -> str:
+    examples = "".join(
+        f"<tr><td>{_e(_row_text(x.row))}</td><td><code>{_e(x.column or _NO_ROW)}</code></td>"
+        f"<td class=value>{_e(_value_text(x.value))}</td></tr>"
+        for x in group.examples)
+    more = (f"<p class=more>… and {group.count - len(group.examples)} more.</p>"
+            if group.examples and group.count > len(group.examples) else "")
+    table = ("<table><colgroup><col class=c-row><col class=c-column><col></colgroup><thead><tr>"
+             "<th>Baris (row)</th><th>Kolom (column)</th><th>Nilai (value)</th>"
+             f"</tr></thead><tbody>{examples}</tbody></table>" if examples else "")
+    all_rows = (f"<p class=all-rows>All rows: {_e(_all_rows_text(group))}</p>"
+                if group.rows and group.count > 1 else "")
+    return (
+        f'<section class="group {_e(group.severity)}">'
+        f"<h3><span>{_e(_where(group))}</span><span class=count>{_e(_count_text(group))}</span></h3>"
+        f"<p class=rule>rule <code>{_e(group.rule)}</code></p>"
+        f"<p class=message>{_e(_one_line(group.message))}</p>{table}{more}{all_rows}</section>"
+    )
+
+
+def bundle_report_html(issues: pl.DataFrame, *, cycle: str, region_code: str, region_name: str, bundle: str,
+                       submission_id: str, status: str, reason: str | None) -> str:
+    """The report as one self-contained, printable HTML page (inline CSS, no script, no network)."""
+    counts = issue_counts(issues)
+    head = headline(status, counts, cycle=cycle)
+    facts = "".join(f"<dt>{_e(label)}</dt><dd>{_e(value)}</dd>"
+                    for label, value in _facts(cycle, region_code, region_name, bundle, submission_id, status))
+    reason_html = f"<p><b>Reason:</b> {_e(_one_line(reason))}</p>" if reason else ""
+    count_items = "".join(f"<li><b>{n}</b> {_e(label)}</li>" for n, label in (
+        (counts.critical, "critical"), (counts.row, f"row problems in {_plural(counts.rows_set_aside, 'row')}"),
+        (counts.warning, "warnings")))
+    body: list[str] = []
+    current = None
+    for group in issue_groups(issues):
+        if group.severity != current:
+            current = group.severity
+            title, gloss = _severity_title(current, status)
+            body.append(f'<h2 class="{_e(current)}">{_e(title)} <small>{_e(gloss)}</small></h2>')
+        body.append(_html_group(group))
+    if not body:
+        body.append("<p class=none>No problems were found in this kiriman.</p>")
+    title = f"Laporan validasi kiriman {region_code} {cycle}: {head.title}"
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
+        f'<div class="verdict {_e(head.tone)}"><p class=kicker>Laporan validasi kiriman · PEKPPP {_e(cycle)}</p>'
+        f"<h1>{_e(head.title)}</h1><p><b>Next step:</b> {_e(head.next_step)}</p>{reason_html}</div>"
+        f"<dl class=facts>{facts}</dl><ul class=counts>{count_items}</ul>"
+        + "".join(body)
+        + "<footer>Row numbers are the rows of your file as a spreadsheet shows them (the header is row 1). "
+          "Every problem is also in the warehouse table validation_issues; <code>pekppp validate</code> "
+          "checks a corrected kiriman offline before you send it.</footer>"
+        "</main></body></html>\n"
+    )
+
+
+# ---------------------------------------------------------------- writing
+
+
+def write_bundle_reports(folder: Path, issues: pl.DataFrame, **meta: Any) -> dict[str, Path]:
+    """Write `report.html` and `report.md` into `folder`, each atomically (hidden temp name, fsync, rename).
+
+    `meta` are the renderers' keywords (cycle, region_code, region_name, bundle, submission_id,
+    status, reason). Returns the written paths by format ("html", "markdown").
+    """
+    pages = {
+        "html": (folder / REPORT_HTML, bundle_report_html(issues, **meta)),
+        "markdown": (folder / REPORT_MARKDOWN, bundle_report_markdown(issues, **meta)),
+    }
+    for path, text in pages.values():
+        write_bytes_atomic(path, text.encode("utf-8"))
+    return {kind: path for kind, (path, _text) in pages.items()}
+
+
+def write_data_docs(target_dir: Path, ge_results: Mapping[str, Any], *, submission_id: str,
+                    run_time: datetime | None = None) -> Path | None:
+    """Build GE's Data Docs for one bundle's validation results into `target_dir`; its index.html.
+
+    `ge_results` are the ExpectationSuiteValidationResult objects by table (`Validation.ge_results`);
+    None and nothing written when there are none (a bundle rejected before validation ran). A context
+    of its own (in memory, not made GE's current context, so the runner's is untouched) holds the
+    results and a filesystem site; the site is built in a hidden folder beside `target_dir` and
+    swapped in, so a reader never sees a half-built site. GE copies ~4 MB of images and fonts into
+    `static/` that no generated page refers to (how-to animations); those are removed.
+    Data Docs pages load Bootstrap and jQuery from public CDNs: report.html is the offline page.
+    """
+    if not ge_results:
+        return None
+    from great_expectations.core import ExpectationSuite
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context import EphemeralDataContext
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    target_dir = Path(target_dir)
+    target_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target_dir.name}.", suffix=".tmp", dir=target_dir.parent))
+    try:
+        context = EphemeralDataContext(project_config=DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+            progress_bars=ProgressBarsConfig(globally=False),
+            analytics_enabled=False,
+        ))
+        context.add_data_docs_site(DATA_DOCS_SITE, {
+            "class_name": "SiteBuilder",
+            "show_how_to_buttons": False,
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(staging)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        })
+        run_id = RunIdentifier(run_name=submission_id[:12], run_time=run_time or datetime.now(UTC))
+        for table, result in ge_results.items():
+            context.suites.add(ExpectationSuite(**load_suite(table)))  # the pages link to the suite's page
+            shown = copy.copy(result)  # the caller's result is left as it is
+            shown.meta = {**result.meta, "run_id": run_id, "validation_time": run_id.run_time,
+                          "batch_spec": {**result.meta.get("batch_spec", {}), "data_asset_name": table}}
+            key = ValidationResultIdentifier(ExpectationSuiteIdentifier(name=result.suite_name), run_id,
+                                             result.batch_id)
+            context.validation_results_store.set(key, shown)
+        context.build_data_docs(site_names=[DATA_DOCS_SITE])
+        if not (staging / "index.html").is_file():
+            raise RuntimeError(f"GE built no Data Docs index in {staging}")
+        _drop_unreferenced_static(staging)
+        _swap_in(staging, target_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target_dir / "index.html"
+
+
+def _drop_unreferenced_static(site: Path) -> None:
+    """Delete the files under `static/` that no page of the site names."""
+    pages = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in site.rglob("*.html"))
+    for path in sorted((site / "static").rglob("*"), reverse=True):  # files before their folders
+        if path.is_file() and path.name not in pages:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Replace `target` (a folder) by `staging` with renames; an earlier build is removed after."""
+    old = None
+    if target.exists():
+        old = staging.with_name(f"{staging.name}.old")
+        target.rename(old)
+    staging.rename(target)
+    if old is not None:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(old)
+
+
+__all__ = [
+    "DATA_DOCS_DIR", "REPORT_HTML", "REPORT_MARKDOWN", "Example", "Headline", "IssueGroup", "bundle_report_html",
+    "bundle_report_markdown", "headline", "issue_counts", "issue_groups", "write_bundle_reports", "write_data_docs",
+]

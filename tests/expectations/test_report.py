@@ -1,0 +1,235 @@
+"""The region officer's report: grouping, counts, order, escaping, headlines, atomic writes, GE Data Docs.
+
+The renderers are pure and fast; only the Data Docs tests need GE (imported once, by the module-scoped
+fixture they share).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from expectations import report, runner
+from expectations.report import (
+    EXAMPLES_PER_GROUP,
+    ROW_RANGES_SHOWN,
+    bundle_report_html,
+    bundle_report_markdown,
+    issue_groups,
+    write_bundle_reports,
+    write_data_docs,
+)
+from expectations.runner import Validation
+from transforms.methodology import Methodology
+from transforms.schemas import ISSUE_SCHEMA
+
+EVIL = "<script>alert('x')</script> Tom & Jerry"
+
+
+def issues(*rows: tuple[str, int | None, str | None, str | None, str, str, str]) -> pl.DataFrame:
+    """An issue frame from (table, row, column, value, rule, severity, message) tuples."""
+    return pl.DataFrame([dict(zip(ISSUE_SCHEMA.names(), r, strict=True)) for r in rows], schema=ISSUE_SCHEMA,
+                        orient="row")
+
+
+def score_issue(row: int, value: str = "7") -> tuple[str, int, str, str, str, str, str]:
+    return ("evaluations", row, "score", value, "score_range", "row", f"Row {row} of evaluations has score {value}.")
+
+
+# deliberately out of order: warnings first, rows shuffled, tables interleaved
+MIXED = issues(
+    ("units", 3, "annual_service_users", "900", "sample_too_small", "warning", "Unit U2 has 3 respondents."),
+    ("units", 2, "annual_service_users", "10", "sample_too_small", "warning", "Unit U1 has 20 respondents."),
+    *(score_issue(r) for r in (15, 9, 3, 2, 8, 4, 7, 5, 6)),
+    ("evaluations", 11, "unit_id", None, "not_null", "row", "Row 11 of evaluations has no unit_id."),
+    ("skm_responses", 4, "waktu", "5", "answer_range", "row", "Row 4 answers 5 for waktu."),
+    ("units", 4, "region_code", "35.07", "region_ownership", "critical", "Row 4 of units belongs to 35.07."),
+    ("units", None, "unit_type", None, "required_column", "critical", "The units table has no column 'unit_type'."),
+    ("bundle", None, None, "units.xlsx", "unreadable", "critical", "units.xlsx cannot be opened."),
+    ("evaluations", 10, "unit_id", None, "not_null", "row", "Row 10 of evaluations has no unit_id."),
+)
+META: dict[str, Any] = {"cycle": "2024", "region_code": "35.78", "region_name": "Kota Surabaya",
+                        "bundle": "kiriman-oktober.zip", "submission_id": "ab" * 32}
+
+
+def rendered(frame: pl.DataFrame, status: str, reason: str | None = None, **meta: Any) -> tuple[str, str]:
+    kwargs = {**META, **meta, "status": status, "reason": reason}
+    return bundle_report_markdown(frame, **kwargs), bundle_report_html(frame, **kwargs)
+
+
+# ---------------------------------------------------------------- grouping
+
+
+def test_groups_are_counted_and_ordered_by_severity_table_and_first_row() -> None:
+    groups = issue_groups(MIXED)
+    assert [(g.severity, g.table, g.rule, g.column, g.count) for g in groups] == [
+        ("critical", "bundle", "unreadable", None, 1),
+        ("critical", "units", "required_column", "unit_type", 1),  # table-level before row 4
+        ("critical", "units", "region_ownership", "region_code", 1),
+        ("row", "evaluations", "score_range", "score", 9),
+        ("row", "evaluations", "not_null", "unit_id", 2),
+        ("row", "skm_responses", "answer_range", "waktu", 1),
+        ("warning", "units", "sample_too_small", "annual_service_users", 2),
+    ]
+    assert sum(g.count for g in groups) == MIXED.height
+
+
+def test_examples_are_capped_sorted_and_the_message_is_the_first_examples() -> None:
+    scores = next(g for g in issue_groups(MIXED) if g.rule == "score_range")
+    assert [e.row for e in scores.examples] == [2, 3, 4, 5, 6]
+    assert len(scores.examples) == EXAMPLES_PER_GROUP
+    assert scores.message == "Row 2 of evaluations has score 7."
+    assert scores.rows == ("2-9", "15")
+    markdown, page = rendered(MIXED, "accepted")
+    assert "- … 4 more" in markdown and "… and 4 more." in page
+    assert "All rows: 2-9, 15" in markdown and "All rows: 2-9, 15" in page
+    assert "Row 3 of evaluations" not in markdown  # one message per group, not one per row
+
+
+def test_a_table_level_problem_without_value_shows_no_example_table() -> None:
+    missing = next(g for g in issue_groups(MIXED) if g.rule == "required_column")
+    assert missing.examples == () and missing.rows == ()
+    bundle_level = next(g for g in issue_groups(MIXED) if g.rule == "unreadable")
+    assert [(e.row, e.value) for e in bundle_level.examples] == [(None, "units.xlsx")]
+
+
+def test_long_row_lists_are_cut_into_a_count_of_ranges() -> None:
+    spread = issues(*(score_issue(r) for r in range(2, 2 + 2 * 100, 2)))  # 100 rows, no two adjacent
+    (group,) = issue_groups(spread)
+    assert len(group.rows) == ROW_RANGES_SHOWN and group.more_ranges == 100 - ROW_RANGES_SHOWN
+    assert f"({100 - ROW_RANGES_SHOWN} more ranges)" in bundle_report_markdown(spread, status="accepted",
+                                                                               reason=None, **META)
+
+
+def test_severity_sections_come_in_order_in_both_pages() -> None:
+    markdown, page = rendered(MIXED, "accepted")
+    for text, sections in ((markdown, ["\n## Kritis", "\n## Baris disisihkan", "\n## Peringatan"]),
+                           (page, ['<h2 class="critical">', '<h2 class="row">', '<h2 class="warning">'])):
+        positions = [text.index(s) for s in sections]
+        assert positions == sorted(positions) and all(text.count(s) == 1 for s in sections)
+
+
+# ---------------------------------------------------------------- headlines
+
+
+@pytest.mark.parametrize(("frame", "status", "expected"), [
+    (issues(), "accepted", "DITERIMA — kiriman accepted, no problems found"),
+    (MIXED.filter(pl.col("severity") == "warning"), "accepted", "DITERIMA — kiriman accepted with 2 warnings"),
+    (MIXED.filter(pl.col("severity") != "critical"), "accepted", "DITERIMA — kiriman accepted; 12 rows set aside"),
+    (MIXED, "rejected", "DITOLAK — kiriman rejected: nothing from it is used"),
+    (issues(("bundle", None, None, None, "late", "critical", "Cycle 2024 closed; the bundle is kept but not used.")),
+     "late", "TERLAMBAT — received after cycle 2024 closed: kept, but not used"),
+])
+def test_headline_says_accepted_or_rejected_and_what_to_do(frame: pl.DataFrame, status: str, expected: str) -> None:
+    reason = "Row 4 of units belongs to 35.07." if status == "rejected" else None
+    markdown, page = rendered(frame, status, reason=reason)
+    assert markdown.startswith(f"# Laporan validasi kiriman: {expected}\n")
+    assert f"<h1>{expected}</h1>" in page
+    assert "**Next step:**" in markdown and "<b>Next step:</b>" in page
+    if status == "rejected":
+        assert "**Reason:** Row 4 of units belongs to 35.07." in markdown
+        assert "send the whole kiriman again" in markdown and "Baris bermasalah" in markdown
+    if status == "late":  # the late issue explains, it is not a problem to fix
+        assert "\n## Tidak dipakai" in markdown and "Kritis" not in markdown
+    if frame.is_empty() and status == "accepted":
+        assert "No problems were found" in page and "Nothing to do" in markdown
+
+
+# ---------------------------------------------------------------- escaping and self-containment
+
+
+def test_every_value_is_escaped_and_the_page_is_self_contained() -> None:
+    frame = issues(("units", 5, "unit_type", EVIL, "unit_type_allowed", "row", f"Row 5 has unit_type '{EVIL}'."),
+                   ("units", 6, "unit_name", "a`b\nc", "not_null", "row", "Row 6 & more"))
+    markdown, page = rendered(frame, "rejected", reason=EVIL, region_name=EVIL, bundle=EVIL)
+    assert "<script" not in page and "&lt;script&gt;" in page and "Tom &amp; Jerry" in page
+    assert "alert(&#x27;x&#x27;)" in page  # quotes escaped too: safe inside attributes
+    assert "<link" not in page and "http://" not in page and "https://" not in page and "@import" not in page
+    assert "@media print" in page
+    # Markdown: values verbatim inside code spans, free text with markup characters escaped, one line each
+    assert f"`{EVIL}`" in markdown
+    assert "<script>" not in markdown.replace(f"`{EVIL}`", "")
+    assert "\\<script\\>" in markdown
+    assert "`` a`b\\nc ``" not in markdown and "``a`b\\nc``" in markdown
+
+
+def test_long_and_control_character_values_stay_on_one_short_line() -> None:
+    frame = issues(("units", 2, "unit_name", "x" * 500 + "\t", "name_length", "row", "too long"))
+    markdown, _page = rendered(frame, "accepted")
+    (line,) = [line for line in markdown.splitlines() if line.startswith("- row 2")]
+    assert line.endswith("x…`") and len(line) < 140
+
+
+# ---------------------------------------------------------------- writing
+
+
+def test_write_bundle_reports_writes_both_pages_atomically(tmp_path: Path) -> None:
+    folder = tmp_path / "_reports" / "2024" / "35.78" / META["submission_id"]
+    paths = write_bundle_reports(folder, MIXED, status="rejected", reason="Row 4 of units belongs to 35.07.", **META)
+    assert paths == {"html": folder / "report.html", "markdown": folder / "report.md"}
+    assert paths["html"].read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert "DITOLAK" in paths["markdown"].read_text(encoding="utf-8")
+    write_bundle_reports(folder, issues(), status="accepted", reason=None, **META)  # replaces, leaves no temp
+    assert sorted(p.name for p in folder.iterdir()) == ["report.html", "report.md"]
+    assert "no problems found" in paths["markdown"].read_text(encoding="utf-8")
+
+
+def test_importing_the_report_module_does_not_import_great_expectations() -> None:
+    code = "import sys, expectations.report; sys.exit('great_expectations' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2], check=False).returncode == 0
+
+
+# ---------------------------------------------------------------- GE results and Data Docs
+
+
+@pytest.fixture(scope="module")
+def kept(methodology_2024: Methodology) -> tuple[dict[str, pl.DataFrame], Validation]:
+    """A small synthetic bundle with failing rows, validated once with GE's results kept."""
+    runner.warm_up()
+    bundle = runner.synthetic_bundle(1_200, methodology_2024, respondents_per_unit=200, bad_share=0.03)
+    return bundle, runner.validate_tables(bundle, methodology_2024, runner.SYNTHETIC_REGION, keep_results=True)
+
+
+def test_results_are_kept_only_on_request(kept: tuple[dict[str, pl.DataFrame], Validation],
+                                          methodology_2024: Methodology) -> None:
+    bundle, with_results = kept
+    assert set(with_results.ge_results) == set(bundle)
+    assert type(with_results.ge_results["skm_responses"]).__name__ == "ExpectationSuiteValidationResult"
+    assert not with_results.ge_results["skm_responses"].success
+    plain = runner.validate_tables(bundle, methodology_2024, runner.SYNTHETIC_REGION)
+    assert plain.ge_results == {}
+    assert plain.issues.equals(with_results.issues)
+
+
+def test_data_docs_are_built_into_the_folder_and_nowhere_else(
+        kept: tuple[dict[str, pl.DataFrame], Validation], methodology_2024: Methodology, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    bundle, validation = kept
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)  # GE must not leave a gx/ project or any state file where it runs
+    folder = tmp_path / "_reports" / "2024" / "35.78" / "sub" / report.DATA_DOCS_DIR
+    index = write_data_docs(folder, validation.ge_results, submission_id="ab" * 32)
+    assert index == folder / "index.html" and index.is_file()
+    pages = sorted(p.relative_to(folder).parts[:2] for p in folder.rglob("*.html") if p != index)
+    assert pages == [("expectations", "evaluations.html"), ("expectations", "skm_responses.html"),
+                     ("expectations", "units.html"),  # each suite's page, linked from its result page
+                     ("validations", "evaluations"), ("validations", "skm_responses"), ("validations", "units")]
+    assert "skm_responses" in index.read_text(encoding="utf-8")
+    assert sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) < 1_000_000  # GE's GIFs dropped
+    assert list(cwd.iterdir()) == []
+    again = write_data_docs(folder, validation.ge_results, submission_id="ab" * 32)  # a rebuild swaps in
+    assert again == index and index.is_file()
+    assert sorted(p.name for p in folder.parent.iterdir()) == [report.DATA_DOCS_DIR]  # no staging left
+    # the runner's own context still validates the same after another context built docs
+    assert runner.validate_tables(bundle, methodology_2024, runner.SYNTHETIC_REGION).issues.equals(validation.issues)
+
+
+def test_no_results_no_data_docs(tmp_path: Path) -> None:
+    assert write_data_docs(tmp_path / "data_docs", {}, submission_id="ab" * 32) is None
+    assert list(tmp_path.iterdir()) == []
