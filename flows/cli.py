@@ -113,6 +113,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
             (f" column {row['column']}" if row["column"] else "")
         value = f" value {row['value']!r}" if row["value"] is not None else ""
         print(f"{row['severity']:8} {where}:{value} [{row['rule']}] {row['message']}")
+    if checked.issues.height:
+        from expectations.report import bundle_report_markdown
+        from flows.ingest import region_name
+
+        print()
+        print(bundle_report_markdown(checked.issues, cycle=cycle, region_code=region, region_name=region_name(region),
+                                     bundle=path.name, submission_id="(not submitted)",
+                                     status="rejected" if checked.rejected else "accepted", reason=checked.reason))
     verdict = "REJECTED: " + (checked.reason or "") if checked.rejected else "ACCEPTED"
     print(f"{path} (cycle {cycle}, region {region}): {verdict}; {checked.issues.height} issue(s)")
     return EXIT_REJECTED if checked.rejected else EXIT_OK
