@@ -1,4 +1,4 @@
-"""The `pekppp` command line: demo, generate, run, rerun, validate, roster.
+"""The `pekppp` command line: demo, generate, run, rerun, validate, roster, report.
 
 Errors reach the user as one line (what, where, what to do) and a non-zero exit, never a traceback.
 Heavy imports (Prefect, Great Expectations) happen inside the commands that need them.
@@ -135,6 +135,16 @@ def cmd_roster(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from flows.reports import report_command
+
+    places = _places(args)
+    written = report_command(places, args.cycle)
+    print(f"cycle report {args.cycle}: {written[0]}")
+    print(f"  region cards: {len(written) - 1} in {written[0].parent / 'wilayah'}")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     _prepare_prefect()
     from flows.demo import run_demo
@@ -179,12 +189,15 @@ def build_parser() -> argparse.ArgumentParser:
     roster.add_argument("--cycle", required=True)
     roster.add_argument("--format", choices=["csv", "xlsx", "html"], default="csv")
     roster.add_argument("--out")
+
+    report = sub.add_parser("report", parents=[common], help="write a cycle's report and region cards (HTML)")
+    report.add_argument("--cycle", required=True)
     return parser
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo, "generate": cmd_generate, "run": cmd_run, "rerun": cmd_rerun, "validate": cmd_validate,
-    "roster": cmd_roster,
+    "roster": cmd_roster, "report": cmd_report,
 }
 
 

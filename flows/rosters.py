@@ -1,96 +1,169 @@
-"""Award rosters for people: CSV (Excel in an Indonesian locale), XLSX and printable HTML.
+"""Award rosters for the committee: CSV (Excel in an Indonesian locale), XLSX and printable HTML.
 
-Reads the published `award_roster` and `region_scores` of a cycle; any cell that a spreadsheet would
-run as a formula (starting with = + - @ tab or CR) is neutralised with a leading apostrophe.
+The roster is the published `award_roster` of a cycle with `unit_scores` and `region_scores` of the
+same release: grouped by award, then unit type (or region tier), ranked, with region and province
+names, IPP, predicate and why each entry qualifies (`transforms.report_data.roster_view`).
+
+Text a spreadsheet would run as a formula (starting with = + - @, a tab or CR, also after spaces or
+in full-width form) is neutralised: a leading apostrophe in CSV, a plain text cell with Excel's
+quote prefix in XLSX (shown as written, never evaluated, not even after editing the cell).
 """
 
 from __future__ import annotations
 
-import html
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from flows.settings import Places, regions_reference
+from flows.reports import (
+    Html,
+    Published,
+    ReportError,
+    h,
+    page,
+    read_published,
+    roster_blocks,
+    when,
+)
+from flows.settings import Places, load_methodology, regions_reference
 from flows.storage import atomic_path
+from transforms import report_data
+from transforms.methodology import Methodology
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+RosterError = ReportError
+"""Kept for callers of the first roster export (the CLI maps it to one line)."""
+
+FORMATS = ("csv", "xlsx", "html")
+ROSTER_TABLES = ("award_roster", "unit_scores", "region_scores")
+FORMULA_PATTERN = r"^(?:[\t\r]|\s*[=+\-@＝＋－＠])"
+FORMULA_START = re.compile(FORMULA_PATTERN)
 COLUMNS = {
-    "award_label": "Penghargaan", "unit_type": "Jenis Unit", "rank": "Peringkat", "name": "Nama",
-    "region_name": "Pemerintah Daerah", "region_code": "Kode Wilayah", "score": "Nilai",
-    "predicate": "Predikat", "reason": "Alasan",
+    "award_label": "Penghargaan", "group": "Jenis Unit", "rank_in_group": "Peringkat",
+    "rank": "Peringkat Penghargaan", "name": "Nama", "unit_id": "ID Unit", "region_name": "Pemerintah Daerah",
+    "region_code": "Kode Wilayah", "province_name": "Provinsi", "ipp": "IPP", "predicate": "Predikat",
+    "predicate_label": "Keterangan Predikat", "basis": "Dasar Peringkat", "score": "Nilai Dasar Peringkat",
+    "reason": "Alasan",
 }
+WRAPPED = {"Nama": 42, "Alasan": 80, "Pemerintah Daerah": 30}
 
 
-class RosterError(RuntimeError):
-    """No roster can be made (no release of the cycle yet, ...)."""
+@dataclass(frozen=True)
+class Roster:
+    view: pl.DataFrame
+    methodology: Methodology
+    published: Published
 
 
-def read_roster(places: Places, cycle: str) -> pl.DataFrame:
-    """The published roster of a cycle with region names, grouped by award then unit type, ranked."""
-    folder = places.warehouse / "award_roster" / f"cycle={cycle}"
-    if not folder.exists():
-        raise RosterError(f"cycle {cycle} has no published release in {places.warehouse}; run `pekppp run` first")
-    roster = pl.read_parquet(folder / "*.parquet")
-    names = regions_reference().select("region_code", pl.col("name").alias("region_name"))
-    return roster.join(names, on="region_code", how="left", maintain_order="left")
+def read_roster(places: Places, cycle: str) -> Roster:
+    """The cycle's roster for people, from one release; NoReleaseError before the first publish."""
+    published = read_published(places, cycle, ROSTER_TABLES)
+    methodology = load_methodology(cycle)
+    view = report_data.roster_view(published["award_roster"].lazy(), published["unit_scores"].lazy(),
+                                   published["region_scores"].lazy(), regions_reference().lazy(),
+                                   methodology).collect()
+    return Roster(view, methodology, published)
 
 
-def people_view(roster: pl.DataFrame) -> pl.DataFrame:
-    return roster.select([pl.col(c).alias(label) for c, label in COLUMNS.items()])
+def people_view(view: pl.DataFrame) -> pl.DataFrame:
+    """The roster's columns under the headers people read."""
+    return view.select([pl.col(c).alias(label) for c, label in COLUMNS.items()])
 
 
-def _safe(frame: pl.DataFrame) -> pl.DataFrame:
-    starts = "^[" + "".join("\\t" if c == "\t" else "\\r" if c == "\r" else "\\" + c for c in FORMULA_STARTS) + "]"
+def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """Prefix an apostrophe to every text cell a spreadsheet would otherwise run as a formula."""
     return frame.with_columns(
-        pl.when(pl.col(c).str.contains(starts)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
+        pl.when(pl.col(c).str.contains(FORMULA_PATTERN)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
         for c, dtype in frame.schema.items() if dtype == pl.String
     )
 
 
 def write_csv(view: pl.DataFrame, target: Path) -> None:
-    """UTF-8 with BOM and `;` separators with decimal commas: how Excel in id-ID opens a CSV."""
-    text = _safe(view).with_columns(pl.col(pl.Float64).map_batches(
-        lambda s: s.round(2).cast(pl.String).str.replace(".", ",", literal=True), return_dtype=pl.String))
+    """UTF-8 with BOM, `;` separators and decimal commas: how Excel in an Indonesian locale opens a CSV."""
+    text = neutralise_formulas(people_view(view)).write_csv(
+        separator=";", decimal_comma=True, float_precision=2, include_bom=True, line_terminator="\r\n")
     with atomic_path(target) as tmp:
-        tmp.write_bytes(b"\xef\xbb\xbf" + text.write_csv(separator=";").encode("utf-8"))
+        tmp.write_bytes(text.encode("utf-8"))
+
+
+def _sheet_name(cycle: str) -> str:
+    return re.sub(r"[\[\]:*?/\\']", "_", f"Penghargaan {cycle}")[:31]
 
 
 def write_xlsx(view: pl.DataFrame, target: Path, cycle: str) -> None:
-    """A sheet with a bold frozen header, fitted column widths, and no live formulas."""
+    """One sheet: bold header row frozen with a filter, fitted column widths, numbers as numbers, A4 landscape.
+
+    Every text is written as a text cell (never parsed as a formula, number or link); text that
+    looks like a formula also gets Excel's quote prefix, so editing the cell cannot turn it into one.
+    """
+    import xlsxwriter  # the engine polars uses for Excel; imported only when a workbook is made
+
+    sheet_view = people_view(view)
     with atomic_path(target) as tmp:
-        _safe(view).write_excel(tmp, worksheet=f"Penghargaan {cycle}", autofit=True, freeze_panes=(1, 0),
-                                header_format={"bold": True, "bg_color": "#DDEBF7"},
-                                float_precision=2)
+        workbook = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False, "strings_to_urls": False,
+                                                  "strings_to_numbers": False})
+        workbook.set_properties({"title": f"Daftar Penerima Penghargaan PEKPPP {cycle}", "subject": "PEKPPP",
+                                 "author": "pekppp"})
+        sheet = workbook.add_worksheet(_sheet_name(cycle))
+        header = workbook.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True,
+                                      "valign": "top"})
+        formats = {
+            (wrap, guard): workbook.add_format({"valign": "top", "text_wrap": wrap, "quote_prefix": guard})
+            for wrap in (False, True) for guard in (False, True)
+        }
+        decimal = workbook.add_format({"valign": "top", "num_format": "0.00"})
+        whole = workbook.add_format({"valign": "top", "num_format": "0"})
+        for col, (name, dtype) in enumerate(sheet_view.schema.items()):
+            sheet.write_string(0, col, name, header)
+            values = sheet_view[name].to_list()
+            wrap = name in WRAPPED
+            for row, value in enumerate(values, start=1):
+                if value is None:
+                    sheet.write_blank(row, col, None, formats[(wrap, False)])
+                elif dtype.is_numeric():
+                    sheet.write_number(row, col, value, decimal if dtype.is_float() else whole)
+                else:
+                    text = str(value)
+                    sheet.write_string(row, col, text, formats[(wrap, bool(FORMULA_START.match(text)))])
+            longest = max([len(name), *(len(str(v)) for v in values if v is not None)])
+            sheet.set_column(col, col, min(max(longest + 2, 8), WRAPPED.get(name, 40)))
+        sheet.freeze_panes(1, 0)
+        sheet.autofilter(0, 0, max(sheet_view.height, 1), sheet_view.width - 1)
+        sheet.set_landscape()
+        sheet.set_paper(9)  # A4
+        sheet.fit_to_pages(1, 0)
+        sheet.repeat_rows(0)
+        sheet.set_header(f"&LDaftar Penerima Penghargaan PEKPPP {cycle}&RHalaman &P dari &N")
+        workbook.close()
 
 
-def write_html(view: pl.DataFrame, target: Path, cycle: str) -> None:
-    """A self-contained page grouped by award, printable on A4."""
-    parts = [f"<!doctype html><html lang='id'><meta charset='utf-8'><title>Penghargaan PEKPPP {cycle}</title>",
-             "<style>body{font-family:sans-serif;margin:1.5cm}table{border-collapse:collapse;width:100%;"
-             "font-size:10pt}th,td{border:1px solid #999;padding:3px 5px;text-align:left}th{background:#ddebf7}"
-             "@page{size:A4;margin:1.5cm}@media print{h2{page-break-before:auto}tr{page-break-inside:avoid}}"
-             "</style>",
-             f"<h1>Daftar Penghargaan PEKPPP {html.escape(cycle)}</h1>"]
-    award_col = COLUMNS["award_label"]
-    for (award,), group in view.group_by(award_col, maintain_order=True):
-        parts.append(f"<h2>{html.escape(str(award))}</h2><table><tr>")
-        columns = [c for c in group.columns if c != award_col]
-        parts.append("".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>")
-        for row in group.select(columns).iter_rows():
-            parts.append("<tr>" + "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in row)
-                         + "</tr>")
-        parts.append("</table>")
-    if view.is_empty():
-        parts.append("<p>Tidak ada penerima penghargaan pada siklus ini.</p>")
+def write_html(roster: Roster, target: Path, cycle: str) -> None:
+    """A self-contained page grouped by award and unit type, printable on A4."""
+    title = f"Daftar Penerima Penghargaan PEKPPP {cycle}"
+    manifest = roster.published.manifest or {}
+    header = Html(
+        "<header><p class=\"eyebrow\">Pemantauan dan Evaluasi Kinerja Penyelenggaraan Pelayanan Publik</p>"
+        f"<h1>{h(title)}</h1><p class=\"meta\">Siklus {h(cycle)} · {h(roster.methodology.regulation)} · rilis "
+        f"{h(roster.published.release_id or '–')} ({h(when(manifest.get('created_at')))})</p></header>")
+    footer = Html(f'<footer><p class="meta">Peringkat: urutan dalam penghargaan dan jenis unit (peringkat '
+                  "kompetisi 1224 pada nilai 2 desimal yang dipublikasikan). Aturan penghargaan dari metodologi "
+                  f"{h(Path(roster.methodology.source).name)}.</p></footer>")
     with atomic_path(target) as tmp:
-        tmp.write_text("\n".join(parts) + "</html>\n", encoding="utf-8")
+        tmp.write_text(page(title, header, roster_blocks(roster.view, roster.methodology, heading="h2"), footer),
+                       encoding="utf-8")
 
 
 def export_roster(places: Places, cycle: str, fmt: str, out: Path | None = None) -> Path:
-    """Write the cycle's roster in the chosen format; returns the file written."""
-    view = people_view(read_roster(places, cycle))
+    """Write the cycle's roster as csv, xlsx or html; returns the file written."""
+    if fmt not in FORMATS:
+        raise ReportError(f"unknown roster format {fmt!r}; use one of {', '.join(FORMATS)}")
+    roster = read_roster(places, cycle)
     target = out or places.reports / cycle / f"award_roster_{cycle}.{fmt}"
-    {"csv": lambda: write_csv(view, target), "xlsx": lambda: write_xlsx(view, target, cycle),
-     "html": lambda: write_html(view, target, cycle)}[fmt]()
+    if fmt == "csv":
+        write_csv(roster.view, target)
+    elif fmt == "xlsx":
+        write_xlsx(roster.view, target, cycle)
+    else:
+        write_html(roster, target, cycle)
     return target

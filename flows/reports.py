@@ -1,0 +1,953 @@
+"""Documents people read, from a cycle's published release: the cycle report and one card per region.
+
+    <warehouse>/_reports/<cycle>/laporan_<cycle>.html          the cycle report
+    <warehouse>/_reports/<cycle>/wilayah/<region_code>.html    one card per region that sent a bundle
+
+Each page is one self-contained HTML file (inline CSS and SVG charts, no script, no network: a
+Content-Security-Policy forbids both), printable on A4, in Indonesian. Every text that came from
+data (unit names, values regions sent, messages) is escaped, never injected. The figures come from
+`transforms.report_data`; this module reads the release, lays pages out and writes them.
+
+`python -m flows.reports --cycle C [--warehouse DIR] [--screenshot] [--pdf]` writes the pages and,
+with a headless Chromium, PNG screenshots or A4 PDFs of them for people.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import html
+import json
+import math
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
+from pathlib import Path
+
+import polars as pl
+
+from flows.ledger import Ledger
+from flows.publish import current_release
+from flows.settings import Places, load_methodology, regions_reference
+from flows.storage import write_bytes_atomic
+from transforms import report_data
+from transforms.methodology import Methodology
+from transforms.schemas import EVALUATIONS, UNITS
+from transforms.unit_scores import STATUS_SCORED
+
+REPORT_TABLES = ("unit_scores", "aspect_scores", "region_scores", "national_scores", "award_roster", "submissions",
+                 "validation_issues")
+WIB = timezone(timedelta(hours=7), "WIB")
+MONTHS = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober",
+          "November", "Desember")
+STATUS_LABELS = {"scored": "dinilai", "incomplete": "tidak lengkap", "too_many_evaluators": "evaluator melebihi batas"}
+BUNDLE_LABELS = {"accepted": "Diterima", "rejected": "Ditolak", "superseded": "Digantikan", "late": "Terlambat"}
+SEVERITY_LABELS = {"critical": "Kritis (berkas ditolak)", "row": "Baris disisihkan", "warning": "Peringatan"}
+ZONE_COLOURS = {"hijau": "#2e7d32", "kuning": "#b7791f", "merah": "#c62828"}
+NEUTRAL_COLOUR = "#4a6fa5"
+TOP_INDICATORS = 8
+SAFE_FILE_NAME = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,63}$")
+
+
+class ReportError(RuntimeError):
+    """A report or roster cannot be made; the message says what to do."""
+
+
+class NoReleaseError(ReportError):
+    """The cycle has no published release yet."""
+
+
+# ---------------------------------------------------------------- reading a release
+
+@dataclass(frozen=True)
+class Published:
+    """The tables of one release of a cycle, all read from the same release."""
+
+    cycle: str
+    release_id: str | None
+    manifest: dict | None
+    tables: dict[str, pl.DataFrame]
+
+    def __getitem__(self, name: str) -> pl.DataFrame:
+        return self.tables[name]
+
+
+def _table_files(places: Places, table: str, cycle: str) -> list[Path]:
+    folder = places.warehouse / table / f"cycle={cycle}"
+    return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+
+
+def read_table(places: Places, table: str, cycle: str) -> pl.DataFrame:
+    """One published table of a cycle; NoReleaseError when the cycle has none."""
+    files = _table_files(places, table, cycle)
+    if not files:
+        raise NoReleaseError(f"cycle {cycle} has no published release in {places.warehouse} "
+                             f"({table}/cycle={cycle} is missing); run `pekppp run --cycle {cycle}` first")
+    return pl.read_parquet(files, hive_partitioning=False)
+
+
+def read_published(places: Places, cycle: str, tables: Sequence[str] = REPORT_TABLES,
+                   attempts: int = 3) -> Published:
+    """The cycle's current release: every table from the same release (re-read if one lands meanwhile)."""
+    for attempt in range(attempts):
+        frames = {name: read_table(places, name, cycle) for name in tables}
+        ids = {rid for frame in frames.values() for rid in frame["release_id"].unique().to_list()}
+        manifest = current_release(places, cycle)
+        if len(ids) <= 1 and (manifest is None or not ids or manifest["release_id"] in ids):
+            release_id = next(iter(ids), None) or (str(manifest["release_id"]) if manifest else None)
+            return Published(cycle, release_id, manifest, frames)
+        time.sleep(0.2 * (attempt + 1))
+    raise ReportError(f"cycle {cycle} was being republished while its tables were read; run the command again")
+
+
+def kept_table(places: Places, cycle: str, submission_ids: list[str], table: str,
+               schema: pl.Schema) -> pl.DataFrame | None:
+    """A table of the rows the ledger kept for these submissions; None when any of them is missing."""
+    ledger = Ledger(places, cycle)
+    if not submission_ids or not all((ledger.accepted_dir(s) / f"{table}.parquet").exists()
+                                     for s in submission_ids):
+        return None
+    return ledger.accepted_table(submission_ids, table, schema).collect()
+
+
+@dataclass(frozen=True)
+class CycleData:
+    """Everything the pages of one cycle are made from, read once."""
+
+    cycle: str
+    methodology: Methodology
+    published: Published
+    units: pl.DataFrame
+    previous_cycle: str | None
+    previous_national: pl.DataFrame | None
+    evaluations: pl.DataFrame | None
+    reference: pl.DataFrame
+
+    def __getitem__(self, name: str) -> pl.DataFrame:
+        return self.units if name == "unit_scores" else self.published[name]
+
+    @cached_property
+    def region_names(self) -> dict[str, str]:
+        """Region code → name: the published name, else the reference's (for regions without a score)."""
+        names = dict(zip(self.reference["region_code"].to_list(), self.reference["name"].to_list(), strict=True))
+        published = self["region_scores"]
+        names.update(zip(published["region_code"].to_list(), published["region_name"].fill_null("").to_list(),
+                         strict=True))
+        return {code: name for code, name in names.items() if name}
+
+    @cached_property
+    def standing(self) -> pl.DataFrame:
+        return report_data.region_standing(self["region_scores"].lazy()).collect()
+
+    @cached_property
+    def issue_groups(self) -> pl.DataFrame:
+        return report_data.issue_groups(self["validation_issues"].lazy()).collect()
+
+    @cached_property
+    def indicator_losses(self) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+        """Indicator costs per region and nationally, or None without the kept evaluations."""
+        if self.evaluations is None:
+            return None
+        evaluations, units = self.evaluations.lazy(), self.units.lazy()
+        return (report_data.indicator_losses(evaluations, units, self.methodology, ["region_code"]).collect(),
+                report_data.indicator_losses(evaluations, units, self.methodology).collect())
+
+
+def load_cycle(places: Places, cycle: str) -> CycleData:
+    """Read the release, the methodology, the previous cycle's national row and the kept evaluations.
+
+    Indicator-level figures need the evaluations behind the release: the rows the ledger kept for
+    the bundles its units came from (`unit_scores.submission_id`, the manifest's submissions_used).
+    """
+    published = read_published(places, cycle)
+    methodology = load_methodology(cycle)
+    units = published["unit_scores"]
+    used = sorted(units["submission_id"].unique().to_list())
+    owner = {"region_code": pl.String, "submission_id": pl.String}
+    evaluations = kept_table(places, cycle, used, "evaluations",
+                             pl.Schema({**EVALUATIONS.polars_schema, **owner}))
+    if methodology.rollup_method == "weighted":
+        column = methodology.rollup_weight_column
+        kept_units = kept_table(places, cycle, used, "units", pl.Schema({**UNITS.polars_schema, **owner}))
+        if kept_units is None or column not in kept_units.columns:
+            raise ReportError(f"cycle {cycle} rolls up weighted by {column!r}, but the ledger's unit rows of its "
+                              f"release are missing under {places.ledger / cycle}; run `pekppp rerun --cycle {cycle}`")
+        units = units.join(kept_units.select("region_code", "unit_id", column), on=["region_code", "unit_id"],
+                           how="left")
+    previous_cycle = str(int(cycle) - 1) if cycle.isdigit() else None
+    previous_national = None
+    if previous_cycle and _table_files(places, "national_scores", previous_cycle):
+        previous_national = read_table(places, "national_scores", previous_cycle)
+    return CycleData(cycle, methodology, published, units, previous_cycle, previous_national, evaluations,
+                     regions_reference())
+
+
+# ---------------------------------------------------------------- HTML pieces
+
+class Html(str):
+    """Text that is already safe HTML (built here from escaped parts); anything else gets escaped."""
+
+
+def h(value: object) -> Html:
+    """Escape a value for HTML text or attributes, unless it is already Html; None becomes empty."""
+    if isinstance(value, Html):
+        return value
+    return Html("" if value is None else html.escape(str(value), quote=True))
+
+
+def join(parts: Iterable[object], separator: str = "") -> Html:
+    return Html(separator.join(h(p) for p in parts))
+
+
+def number(value: float | int | None, decimals: int = 2) -> str:
+    """Indonesian number format: decimal comma, thousands point (3,63; 12.805); a dash for no value."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:,.{decimals}f}".translate(str.maketrans(",.", ".,"))
+
+
+def percent(share: float | None, decimals: int = 1) -> str:
+    return "–" if share is None else number(share * 100, decimals) + "%"
+
+
+def signed(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return ("+" if value > 0 else "−" if value < 0 else "±") + number(abs(value))
+
+
+def when(moment: datetime | str | None) -> str:
+    """A moment in Jakarta time, e.g. '26 November 2024, 10.12 WIB'."""
+    if moment is None:
+        return "–"
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    local = moment.astimezone(WIB)
+    return f"{local.day} {MONTHS[local.month - 1]} {local.year}, {local:%H.%M} WIB"
+
+
+def badge(code: str | None, label: str | None = None, zone: str | None = None) -> Html:
+    """A predicate as a coloured badge with its label, e.g. [A-] Sangat Baik (label as tooltip only when short)."""
+    if not code:
+        return Html('<span class="muted">–</span>')
+    tag = Html(f'<span class="badge zone-{h(zone or "none")}" title="{h(label)}">{h(code)}</span>')
+    return Html(f'<span class="pred">{tag} {h(label)}</span>') if label else tag
+
+
+def table(headers: Sequence[object], rows: Iterable[Sequence[object] | Html], *, numeric: Iterable[int] = (),
+          widths: Sequence[int] = (), css: str = "") -> Html:
+    """A table; columns in `numeric` are right-aligned, `widths` are percentages; cells are escaped
+    unless Html; a row given as Html is a whole ready-made row (see `span_row`)."""
+    right = tuple(numeric)
+    cols = "<colgroup>" + "".join(f'<col style="width:{int(w)}%">' for w in widths) + "</colgroup>" if widths else ""
+    fixed = " fixed" if widths else ""
+    head = tr(headers, right, tag="th")
+    body = "".join(row if isinstance(row, Html) else tr(row, right) for row in rows)
+    return Html(f'<table class="{h(css)}{fixed}">{cols}<thead>{head}</thead><tbody>{body}</tbody></table>')
+
+
+def tr(cells: Sequence[object], numeric: Sequence[int] = (), css: str = "", tag: str = "td") -> Html:
+    """One table row; cells in `numeric` positions are right-aligned."""
+    inner = "".join(f'<{tag} class="num">{h(v)}</{tag}>' if n in numeric else f"<{tag}>{h(v)}</{tag}>"
+                    for n, v in enumerate(cells))
+    return Html(f'<tr class="{h(css)}">{inner}</tr>' if css else f"<tr>{inner}</tr>")
+
+
+def span_row(content: object, columns: int, css: str = "") -> Html:
+    """One cell across the whole table: a group heading or a detail line."""
+    return Html(f'<tr class="{h(css)}"><td colspan="{columns}">{h(content)}</td></tr>')
+
+
+def empty(text: str) -> Html:
+    return Html(f'<p class="empty">{h(text)}</p>')
+
+
+def paragraph(text: object, css: str = "") -> Html:
+    return Html(f'<p class="{h(css)}">{h(text)}</p>') if css else Html(f"<p>{h(text)}</p>")
+
+
+def section(title: str, *parts: object, anchor: str = "") -> Html:
+    ident = f' id="{h(anchor)}"' if anchor else ""
+    return Html(f"<section{ident}><h2>{h(title)}</h2>{join(parts)}</section>")
+
+
+def kpi(label: str, value: object, note: object = "", ident: str = "") -> Html:
+    attr = f' id="{h(ident)}"' if ident else ""
+    return Html(f'<div class="kpi"><div class="label">{h(label)}</div><div class="value"{attr}>{h(value)}</div>'
+                f'<div class="note">{h(note)}</div></div>')
+
+
+STYLE = """
+@page { size: A4; margin: 14mm 12mm 16mm; }
+:root { --ink:#1f2933; --muted:#5f6b7a; --line:#d5dbe3; --head:#eef3f8; }
+* { box-sizing: border-box; }
+body { font-family: "Liberation Sans", "DejaVu Sans", Arial, sans-serif; color: var(--ink); font-size: 10.5pt;
+       line-height: 1.4; margin: 0 auto; max-width: 186mm; padding: 10mm 4mm; background: #fff; }
+header { border-bottom: 3px solid var(--ink); margin-bottom: 4mm; padding-bottom: 2mm; }
+.eyebrow { text-transform: uppercase; letter-spacing: .06em; font-size: 8.5pt; color: var(--muted); margin: 0; }
+h1 { font-size: 19pt; margin: 1mm 0; line-height: 1.2; }
+h2 { font-size: 13pt; margin: 7mm 0 2.5mm; padding-bottom: 1mm; border-bottom: 1px solid var(--ink);
+     break-after: avoid; }
+h3 { font-size: 11pt; margin: 4mm 0 1.5mm; break-after: avoid; }
+p { margin: 1.5mm 0; }
+.meta, .note, .muted, figcaption { color: var(--muted); font-size: 8.5pt; }
+.empty { font-style: italic; color: var(--muted); }
+table { border-collapse: collapse; width: 100%; font-size: 9pt; margin: 1.5mm 0 3mm; }
+table.fixed { table-layout: fixed; }
+td { overflow-wrap: anywhere; }
+tr.group td { background: #f6f8fb; font-weight: 700; padding-top: 4px; border-bottom: 1px solid #b9c3cf; }
+tr.detail td { border-bottom: 1px solid var(--line); padding: 0 5px 4px 18px; }
+tr.has-detail td { border-bottom: none; }
+.pred .badge { margin-right: 2px; }
+thead { display: table-header-group; }
+tr { break-inside: avoid; }
+th, td { border-bottom: 1px solid var(--line); padding: 2.5px 5px; text-align: left; vertical-align: top; }
+th { background: var(--head); font-weight: 700; }
+.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+th.num { white-space: normal; }
+.kpis { display: grid; grid-template-columns: repeat(4, 1fr); gap: 3mm; margin: 3mm 0; }
+.kpi { border: 1px solid var(--line); border-radius: 2mm; padding: 2.5mm 3mm; break-inside: avoid; }
+.kpi .label { font-size: 8.5pt; color: var(--muted); }
+.kpi .value { font-size: 20pt; font-weight: 700; line-height: 1.15; }
+.kpi .note { min-height: 1em; }
+.badge { display: inline-block; min-width: 2.2em; text-align: center; padding: 0 4px; border-radius: 3px;
+         color: #fff; font-weight: 700; font-size: 8.5pt; background: #777; }
+.zone-hijau { background: #2e7d32; } .zone-kuning { background: #b7791f; } .zone-merah { background: #c62828; }
+figure { margin: 2mm 0 3mm; break-inside: avoid; }
+svg.chart { width: 100%; height: auto; display: block; }
+svg.chart text { font-family: "Liberation Sans", "DejaVu Sans", Arial, sans-serif; fill: #1f2933; }
+.examples { margin: 0; padding-left: 1.1em; }
+.examples li { margin: 0 0 1px; }
+code { font-family: "DejaVu Sans Mono", monospace; font-size: 8.5pt; background: #f3f5f8; padding: 0 2px; }
+footer { margin-top: 8mm; border-top: 1px solid var(--line); padding-top: 2mm; }
+a { color: #1f4e8c; }
+@media print {
+  body { padding: 0; max-width: none; }
+  a { color: inherit; text-decoration: none; }
+  section { break-inside: auto; }
+}
+"""
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
+def page(title: str, header: object, *parts: object) -> str:
+    """A complete, self-contained page: no script may run and nothing is fetched."""
+    return (
+        "<!doctype html>\n<html lang=\"id\"><head><meta charset=\"utf-8\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{h(title)}</title><style>{STYLE}</style></head>\n"
+        f"<body>{h(header)}{join(parts)}</body></html>\n"
+    )
+
+
+# ---------------------------------------------------------------- charts (inline SVG)
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: float | None
+    text: str
+    colour: str = NEUTRAL_COLOUR
+    marker: float | None = None
+
+
+def zone_colour(zone: str | None) -> str:
+    return ZONE_COLOURS.get(zone or "", NEUTRAL_COLOUR)
+
+
+def nice_ticks(maximum: float, steps: int = 5) -> list[float]:
+    """Round tick values from 0 covering `maximum` (1, 2 or 5 times a power of ten apart)."""
+    if maximum <= 0:
+        return [0.0, 1.0]
+    raw = maximum / steps
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    return [step * n for n in range(math.ceil(maximum / step - 1e-9) + 1)]
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def bar_chart(bars: Sequence[Bar], *, title: str, axis_label: str, ticks: Sequence[float], tick_decimals: int = 0,
+              marker_label: str | None = None) -> Html:
+    """A horizontal bar chart; bar values, tick labels and the title are text in the SVG (readable, printable)."""
+    width, label_w, value_w, row_h, bar_h, top = 700, 280, 100, 24, 16, 6
+    plot_w = width - label_w - value_w
+    maximum = max(ticks[-1], 1e-9)
+    axis_y = top + row_h * len(bars) + 2
+    height = axis_y + (50 if marker_label else 36)
+    ident = "c" + hashlib.sha1(title.encode()).hexdigest()[:8]
+
+    def x(value: float) -> float:
+        return label_w + plot_w * min(max(value, 0.0), maximum) / maximum
+
+    out = [f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="{ident}" '
+           f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
+           f'<title id="{ident}">{h(title)}</title>']
+    for tick in ticks:
+        out.append(f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{top - 2}" y2="{axis_y}" '
+                   'stroke="#d5dbe3" stroke-width="1"/>')
+        out.append(f'<text x="{x(tick):.1f}" y="{axis_y + 13}" font-size="10" text-anchor="middle">'
+                   f"{h(number(tick, tick_decimals))}</text>")
+    out.append(f'<line x1="{label_w}" x2="{label_w}" y1="{top - 2}" y2="{axis_y}" stroke="#5f6b7a"/>')
+    for n, bar in enumerate(bars):
+        y = top + n * row_h
+        out.append(f'<text x="{label_w - 8}" y="{y + bar_h - 4}" font-size="11" text-anchor="end">'
+                   f"<title>{h(bar.label)}</title>{h(_clip(bar.label, 46))}</text>")
+        end = label_w
+        if bar.value is not None:
+            end = x(bar.value)
+            out.append(f'<rect x="{label_w}" y="{y}" width="{end - label_w:.1f}" height="{bar_h}" '
+                       f'fill="{h(bar.colour)}" rx="2"/>')
+        out.append(f'<text x="{end + 5:.1f}" y="{y + bar_h - 4}" font-size="11" font-weight="700">'
+                   f"{h(bar.text)}</text>")
+        if bar.marker is not None:
+            out.append(f'<line x1="{x(bar.marker):.1f}" x2="{x(bar.marker):.1f}" y1="{y - 3}" y2="{y + bar_h + 3}" '
+                       'stroke="#111" stroke-width="2.5"/>')
+    out.append(f'<text x="{label_w + plot_w / 2:.1f}" y="{axis_y + 28}" font-size="10.5" text-anchor="middle" '
+               f'font-style="italic">{h(axis_label)}</text>')
+    if marker_label:
+        out.append(f'<line x1="{label_w}" x2="{label_w}" y1="{axis_y + 36}" y2="{axis_y + 48}" stroke="#111" '
+                   f'stroke-width="2.5"/><text x="{label_w + 6}" y="{axis_y + 46}" font-size="10">'
+                   f"{h(marker_label)}</text>")
+    out.append("</svg>")
+    return Html(f"<figure>{''.join(out)}</figure>")
+
+
+def ipp_ticks(methodology: Methodology) -> list[float]:
+    return [float(v) for v in range(methodology.score_min, methodology.score_max + 1)]
+
+
+# ---------------------------------------------------------------- shared blocks
+
+def predicate_of(methodology: Methodology) -> dict[str, tuple[str, str]]:
+    """Predicate code → (label, zone)."""
+    return {b.code: (b.label, b.zone) for b in methodology.predicates}
+
+
+def predicate_badge(methodology: Methodology, code: str | None, *, short: bool = False) -> Html:
+    """The predicate's badge with its label (or only the badge, label as tooltip, when `short`)."""
+    label, zone = predicate_of(methodology).get(code or "", ("", ""))
+    if short:
+        return Html(f'<span class="badge zone-{h(zone or "none")}" title="{h(label)}">{h(code)}</span>') if code \
+            else badge(None)
+    return badge(code, label, zone)
+
+
+def roster_blocks(view: pl.DataFrame, methodology: Methodology, heading: str = "h3") -> Html:
+    """The award roster: a table per award, grouped by unit type (or region tier), ranked; says so when empty."""
+    if view.is_empty():
+        return empty("Tidak ada penerima penghargaan pada siklus ini.")
+    parts: list[Html] = []
+    for (award_label,), award in view.group_by("award_label", maintain_order=True):
+        parts.append(Html(f"<{heading}>{h(award_label)} <span class=\"muted\">({award.height} penerima)</span>"
+                          f"</{heading}>"))
+        gain = award["basis"][0] != report_data.BASIS_IPP
+        national = (award["rank"] != award["rank_in_group"]).any()
+        headers = ["Peringkat", *(["Peringkat nasional"] if national else []), "Nama", "Pemerintah Daerah",
+                   "Provinsi", "IPP", "Predikat", *([award["basis"][0]] if gain else [])]
+        widths = [9, *([9] if national else []), 0, 17, 12, 7, 16, *([9] if gain else [])]
+        name_at = 1 + national
+        widths[name_at] = 100 - sum(widths)
+        ipp_at = 4 + national
+        numeric = [0, *([1] if national else []), ipp_at, *([ipp_at + 2] if gain else [])]
+        rows: list[Sequence[object] | Html] = []
+        for (group,), members in award.group_by("group", maintain_order=True):
+            rows.append(span_row(f"{group} ({members.height})", len(headers), "group"))
+            for r in members.iter_rows(named=True):
+                name = Html(f"{h(r['name'])}<br><span class=\"muted\">{h(r['unit_id'] or r['region_code'])}</span>")
+                region = Html(f"{h(r['region_name'])} <span class=\"muted\">({h(r['region_code'])})</span>")
+                cells = [r["rank_in_group"], *([r["rank"]] if national else []), name, region, r["province_name"],
+                         number(r["ipp"]), predicate_badge(methodology, r["predicate"]),
+                         *([signed(r["score"])] if gain else [])]
+                rows.append(tr(cells, numeric, "has-detail"))
+                rows.append(span_row(Html(f'<span class="note">Alasan: {h(r["reason"])}</span>'), len(headers),
+                                     "detail"))
+        parts.append(table(headers, rows, numeric=numeric, widths=widths))
+    awarded = set(view["award"].unique().to_list())
+    missing = [a.label for a in methodology.awards if a.code not in awarded]
+    if missing:
+        parts.append(paragraph("Tanpa penerima pada siklus ini: " + "; ".join(missing) + ".", "note"))
+    return join(parts)
+
+
+def provenance(data: CycleData) -> Html:
+    """Which release, methodology and code produced the figures on the page."""
+    manifest = data.published.manifest or {}
+    methodology = manifest.get("methodology", {}) if isinstance(manifest.get("methodology"), dict) else {}
+    sha = str(methodology.get("sha256", data.methodology.sha256))[:12]
+    rollup = data["national_scores"]["rollup_method"].to_list()[:1] or ["–"]
+    lines = [
+        f"Rilis {data.published.release_id or '–'} (dibuat {when(manifest.get('created_at'))}); "
+        f"metodologi {methodology.get('file', Path(data.methodology.source).name)} (sha256 {sha}…, "
+        f"{data.methodology.regulation}); kode {manifest.get('code_version', '–')}; agregasi IPP: {rollup[0]}.",
+        f"IPP dihitung eksak lalu dibulatkan setengah ke atas ke {data.methodology.decimals} desimal; predikat "
+        "ditentukan dari nilai yang sudah dibulatkan. Laporan dibuat oleh pekppp dari tabel yang dipublikasikan.",
+    ]
+    return Html("<footer>" + "".join(f'<p class="meta">{h(t)}</p>' for t in lines) + "</footer>")
+
+
+def card_file_name(region_code: str) -> str:
+    """The card's file name: the region code when it is a plain code, else a hash (never a path)."""
+    if SAFE_FILE_NAME.match(region_code) and ".." not in region_code:
+        return f"{region_code}.html"
+    return f"wilayah-{hashlib.sha256(region_code.encode()).hexdigest()[:12]}.html"
+
+
+# ---------------------------------------------------------------- the cycle report
+
+def _summary_block(data: CycleData) -> Html:
+    national = report_data.national_change(data["national_scores"], data.previous_national)
+    if national.is_empty():
+        return empty("Belum ada nilai nasional pada rilis ini.")
+    row = national.row(0, named=True)
+    label, zone = predicate_of(data.methodology).get(row["predicate"] or "", ("", ""))
+    if row["previous_ipp"] is None:
+        change_note = f"tidak ada rilis siklus {data.previous_cycle} untuk pembanding" if data.previous_cycle \
+            else "tanpa siklus pembanding"
+        change = "–"
+    else:
+        change = signed(row["change"])
+        change_note = (f"dari {number(row['previous_ipp'])} ({row['previous_predicate']}) pada siklus "
+                       f"{data.previous_cycle}, dengan metodologi siklus itu")
+    return Html('<div class="kpis">' + join([
+        kpi("Indeks Pelayanan Publik (IPP) Nasional", number(row["ipp"]),
+            badge(row["predicate"], label, zone), "ipp-nasional"),
+        kpi(f"Perubahan dari {data.previous_cycle or 'siklus sebelumnya'}", change, change_note, "ipp-perubahan"),
+        kpi("Unit layanan dinilai", number(row["n_units_scored"], 0),
+            f"dari {number(row['n_units'], 0)} unit di {number(row['n_regions'], 0)} pemerintah daerah"),
+        kpi("Indeks Kepuasan Masyarakat (IKM)", number(row["ikm"]), "rata-rata unit yang disurvei (25–100)"),
+    ]) + "</div>")
+
+
+def _predicate_section(data: CycleData) -> Html:
+    units = data.units.lazy()
+    dist = report_data.predicate_distribution(units, data.methodology).collect()
+    statuses = report_data.status_counts(units).collect()
+    unscored = statuses.filter(pl.col("status") != STATUS_SCORED)
+    bars = [Bar(f"{r['predicate']} – {r['predicate_label']}", r["n_units"],
+                f"{number(r['n_units'], 0)} ({percent(r['share'])})", zone_colour(r["zone"]))
+            for r in dist.iter_rows(named=True)]
+    chart = bar_chart(bars, title="Sebaran Predikat unit layanan", axis_label="Jumlah unit layanan",
+                      ticks=nice_ticks(max([b.value or 0 for b in bars] + [1])))
+    note = ""
+    if not unscored.is_empty():
+        note = paragraph("Tanpa predikat: " + "; ".join(
+            f"{number(r['n_units'], 0)} unit {STATUS_LABELS.get(r['status'], r['status'])}"
+            for r in unscored.iter_rows(named=True)) + " (tidak semua indikator dinilai).", "note")
+    return section("Sebaran Predikat", chart, note, anchor="predikat")
+
+
+def _type_section(data: CycleData) -> Html:
+    types = report_data.type_scores(data.units.lazy(), data.methodology).collect()
+    bars = [Bar(r["unit_type"], r["ipp"], f"{number(r['ipp'])} {r['predicate'] or ''}".strip(),
+                zone_colour(r["zone"])) for r in types.iter_rows(named=True)]
+    chart = bar_chart(bars, title="Indeks Pelayanan Publik per Jenis Unit", axis_label="IPP (0–5)",
+                      ticks=ipp_ticks(data.methodology))
+    rows = [[r["rank"], r["unit_type"], number(r["n_units_scored"], 0), number(r["n_units"], 0), number(r["ipp"]),
+             predicate_badge(data.methodology, r["predicate"])] for r in types.iter_rows(named=True)]
+    return section("IPP per Jenis Unit", chart,
+                   table(["Peringkat", "Jenis Unit", "Unit dinilai", "Unit", "IPP", "Predikat"], rows,
+                         numeric=[0, 2, 3, 4]), anchor="jenis-unit")
+
+
+def _province_section(data: CycleData) -> Html:
+    provinces = report_data.province_scores(data.units.lazy(), data.reference.lazy(), data.methodology).collect()
+    rows = [[r["rank"], Html(f"{h(r['province_name'])} <span class=\"muted\">({h(r['province_code'])})</span>"),
+             number(r["n_regions"], 0), f"{number(r['n_units_scored'], 0)} / {number(r['n_units'], 0)}",
+             number(r["ipp"]), predicate_badge(data.methodology, r["predicate"])]
+            for r in provinces.iter_rows(named=True)]
+    note = paragraph("IPP provinsi di sini adalah gabungan semua unit di wilayah provinsi (unit pemerintah provinsi "
+                     "dan kabupaten/kotanya), dengan metode agregasi siklus ini; nilai pemerintah daerah "
+                     "masing-masing ada di lampiran.", "note")
+    return section("Peringkat Provinsi", note,
+                   table(["Peringkat", "Provinsi", "Pemda", "Unit dinilai", "IPP", "Predikat"], rows,
+                         numeric=[0, 2, 3, 4]), anchor="provinsi")
+
+
+def _aspect_section(data: CycleData) -> Html:
+    aspects = report_data.ranked_aspects(
+        report_data.aspect_summary(data["aspect_scores"].lazy(), data.methodology)).collect()
+    if aspects.is_empty():
+        return section("Aspek Terkuat dan Terlemah", empty("Tidak ada nilai aspek pada rilis ini."))
+    bars = [Bar(f"{r['aspect_code']}. {r['aspect_name']}", r["mean"], number(r["mean"]), zone_colour(r["zone"]))
+            for r in aspects.iter_rows(named=True)]
+    strongest, weakest = aspects.row(0, named=True), aspects.row(aspects.height - 1, named=True)
+    text = paragraph(f"Aspek terkuat: {strongest['aspect_name']} ({number(strongest['mean'])}); aspek terlemah: "
+                     f"{weakest['aspect_name']} ({number(weakest['mean'])}). Rata-rata nilai aspek unit yang aspeknya "
+                     "lengkap dinilai.")
+    chart = bar_chart(bars, title="Rata-rata nilai per Aspek, dari terkuat ke terlemah", axis_label="Nilai aspek (0–5)",
+                      ticks=ipp_ticks(data.methodology))
+    rows = [[r["aspect_code"], r["aspect_name"], f"{r['weight']}%", number(r["n_units"], 0), number(r["mean"])]
+            for r in aspects.iter_rows(named=True)]
+    return section("Aspek Terkuat dan Terlemah", text, chart,
+                   table(["Kode", "Aspek", "Bobot", "Unit", "Rata-rata"], rows, numeric=[2, 3, 4]), anchor="aspek")
+
+
+def _award_section(data: CycleData) -> Html:
+    view = report_data.roster_view(data["award_roster"].lazy(), data.units.lazy(), data["region_scores"].lazy(),
+                                   data.reference.lazy(), data.methodology).collect()
+    return section("Daftar Penerima Penghargaan", roster_blocks(view, data.methodology), anchor="penghargaan")
+
+
+def _validation_section(data: CycleData) -> Html:
+    issues = data["validation_issues"].lazy()
+    regions = report_data.submissions_by_region(data["submissions"].lazy(), issues, data.reference.lazy()).collect()
+    rules = report_data.top_issue_rules(issues).collect()
+    rows = [[Html(f'<a href="wilayah/{h(card_file_name(r["region_code"]))}">{h(r["region_name"])}</a> '
+                  f'<span class="muted">({h(r["region_code"])})</span>'),
+             number(r["n_bundles"], 0), number(r["accepted"], 0), number(r["rejected"], 0),
+             number(r["superseded"], 0), number(r["late"], 0), number(r["n_critical"], 0), number(r["n_row"], 0),
+             number(r["n_warning"], 0), "ya" if r["used"] else "tidak"]
+            for r in regions.iter_rows(named=True)]
+    totals = regions.select(pl.col("n_bundles", "accepted", "rejected").sum()).row(0, named=True) \
+        if not regions.is_empty() else {"n_bundles": 0, "accepted": 0, "rejected": 0}
+    intro = paragraph(f"{number(totals['n_bundles'], 0)} berkas diterima pipeline dari {number(regions.height, 0)} "
+                      f"daerah: {number(totals['accepted'], 0)} dipakai, {number(totals['rejected'], 0)} ditolak. "
+                      "Baris yang bermasalah disisihkan dan sisanya dipakai; berkas ditolak bila tidak dapat "
+                      "dipercaya sebagai satu kesatuan.")
+    parts: list[Html] = [intro]
+    if rows:
+        parts.append(table(["Pemerintah Daerah", "Berkas", "Diterima", "Ditolak", "Digantikan", "Terlambat",
+                            "Kritis", "Baris", "Peringatan", "Dipakai"], rows, numeric=range(1, 9)))
+    else:
+        parts.append(empty("Belum ada berkas."))
+    refused = data["submissions"].filter(pl.col("status") != "accepted").sort("region_code", "received_at")
+    if not refused.is_empty():
+        names = data.region_names
+        parts.append(Html("<h3>Berkas yang tidak dipakai</h3>"))
+        parts.append(table(["Pemerintah Daerah", "Berkas", "Status", "Alasan"], [
+            [Html(f'{h(names.get(r["region_code"], r["region_code"]))} <span class="muted">({h(r["region_code"])})'
+                  "</span>"), Html(f"<code>{h(r['bundle'])}</code>"), BUNDLE_LABELS.get(r["status"], r["status"]),
+             Html(f'<span class="note">{h(r["reason"] or "")}</span>')]
+            for r in refused.iter_rows(named=True)], widths=[22, 22, 12, 44]))
+    parts.append(Html("<h3>Aturan yang paling sering dilanggar</h3>"))
+    if rules.is_empty():
+        parts.append(empty("Tidak ada masalah validasi."))
+    else:
+        parts.append(table(["Aturan", "Tingkat", "Jumlah", "Daerah", "Tabel / kolom", "Contoh pesan"], [
+            [Html(f"<code>{h(r['rule'])}</code>"), SEVERITY_LABELS.get(r["severity"], r["severity"]),
+             number(r["n_issues"], 0), number(r["n_regions"], 0),
+             r["tables"] + (f" / {r['columns']}" if r["columns"] else ""),
+             Html(f'<span class="note">{h(r["example"])}</span>')]
+            for r in rules.iter_rows(named=True)], numeric=[2, 3], widths=[17, 11, 8, 7, 20, 37]))
+    return section("Ringkasan Validasi Data", *parts, anchor="validasi")
+
+
+def _regions_appendix(data: CycleData) -> Html:
+    standing = data.standing
+    if standing.is_empty():
+        return section("Lampiran: Peringkat Pemerintah Daerah", empty("Belum ada nilai pemerintah daerah."))
+    parts: list[Html] = []
+    for (tier,), rows in standing.group_by("tier", maintain_order=True):
+        parts.append(Html(f"<h3>{h(report_data.REGION_GROUP_LABELS.get(tier, tier))}</h3>"))
+        parts.append(table(["Peringkat", "Pemerintah Daerah", "Unit dinilai", "IPP", "Predikat"], [
+            [r["rank"], Html(f'<a href="wilayah/{h(card_file_name(r["region_code"]))}">{h(r["region_name"])}</a> '
+                             f'<span class="muted">({h(r["region_code"])})</span>'),
+             f"{number(r['n_units_scored'], 0)} / {number(r['n_units'], 0)}", number(r["ipp"]),
+             predicate_badge(data.methodology, r["predicate"])]
+            for r in rows.iter_rows(named=True)], numeric=[0, 2, 3]))
+    return section("Lampiran: Peringkat Pemerintah Daerah", *parts, anchor="lampiran")
+
+
+def render_cycle_report(data: CycleData) -> str:
+    """The cycle report as one HTML page."""
+    title = f"Laporan Hasil PEKPPP {data.cycle}"
+    header = Html(
+        "<header><p class=\"eyebrow\">Pemantauan dan Evaluasi Kinerja Penyelenggaraan Pelayanan Publik</p>"
+        f"<h1>{h(title)}</h1><p class=\"meta\">Siklus evaluasi {h(data.cycle)} · {h(data.methodology.regulation)} · "
+        f"rilis {h(data.published.release_id or '–')}</p></header>")
+    return page(title, header, _summary_block(data), _predicate_section(data), _type_section(data),
+                _province_section(data), _aspect_section(data), _award_section(data), _validation_section(data),
+                _regions_appendix(data), provenance(data))
+
+
+# ---------------------------------------------------------------- region cards
+
+def _region_units(data: CycleData, region_code: str) -> Html:
+    units = data.units.filter(pl.col("region_code") == region_code)
+    if units.is_empty():
+        return empty("Tidak ada unit layanan dari daerah ini pada rilis ini: tidak ada berkas yang dipakai. "
+                     "Perbaiki berkas sesuai umpan balik validasi di bawah lalu kirim ulang.")
+    aspects = data["aspect_scores"].filter(pl.col("region_code") == region_code)
+    rows = report_data.unit_table(units.lazy(), aspects.lazy(), data.methodology).collect()
+    mutu = {b.code: b.label for b in data.methodology.survey.mutu}
+    codes = [a.code for a in data.methodology.aspects]
+    headers = ["Unit layanan", "Jenis Unit", *(Html(f'<abbr title="{h(a.name)}">{h(a.code)}</abbr>')
+                                               for a in data.methodology.aspects),
+               "IPP", "Predikat", "IKM", "Responden"]
+    body = []
+    for r in rows.iter_rows(named=True):
+        status = "" if r["status"] == STATUS_SCORED else \
+            f"<br><span class=\"note\">{h(STATUS_LABELS.get(r['status'], r['status']))}: " \
+            f"{h(r['n_indicators_scored'])} dari {len(data.methodology.indicators)} indikator dinilai</span>"
+        sample = "" if r["sample_required"] is None else f" / {number(r['sample_required'], 0)}"
+        ikm = "–" if r["ikm"] is None else Html(
+            f"{h(number(r['ikm']))} <abbr title=\"{h(mutu.get(r['ikm_mutu'], ''))}\">{h(r['ikm_mutu'])}</abbr>")
+        body.append([Html(f"{h(r['unit_name'])}<br><span class=\"muted\">{h(r['unit_id'])}</span>{status}"),
+                     r["unit_type"], *(number(r[f"aspect_{c}"]) for c in codes), number(r["ipp"]),
+                     predicate_badge(data.methodology, r["predicate"], short=True), ikm,
+                     f"{number(r['n_respondents'], 0)}{sample}"])
+    legend = paragraph(
+        "Aspek: " + "; ".join(f"{a.code} = {a.name} ({a.weight}%)" for a in data.methodology.aspects)
+        + ". Predikat: " + "; ".join(f"{b.code} {b.label}" for b in data.methodology.predicates)
+        + ". IKM dengan mutu: " + "; ".join(f"{b.code} {b.label}" for b in data.methodology.survey.mutu)
+        + ". Responden: jumlah responden SKM / sampel minimum (Krejcie–Morgan).", "note")
+    numeric = [*range(2, 3 + len(codes)), 4 + len(codes), 5 + len(codes)]
+    widths = [0, 14, *([5] * len(codes)), 6, 8, 10, 11]  # unit name takes what is left
+    widths[0] = 100 - sum(widths)
+    return join([table(headers, body, numeric=numeric, widths=widths), legend])
+
+
+def _region_aspects(data: CycleData, region_code: str) -> Html:
+    aspects = data["aspect_scores"]
+    mine = report_data.aspect_summary(aspects.filter(pl.col("region_code") == region_code).lazy(), data.methodology)
+    national = report_data.aspect_summary(aspects.lazy(), data.methodology).select(
+        "aspect_code", national=pl.col("mean"))
+    rows = (report_data.ranked_aspects(mine).join(national, on="aspect_code", how="left")
+            .sort(["mean", "aspect_order"], nulls_last=True).collect())
+    if rows.is_empty() or rows["mean"].null_count() == rows.height:
+        return empty("Tidak ada nilai aspek untuk daerah ini.")
+    bars = [Bar(f"{r['aspect_code']}. {r['aspect_name']}", r["mean"], number(r["mean"]), zone_colour(r["zone"]),
+                r["national"]) for r in rows.iter_rows(named=True)]
+    chart = bar_chart(bars, title="Nilai Aspek daerah, dari terlemah ke terkuat", axis_label="Nilai aspek (0–5)",
+                      ticks=ipp_ticks(data.methodology), marker_label="rata-rata nasional")
+    body = [[f"{r['aspect_code']}. {r['aspect_name']}", f"{r['weight']}%", number(r["mean"]), number(r["national"]),
+             signed(None if r["mean"] is None or r["national"] is None else round(r["mean"] - r["national"], 2))]
+            for r in rows.iter_rows(named=True)]
+    return join([chart, table(["Aspek", "Bobot", "Daerah", "Nasional", "Selisih"], body, numeric=[1, 2, 3, 4])])
+
+
+def _region_indicators(data: CycleData, region_code: str) -> Html:
+    if data.indicator_losses is None:
+        return empty("Data indikator tidak tersedia: baris evaluasi yang disimpan ledger untuk rilis ini tidak "
+                     "ditemukan, sehingga hanya nilai aspek yang ditampilkan.")
+    losses, national = data.indicator_losses
+    mine = losses.filter(pl.col("region_code") == region_code)
+    if mine.is_empty():
+        return empty("Tidak ada unit yang dinilai lengkap di daerah ini, sehingga indikator tidak dapat dirinci.")
+    top = mine.join(national.select("indicator_code", national=pl.col("mean")), on="indicator_code", how="left") \
+        .head(TOP_INDICATORS)
+    explain = paragraph(
+        "Pengurang IPP = (nilai maksimum − skor rata-rata) × bobot indikator dalam IPP, dirata-rata atas unit yang "
+        f"dinilai lengkap: kenaikan IPP daerah bila semua unit mendapat nilai {data.methodology.score_max} pada "
+        "indikator itu. Skor indikator sebuah unit adalah rata-rata para evaluatornya.", "note")
+    body = [[Html(f"<code>{h(r['indicator_code'])}</code>"), r["indicator_name"], r["aspect_name"],
+             f"{number(r['weight_in_ipp'])}%", number(r["mean"]), number(r["national"]), number(r["loss"])]
+            for r in top.iter_rows(named=True)]
+    return join([table(["Kode", "Indikator", "Aspek", "Bobot dalam IPP", "Skor daerah", "Skor nasional",
+                        "Pengurang IPP"], body, numeric=[3, 4, 5, 6], widths=[10, 30, 19, 11, 10, 10, 10]), explain])
+
+
+def _region_feedback(data: CycleData, region_code: str) -> Html:
+    bundles = data["submissions"].filter(pl.col("region_code") == region_code).sort("received_at", descending=True)
+    if bundles.is_empty():
+        return empty("Tidak ada berkas dari daerah ini.")
+    groups = data.issue_groups
+    parts: list[Html] = [table(["Berkas", "Diunggah", "Status", "Masalah", "Keterangan"], [
+        [Html(f"<code>{h(r['bundle'])}</code>"), when(r["received_at"]), BUNDLE_LABELS.get(r["status"], r["status"]),
+         number(r["n_issues"], 0), r["reason"] or ("dipakai dalam rilis ini" if r["status"] == "accepted" else "")]
+        for r in bundles.iter_rows(named=True)], numeric=[3])]
+    for bundle in bundles.iter_rows(named=True):
+        mine = groups.filter(pl.col("submission_id") == bundle["submission_id"])
+        parts.append(Html(f"<h3>Berkas <code>{h(bundle['bundle'])}</code> – "
+                          f"{h(BUNDLE_LABELS.get(bundle['status'], bundle['status']))}</h3>"))
+        if mine.is_empty():
+            parts.append(empty("Tidak ada masalah validasi pada berkas ini."))
+            continue
+        rows: list[Sequence[object] | Html] = []
+        for g in mine.iter_rows(named=True):
+            rows.append(tr([g["table"], Html(f"<code>{h(g['rule'])}</code>"),
+                            SEVERITY_LABELS.get(g["severity"], g["severity"]), g["columns"] or "–",
+                            number(g["n_issues"], 0)], [4], "has-detail"))
+            rows.append(span_row(issue_detail(g["examples"]), 5, "detail"))
+        parts.append(table(["Tabel", "Aturan", "Tingkat", "Kolom", "Jumlah"], rows, numeric=[4],
+                           widths=[16, 20, 18, 36, 10]))
+    return join(parts)
+
+
+def issue_detail(examples: list[dict]) -> Html:
+    """The first example's message, then where the examples are: 'baris 11, survey_date = 2023-11-25; ...'."""
+    if not examples:
+        return Html("")
+    places = []
+    for e in examples:
+        where = ("baris " + str(e["row"])) if e["row"] is not None else "berkas"
+        where += f", {e['column']}" if e["column"] else ""
+        value = Html(f" = <code>{h(e['value'])}</code>") if e["value"] is not None else ""
+        places.append(Html(f"{h(where)}{value}"))
+    return Html(f'<span class="note">{h(examples[0]["message"])}</span><br><span class="note">Contoh: </span>'
+                + join(places, "; "))
+
+
+def render_region_card(data: CycleData, region_code: str) -> str:
+    """One region's card as one HTML page."""
+    name = data.region_names.get(region_code, region_code)
+    standing = data.standing.filter(pl.col("region_code") == region_code)
+    national = data["national_scores"]
+    province = data.region_names.get(region_code[:2], region_code[:2])
+    title = f"Rapor Wilayah {name} – PEKPPP {data.cycle}"
+    if standing.is_empty():
+        known = data.reference.filter(pl.col("region_code") == region_code)["level"].to_list()
+        level = known[0] if known else "wilayah tidak dikenal"
+        kpis = [kpi("IPP Pemerintah Daerah", "–", "belum ada nilai: tidak ada berkas yang dipakai", "ipp-daerah")]
+    else:
+        r = standing.row(0, named=True)
+        level = r["level"]
+        tier_name = "provinsi" if r["tier"] == report_data.TIER_PROVINCE else "kabupaten/kota"
+        kpis = [
+            kpi("IPP Pemerintah Daerah", number(r["ipp"]), predicate_badge(data.methodology, r["predicate"]),
+                "ipp-daerah"),
+            kpi("Peringkat", "–" if r["rank"] is None else f"{r['rank']}",
+                f"dari {number(r['n_in_tier'], 0)} {tier_name}"),
+            kpi("Unit dinilai", f"{number(r['n_units_scored'], 0)} / {number(r['n_units'], 0)}",
+                "unit dengan semua indikator dinilai"),
+        ]
+    if not national.is_empty():
+        n = national.row(0, named=True)
+        kpis.append(kpi("IPP Nasional", number(n["ipp"]), predicate_badge(data.methodology, n["predicate"]),
+                        "ipp-nasional"))
+    header = Html(
+        f"<header><p class=\"eyebrow\">Rapor Wilayah · PEKPPP {h(data.cycle)}</p><h1>{h(name)}</h1>"
+        f"<p class=\"meta\">Kode wilayah {h(region_code)} · {h(level)} · Provinsi {h(province)} · "
+        f"<a href=\"../laporan_{h(data.cycle)}.html\">laporan siklus {h(data.cycle)}</a></p></header>")
+    scored_here = not data.units.filter(pl.col("region_code") == region_code).is_empty()
+    return page(
+        title, header, Html('<div class="kpis">' + join(kpis) + "</div>"),
+        section("Unit Layanan", _region_units(data, region_code), anchor="unit"),
+        section("Aspek Terlemah", _region_aspects(data, region_code), anchor="aspek") if scored_here else "",
+        section("Indikator yang Paling Menurunkan IPP", _region_indicators(data, region_code), anchor="indikator")
+        if scored_here else "",
+        section("Umpan Balik Validasi", _region_feedback(data, region_code), anchor="validasi"),
+        provenance(data),
+    )
+
+
+# ---------------------------------------------------------------- writing
+
+def report_folder(places: Places, cycle: str) -> Path:
+    return places.reports / cycle
+
+
+def write_cycle_report(places: Places, cycle: str, data: CycleData | None = None) -> Path:
+    """Write `<warehouse>/_reports/<cycle>/laporan_<cycle>.html`; NoReleaseError before the first release."""
+    data = data or load_cycle(places, cycle)
+    target = report_folder(places, cycle) / f"laporan_{cycle}.html"
+    write_bytes_atomic(target, render_cycle_report(data).encode("utf-8"))
+    return target
+
+
+def card_regions(data: CycleData) -> list[str]:
+    """Every region with a published score or a bundle received in the cycle."""
+    codes = set(data["region_scores"]["region_code"].to_list()) | set(data["submissions"]["region_code"].to_list())
+    return sorted(codes)
+
+
+def write_region_cards(places: Places, cycle: str, data: CycleData | None = None) -> list[Path]:
+    """Write one card per region under `_reports/<cycle>/wilayah/`; cards of regions gone from the release go."""
+    data = data or load_cycle(places, cycle)
+    folder = report_folder(places, cycle) / "wilayah"
+    written = []
+    for code in card_regions(data):
+        target = folder / card_file_name(code)
+        write_bytes_atomic(target, render_region_card(data, code).encode("utf-8"))
+        written.append(target)
+    for stale in set(folder.glob("*.html")) - set(written):
+        stale.unlink(missing_ok=True)
+    return written
+
+
+def report_command(places: Places, cycle: str) -> list[Path]:
+    """`pekppp report --cycle C`: the cycle report, then every region card; returns the files written."""
+    data = load_cycle(places, cycle)
+    return [write_cycle_report(places, cycle, data), *write_region_cards(places, cycle, data)]
+
+
+# ---------------------------------------------------------------- looking at pages (headless Chromium)
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+HEADLESS_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars", "--enable-logging=stderr", "--v=0")
+
+
+def find_browser() -> str | None:
+    """A Chromium-family browser on PATH, or None."""
+    return next((path for name in BROWSERS if (path := shutil.which(name))), None)
+
+
+@dataclass(frozen=True)
+class BrowserRun:
+    stdout: str
+    stderr: str
+
+    @property
+    def console_problems(self) -> list[str]:
+        """Console output and uncaught errors: a page without script should produce none."""
+        return [line for line in self.stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
+
+
+def run_browser(page_file: Path, *options: str, browser: str | None = None, timeout: float = 90) -> BrowserRun:
+    """Open a local page in headless Chromium with `options` (e.g. --dump-dom, --screenshot=FILE)."""
+    executable = browser or find_browser()
+    if executable is None:
+        raise ReportError("no Chromium found on PATH; install it (apt-get install -y chromium)")
+    with tempfile.TemporaryDirectory(prefix="pekppp-chromium-") as profile:
+        done = subprocess.run([executable, *HEADLESS_FLAGS, f"--user-data-dir={profile}", *options,
+                               page_file.resolve().as_uri()], capture_output=True, text=True, timeout=timeout,
+                              check=False)
+    if done.returncode != 0:
+        raise ReportError(f"chromium failed on {page_file} (exit {done.returncode}): {done.stderr.strip()[-300:]}")
+    return BrowserRun(done.stdout, done.stderr)
+
+
+def screenshot(page_file: Path, target: Path | None = None, *, width: int = 1100, height: int = 3000) -> Path:
+    """A PNG of the top `height` pixels of a page, for people to look at."""
+    target = target or page_file.with_suffix(".png")
+    run_browser(page_file, f"--window-size={width},{height}", f"--screenshot={target}")
+    return target
+
+
+def print_pdf(page_file: Path, target: Path | None = None) -> Path:
+    """The page printed on A4 with its print stylesheet, as PDF."""
+    target = target or page_file.with_suffix(".pdf")
+    run_browser(page_file, "--no-pdf-header-footer", f"--print-to-pdf={target}")
+    return target
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m flows.reports --cycle C [--warehouse DIR] [--screenshot] [--pdf]`."""
+    parser = argparse.ArgumentParser(prog="python -m flows.reports", description=__doc__.splitlines()[0])
+    parser.add_argument("--cycle", required=True)
+    parser.add_argument("--landing")
+    parser.add_argument("--warehouse")
+    parser.add_argument("--screenshot", action="store_true", help="PNG of the report and of the first region card")
+    parser.add_argument("--pdf", action="store_true", help="A4 PDF of the report and of the first region card")
+    args = parser.parse_args(argv)
+    places = Places.from_env(args.landing, args.warehouse)
+    try:
+        written = report_command(places, args.cycle)
+        shown = written[:2]
+        extras = [screenshot(p) for p in shown] if args.screenshot else []
+        extras += [print_pdf(p) for p in shown] if args.pdf else []
+    except ReportError as err:
+        print(f"reports: {err}", file=sys.stderr)
+        return 3
+    print(json.dumps({"report": str(written[0]), "region_cards": len(written) - 1,
+                      "cards_folder": str(written[0].parent / "wilayah"), "images": [str(p) for p in extras]},
+                     indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

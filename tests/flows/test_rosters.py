@@ -1,0 +1,195 @@
+"""The committee's award roster as CSV, XLSX and HTML, from a small published warehouse.
+
+Unit names include a formula (`=HYPERLINK(...)`), a leading minus (`-1+2`), HTML and accents: a
+spreadsheet must show them as text and never evaluate them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+from xml.etree import ElementTree
+
+import polars as pl
+import pytest
+
+from flows import rosters
+from flows.reports import NoReleaseError, ReportError
+from flows.settings import Places, load_methodology
+from tests.flows.test_reports import (
+    FORMULA_NAME,
+    MINUS_NAME,
+    SCRIPT_NAME,
+    BundleSpec,
+    UnitSpec,
+    build_cycle,
+    bundles_2023,
+    bundles_2024,
+)
+
+MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Places:
+    root = tmp_path_factory.mktemp("rosters")
+    places = Places(landing=root / "landing", warehouse=root / "warehouse")
+    build_cycle(places, "2023", bundles_2023(), datetime(2024, 1, 5, tzinfo=UTC))
+    build_cycle(places, "2024", bundles_2024(), datetime(2025, 1, 5, tzinfo=UTC))
+    return places
+
+
+@pytest.fixture(scope="module")
+def exported(warehouse: Places) -> dict[str, Path]:
+    return {fmt: rosters.export_roster(warehouse, "2024", fmt) for fmt in rosters.FORMATS}
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_bytes().decode("utf-8-sig")), delimiter=";"))
+
+
+# ---------------------------------------------------------------- what is on the roster
+
+def test_roster_is_grouped_by_award_then_unit_type_and_ranked(warehouse: Places) -> None:
+    view = rosters.read_roster(warehouse, "2024").view
+    methodology = load_methodology("2024")
+    award_order = [a.label for a in methodology.awards]
+    labels = view["award_label"].unique(maintain_order=True).to_list()
+    assert labels == [label for label in award_order if label in labels]
+    prima = view.filter(pl.col("award") == "pelayanan_prima")
+    assert prima["group"].to_list() == ["DPMPTSP", "RSUD", "PUSKESMAS", "MPP"]  # the methodology's type order
+    assert prima["name"].to_list() == [FORMULA_NAME, MINUS_NAME, SCRIPT_NAME, "Mal Pelayanan Publik Kota Bandung"]
+    assert prima["rank"].to_list() == [1, 1, 1, 4] and prima["rank_in_group"].to_list() == [1, 1, 1, 1]
+    regions = view.filter(pl.col("subject") == "region")
+    assert regions["group"].to_list() == ["Pemerintah Kabupaten/Kota"] * 2
+    assert regions["name"].to_list() == ["Kota Bandung", "Kota Surabaya"] and regions["rank"].to_list() == [1, 2]
+
+
+def test_roster_rows_carry_names_ipp_predicate_and_reason(warehouse: Places) -> None:
+    view = rosters.read_roster(warehouse, "2024").view
+    row = view.filter((pl.col("award") == "pelayanan_prima") & (pl.col("unit_id") == "SBY-1")).row(0, named=True)
+    assert row["region_name"] == "Kota Surabaya" and row["province_name"] == "Jawa Timur"
+    assert row["ipp"] == 5.0 and row["predicate"] == "A" and row["predicate_label"] == "Pelayanan Prima"
+    assert row["basis"] == "IPP" and "predicate A (Pelayanan Prima)" in row["reason"]
+    improved = view.filter(pl.col("award") == "paling_meningkat").sort("rank")
+    assert improved["basis"].unique().to_list() == ["Kenaikan IPP"]
+    # The most-improved value is the gain; the IPP column still shows the unit's IPP.
+    assert improved.select("unit_id", "score", "ipp").rows() == [("SDA-1", 1.5, 4.5), ("SBY-1", 1.0, 5.0)]
+
+
+# ---------------------------------------------------------------- CSV
+
+def test_csv_opens_in_excel_with_an_indonesian_locale(exported: dict[str, Path]) -> None:
+    raw = exported["csv"].read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" in raw
+    header = raw.decode("utf-8-sig").splitlines()[0]
+    assert header.split(";")[:5] == ["Penghargaan", "Jenis Unit", "Peringkat", "Peringkat Penghargaan", "Nama"]
+    rows = csv_rows(exported["csv"])
+    bandung = next(r for r in rows if r["ID Unit"] == "BDG-1")
+    assert bandung["IPP"] == "4,67" and bandung["Nilai Dasar Peringkat"] == "4,67"
+    assert bandung["Pemerintah Daerah"] == "Kota Bandung" and bandung["Provinsi"] == "Jawa Barat"
+    assert bandung["Predikat"] == "A" and bandung["Keterangan Predikat"] == "Pelayanan Prima"
+    assert next(r for r in rows if r["ID Unit"] == "SDA-1")["IPP"] == "4,50"
+
+
+def test_csv_neutralises_formulas_from_unit_names(exported: dict[str, Path]) -> None:
+    names = {r["ID Unit"]: r["Nama"] for r in csv_rows(exported["csv"])}
+    assert names["SBY-1"] == "'" + FORMULA_NAME
+    assert names["SBY-2"] == "'" + MINUS_NAME
+    assert names["SBY-3"] == SCRIPT_NAME  # not a formula: kept as sent
+    for row in csv_rows(exported["csv"]):
+        for value in row.values():
+            assert not re.match(rosters.FORMULA_PATTERN, value), value
+
+
+@pytest.mark.parametrize(("text", "guarded"), [
+    ("=1+1", True), ("+62 812", True), ("-1+2", True), ("@SUM(A1)", True), ("\tx", True), ("\rx", True),
+    ("  =cmd|' /C calc'!A0", True), ("＝1+1", True), ("Dinas -1", False), ("email@x.id", False), ("", False),
+    ("Kecamatan Waru", False),
+])
+def test_formula_starts(text: str, guarded: bool) -> None:
+    out = rosters.neutralise_formulas(pl.DataFrame({"name": [text]}))["name"][0]
+    assert out == ("'" + text if guarded else text)
+    assert bool(rosters.FORMULA_START.match(text)) is guarded
+
+
+# ---------------------------------------------------------------- XLSX
+
+def xlsx_cells(path: Path) -> tuple[dict[str, tuple[str | None, str, bool]], ElementTree.Element]:
+    """cell ref -> (type, text, quote prefix), and the sheet element."""
+    with zipfile.ZipFile(path) as book:
+        shared = [si.findtext(f"{MAIN}t") or "" for si in
+                  ElementTree.fromstring(book.read("xl/sharedStrings.xml")).iter(f"{MAIN}si")]
+        styles = ElementTree.fromstring(book.read("xl/styles.xml"))
+        quoted = [xf.get("quotePrefix") == "1" for xf in styles.find(f"{MAIN}cellXfs").iter(f"{MAIN}xf")]
+        sheet = ElementTree.fromstring(book.read("xl/worksheets/sheet1.xml"))
+    cells = {}
+    for c in sheet.iter(f"{MAIN}c"):
+        assert c.find(f"{MAIN}f") is None, c.get("r")  # no formula anywhere
+        value = c.findtext(f"{MAIN}v")
+        text = shared[int(value)] if c.get("t") == "s" and value is not None else (value or "")
+        cells[c.get("r")] = (c.get("t"), text, quoted[int(c.get("s", "0"))])
+    return cells, sheet
+
+
+def test_xlsx_has_a_frozen_filtered_header_and_fitted_widths(exported: dict[str, Path]) -> None:
+    cells, sheet = xlsx_cells(exported["xlsx"])
+    assert [cells[f"{col}1"][1] for col in "ABCDE"] == ["Penghargaan", "Jenis Unit", "Peringkat",
+                                                          "Peringkat Penghargaan", "Nama"]
+    pane = sheet.find(f"{MAIN}sheetViews/{MAIN}sheetView/{MAIN}pane")
+    assert pane is not None and pane.get("ySplit") == "1" and pane.get("state") == "frozen"
+    assert sheet.find(f"{MAIN}autoFilter") is not None
+    widths = [float(c.get("width")) for c in sheet.iter(f"{MAIN}col")]
+    assert len(widths) == len(rosters.COLUMNS) and min(widths) >= 8 and max(widths) <= 81
+    page = sheet.find(f"{MAIN}pageSetup")
+    assert page is not None and page.get("paperSize") == "9" and page.get("orientation") == "landscape"
+
+
+def test_xlsx_writes_formula_like_names_as_quoted_text(exported: dict[str, Path]) -> None:
+    cells, _sheet = xlsx_cells(exported["xlsx"])
+    by_text = {text: (kind, quoted) for kind, text, quoted in cells.values()}
+    assert by_text[FORMULA_NAME] == ("s", True)  # shown as written, never run, even after editing
+    assert by_text[MINUS_NAME] == ("s", True)
+    assert by_text[SCRIPT_NAME] == ("s", False)
+    book = pl.read_excel(exported["xlsx"])
+    assert book["IPP"].dtype == pl.Float64 and book["Peringkat"].dtype == pl.Int64
+    assert set(book["Nama"]) >= {FORMULA_NAME, MINUS_NAME, SCRIPT_NAME}
+
+
+# ---------------------------------------------------------------- HTML
+
+def test_html_roster_is_printable_grouped_and_escaped(exported: dict[str, Path]) -> None:
+    page = exported["html"].read_text(encoding="utf-8")
+    assert "@page { size: A4;" in page and "<h1>Daftar Penerima Penghargaan PEKPPP 2024</h1>" in page
+    assert page.index("<h2>Pelayanan Prima") < page.index("<h2>Unit Terbaik per Jenis Layanan")
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Co" in page and "<script" not in page
+    assert "=HYPERLINK(&quot;http://x&quot;,&quot;y&quot;)" in page
+    assert "Kota Surabaya" in page and "Jawa Timur" in page and ">5,00<" in page
+
+
+# ---------------------------------------------------------------- bad cases
+
+def test_no_release_is_a_typed_error(tmp_path: Path) -> None:
+    places = Places(landing=tmp_path / "landing", warehouse=tmp_path / "warehouse")
+    with pytest.raises(NoReleaseError, match="cycle 2024 has no published release"):
+        rosters.export_roster(places, "2024", "csv")
+    assert issubclass(NoReleaseError, rosters.RosterError)  # the CLI's one-line error handling applies
+
+
+def test_unknown_format_is_refused(warehouse: Places) -> None:
+    with pytest.raises(ReportError, match="unknown roster format 'pdf'"):
+        rosters.export_roster(warehouse, "2024", "pdf")
+
+
+def test_a_cycle_without_awards_gives_empty_rosters(tmp_path: Path) -> None:
+    places = Places(landing=tmp_path / "landing", warehouse=tmp_path / "warehouse")
+    build_cycle(places, "2024", [BundleSpec("35.78", "surabaya", (UnitSpec("SBY-1", "Dinas Cukup", "DPMPTSP", 3),))],
+                datetime(2025, 1, 5, tzinfo=UTC))
+    out = {fmt: rosters.export_roster(places, "2024", fmt, tmp_path / f"roster.{fmt}") for fmt in rosters.FORMATS}
+    assert csv_rows(out["csv"]) == [] and out["csv"].read_bytes().decode("utf-8-sig").startswith("Penghargaan;")
+    assert pl.read_excel(out["xlsx"]).height == 0
+    assert "Tidak ada penerima penghargaan pada siklus ini." in out["html"].read_text(encoding="utf-8")

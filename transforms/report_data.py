@@ -1,0 +1,366 @@
+"""Figures for the documents people read (award roster, cycle report, region cards), from published tables.
+
+Frames in, frames out; no I/O. Means of published 2-decimal values are taken in integer hundredths
+and rounded half-up once by `transforms.rounding`; IPP roll-ups (provinces, unit types) start from
+each unit's exact numerator, as the published region roll-ups do, so a figure here never disagrees
+with the same figure in a published table.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from transforms.methodology import Methodology
+from transforms.rounding import CENTS, band_of, cents_to_value, competition_rank, half_up_cents
+from transforms.submissions import ACCEPTED, LATE, REJECTED, SUPERSEDED
+from transforms.unit_scores import STATUS_SCORED, UNIT_KEY, evaluator_denominator, indicator_scores
+
+SEVERITY_ORDER = {"critical": 0, "row": 1, "warning": 2}
+TIER_PROVINCE = "provinsi"
+TIER_KAB_KOTA = "kabupaten/kota"
+REGION_GROUP_LABELS = {TIER_PROVINCE: "Pemerintah Provinsi", TIER_KAB_KOTA: "Pemerintah Kabupaten/Kota"}
+BASIS_IPP = "IPP"
+BASIS_GAIN = "Kenaikan IPP"
+
+
+# ---------------------------------------------------------------- exact values
+
+def value_cents(value: pl.Expr) -> pl.Expr:
+    """Integer hundredths of a published 2-decimal value (its float is the nearest to n/100)."""
+    return (value * CENTS).round(0).cast(pl.Int64)
+
+
+def mean_of_published(value: pl.Expr) -> pl.Expr:
+    """Aggregation: the mean of published 2-decimal values, rounded half-up once (null over no values)."""
+    cents = value_cents(value)
+    count = cents.count()
+    return cents_to_value(pl.when(count > 0).then(half_up_cents(cents.sum(), count * CENTS)))
+
+
+def ipp_denominator(methodology: Methodology) -> int:
+    """The common denominator 100·100·D of every unit IPP of the cycle (see transforms.unit_scores)."""
+    return 100 * 100 * evaluator_denominator(methodology)
+
+
+def ipp_numerator(methodology: Methodology) -> pl.Expr:
+    """A scored unit's exact IPP numerator over `ipp_denominator`, recovered from `ipp_exact`.
+
+    `ipp_exact` is num/den as a float; num < 5·den < 2^31, so num is the nearest integer to
+    ipp_exact·den (the float's error is below 10⁻⁶ of a unit there).
+    """
+    return (pl.col("ipp_exact") * ipp_denominator(methodology)).round(0).cast(pl.Int64)
+
+
+def _predicate_columns(cents: pl.Expr, methodology: Methodology) -> dict[str, pl.Expr]:
+    return {
+        "predicate": band_of(cents, methodology.predicates, "code"),
+        "predicate_label": band_of(cents, methodology.predicates, "label"),
+        "zone": band_of(cents, methodology.predicates, "zone"),
+    }
+
+
+def rollup(units: pl.LazyFrame, by: list[str], methodology: Methodology) -> pl.LazyFrame:
+    """Roll-up IPP of scored units per `by`, exactly as region roll-ups are made (mean or weighted).
+
+    A weighted cycle needs its weight column (`rollup_weight_column`) on the unit rows.
+    """
+    if methodology.rollup_method == "weighted":
+        column = methodology.rollup_weight_column
+        if column not in units.collect_schema().names():
+            raise ValueError(f"weighted roll-up needs the units column {column!r} beside unit_scores")
+        weight = pl.col(column).cast(pl.Int64).fill_null(0)
+    else:
+        weight = pl.lit(1, dtype=pl.Int64)
+    scored = pl.col("ipp_exact").is_not_null()
+    counted = pl.when(scored).then(weight).otherwise(0).cast(pl.Int128)
+    return (
+        units.with_columns(_num=ipp_numerator(methodology))
+        .group_by(by)
+        .agg(
+            n_units=pl.len().cast(pl.Int64),
+            n_units_scored=scored.sum().cast(pl.Int64),
+            _num=(pl.col("_num").cast(pl.Int128) * counted).sum(),
+            _den=(pl.lit(ipp_denominator(methodology), dtype=pl.Int128) * counted).sum(),
+        )
+        .with_columns(ipp_cents=pl.when(pl.col("_den") > 0).then(half_up_cents(pl.col("_num"), pl.col("_den"))))
+        .with_columns(ipp=cents_to_value(pl.col("ipp_cents")), **_predicate_columns(pl.col("ipp_cents"), methodology))
+        .drop("_num", "_den")
+    )
+
+
+# ---------------------------------------------------------------- the cycle as a whole
+
+def national_change(national: pl.DataFrame, previous: pl.DataFrame | None) -> pl.DataFrame:
+    """The national row with the previous cycle's IPP and predicate and the change (null without one)."""
+    current = national.select("ipp", "predicate", "predicate_label", "ikm", "n_regions", "n_units",
+                              "n_units_scored", "rollup_method")
+    before = pl.DataFrame({"previous_ipp": [None], "previous_predicate": [None]},
+                          schema={"previous_ipp": pl.Float64, "previous_predicate": pl.String})
+    if previous is not None and not previous.is_empty():
+        before = previous.select(previous_ipp=pl.col("ipp"), previous_predicate=pl.col("predicate")).head(1)
+    return current.join(before, how="cross").with_columns(
+        change=cents_to_value(value_cents(pl.col("ipp")) - value_cents(pl.col("previous_ipp"))))
+
+
+def predicate_distribution(units: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
+    """Scored units per predicate, every band of the cycle listed best first (zero counts included)."""
+    bands = pl.LazyFrame({
+        "band_order": list(range(len(methodology.predicates))),
+        "predicate": [b.code for b in methodology.predicates],
+        "predicate_label": [b.label for b in methodology.predicates],
+        "zone": [b.zone for b in methodology.predicates],
+    }, schema={"band_order": pl.Int64, "predicate": pl.String, "predicate_label": pl.String, "zone": pl.String})
+    counts = units.filter(pl.col("predicate").is_not_null()).group_by("predicate").agg(n_units=pl.len())
+    return (
+        bands.join(counts, on="predicate", how="left")
+        .with_columns(pl.col("n_units").fill_null(0).cast(pl.Int64))
+        .with_columns(share=pl.col("n_units") / pl.col("n_units").sum().clip(lower_bound=1))
+        .sort("band_order")
+    )
+
+
+def status_counts(units: pl.LazyFrame) -> pl.LazyFrame:
+    """Units per status (scored, incomplete, ...), scored first."""
+    return (units.group_by("status").agg(n_units=pl.len().cast(pl.Int64))
+            .sort(pl.col("status") != STATUS_SCORED, "status"))
+
+
+def type_scores(units: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
+    """Roll-up IPP per unit type, best first; types of the cycle without units are left out."""
+    order = {t: n for n, t in enumerate(methodology.unit_types)}
+    return (
+        rollup(units, ["unit_type"], methodology)
+        .with_columns(rank=competition_rank(pl.col("ipp_cents")),
+                      _order=pl.col("unit_type").replace_strict(order, default=len(order), return_dtype=pl.Int64))
+        .sort(["rank", "_order", "unit_type"], nulls_last=True)
+        .drop("_order")
+    )
+
+
+def province_scores(units: pl.LazyFrame, reference: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
+    """One row per province: the roll-up of every unit whose province_code is that province.
+
+    This includes the province government's own units and those of its kabupaten/kota, so it is a
+    summary of the province as a territory, not the published `region_scores` row of the pemda.
+    """
+    names = reference.filter(pl.col("level") == TIER_PROVINCE).select(
+        province_code=pl.col("region_code"), province_name=pl.col("name"))
+    regions = units.group_by("province_code").agg(n_regions=pl.col("region_code").n_unique().cast(pl.Int64))
+    return (
+        rollup(units, ["province_code"], methodology)
+        .join(regions, on="province_code", how="left")
+        .join(names, on="province_code", how="left")
+        .with_columns(province_name=pl.col("province_name").fill_null(pl.col("province_code")),
+                      rank=competition_rank(pl.col("ipp_cents")))
+        .sort(["rank", "province_code"], nulls_last=True)
+    )
+
+
+def aspect_summary(aspects: pl.LazyFrame, methodology: Methodology, by: list[str] | None = None) -> pl.LazyFrame:
+    """Mean aspect score per aspect (and per `by`), over units with that aspect complete, in aspect order."""
+    by = by or []
+    order = pl.LazyFrame({
+        "aspect_code": [a.code for a in methodology.aspects],
+        "aspect_order": list(range(len(methodology.aspects))),
+    }, schema={"aspect_code": pl.String, "aspect_order": pl.Int64})
+    return (
+        aspects.group_by([*by, "aspect_code"])
+        .agg(aspect_name=pl.col("aspect_name").first(), weight=pl.col("weight").first(),
+             n_units=pl.col("score").count().cast(pl.Int64), mean=mean_of_published(pl.col("score")))
+        .join(order, on="aspect_code", how="left")
+        .with_columns(**{k: v for k, v in _predicate_columns(value_cents(pl.col("mean")), methodology).items()
+                         if k == "zone"})
+        .sort([*by, "aspect_order"])
+    )
+
+
+def ranked_aspects(summary: pl.LazyFrame) -> pl.LazyFrame:
+    """Aspects from the strongest to the weakest mean (ties in aspect order)."""
+    return summary.sort(["mean", "aspect_order"], descending=[True, False], nulls_last=True)
+
+
+def indicator_losses(evaluations: pl.LazyFrame, units: pl.LazyFrame, methodology: Methodology,
+                     by: list[str] | None = None) -> pl.LazyFrame:
+    """Per indicator (and per `by`): mean score of scored units and the IPP points it costs them.
+
+    A unit's indicator score is the mean of its evaluators (as in the IPP). The cost of an indicator
+    is (max − score)·w_i/100·W_a/100 averaged over the units: what the IPP would gain if every unit
+    scored the maximum there. Over all indicators the costs add up to max − the mean unit IPP, so
+    the largest costs are what pulled the score down most. Exact integers until one half-up rounding.
+    """
+    by = by or []
+    d = evaluator_denominator(methodology)
+    scope = [*by] if by else ["_all"]
+    scored = units.filter(pl.col("status") == STATUS_SCORED).select(list(dict.fromkeys([*UNIT_KEY, *by])))
+    indicators = pl.LazyFrame({
+        "indicator_code": [i.code for i in methodology.indicators],
+        "indicator_name": [i.name for i in methodology.indicators],
+        "indicator_order": list(range(len(methodology.indicators))),
+        "aspect_name": [a.name for a in methodology.aspects for _ in a.indicators],
+    }, schema={"indicator_code": pl.String, "indicator_name": pl.String, "indicator_order": pl.Int64,
+               "aspect_name": pl.String})
+    scores = indicator_scores(evaluations, methodology).join(scored, on=UNIT_KEY, how="inner")
+    if not by:
+        scores = scores.with_columns(_all=pl.lit(True))
+    gap = (pl.lit(methodology.score_max * d, dtype=pl.Int128) - pl.col("scaled").cast(pl.Int128))
+    return (
+        scores.group_by([*scope, "indicator_code"])
+        .agg(
+            aspect_code=pl.col("aspect_code").first(),
+            indicator_weight=pl.col("indicator_weight").first(),
+            aspect_weight=pl.col("aspect_weight").first(),
+            n_units=pl.len().cast(pl.Int64),
+            _scaled=pl.col("scaled").cast(pl.Int128).sum(),
+            loss_num=(gap * pl.col("indicator_weight") * pl.col("aspect_weight")).sum(),
+        )
+        .with_columns(loss_den=pl.lit(100 * 100 * d, dtype=pl.Int128) * pl.col("n_units"))
+        .with_columns(
+            mean=cents_to_value(half_up_cents(pl.col("_scaled"), pl.lit(d, dtype=pl.Int128) * pl.col("n_units"))),
+            weight_in_ipp=cents_to_value(pl.col("indicator_weight") * pl.col("aspect_weight")),
+            loss=cents_to_value(half_up_cents(pl.col("loss_num"), pl.col("loss_den"))),
+        )
+        .join(indicators, on="indicator_code", how="left")
+        .drop("_scaled", *([] if by else ["_all"]))
+        .sort([*by, "loss_num", "indicator_order"], descending=[*([False] * len(by)), True, False])
+    )
+
+
+# ---------------------------------------------------------------- regions
+
+def tier(level: pl.Expr) -> pl.Expr:
+    """Regions are ranked among provinces, or among kabupaten/kota together."""
+    return pl.when(level == TIER_PROVINCE).then(pl.lit(TIER_PROVINCE)).otherwise(pl.lit(TIER_KAB_KOTA))
+
+
+def region_standing(regions: pl.LazyFrame) -> pl.LazyFrame:
+    """Published region rows with their tier and how many ranked regions share it."""
+    return (regions.with_columns(tier=tier(pl.col("level")))
+            .with_columns(n_in_tier=pl.col("rank").count().over("tier").cast(pl.Int64))
+            .sort(["tier", "rank", "region_code"], descending=[True, False, False], nulls_last=True))
+
+
+def unit_table(units: pl.LazyFrame, aspects: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
+    """Unit rows with one column `aspect_<code>` per aspect of the cycle, by unit type then name."""
+    per_unit = aspects.group_by(UNIT_KEY).agg(
+        pl.col("score").filter(pl.col("aspect_code") == a.code).first().alias(f"aspect_{a.code}")
+        for a in methodology.aspects)
+    order = {t: n for n, t in enumerate(methodology.unit_types)}
+    return (
+        units.join(per_unit, on=UNIT_KEY, how="left")
+        .with_columns(_order=pl.col("unit_type").replace_strict(order, default=len(order), return_dtype=pl.Int64))
+        .sort(["region_code", "_order", "unit_type", "unit_name", "unit_id"])
+        .drop("_order")
+    )
+
+
+# ---------------------------------------------------------------- awards
+
+def roster_view(roster: pl.LazyFrame, units: pl.LazyFrame, regions: pl.LazyFrame, reference: pl.LazyFrame,
+                methodology: Methodology) -> pl.LazyFrame:
+    """The award roster for people: by award (methodology order), then unit type (or region tier), ranked.
+
+    `rank_in_group` ranks the award's value within award and group; `rank` is the roster's own rank
+    (national within the award, per type for top-N awards, among the tier's regions for regions).
+    Each row gets its region's and province's names, the recipient's IPP and predicate (also for
+    awards ranked on something else, such as the IPP gain), and what the award ranks on.
+    """
+    award_order = {a.code: n for n, a in enumerate(methodology.awards)}
+    basis = {a.code: (BASIS_GAIN if a.rule == "most_improved" else BASIS_IPP) for a in methodology.awards}
+    type_order = {t: n for n, t in enumerate(methodology.unit_types)}
+    names = reference.select("region_code", region_name=pl.col("name"))
+    provinces = reference.filter(pl.col("level") == TIER_PROVINCE).select(
+        province_code=pl.col("region_code"), province_name=pl.col("name"))
+    unit_facts = units.select(*UNIT_KEY, unit_ipp="ipp", unit_predicate_label="predicate_label")
+    region_facts = regions.select("region_code", region_ipp="ipp", region_predicate_label="predicate_label",
+                                  region_level="level")
+    is_region = pl.col("subject") == "region"
+    region_tier = tier(pl.col("region_level").fill_null(TIER_KAB_KOTA))
+    return (
+        roster.with_row_index("_row")
+        .join(unit_facts, on=UNIT_KEY, how="left")
+        .join(region_facts, on="region_code", how="left")
+        .join(names, on="region_code", how="left")
+        .with_columns(province_code=pl.col("region_code").str.slice(0, 2))
+        .join(provinces, on="province_code", how="left")
+        .with_columns(
+            region_name=pl.col("region_name").fill_null(pl.col("region_code")),
+            group=pl.when(is_region).then(region_tier.replace_strict(REGION_GROUP_LABELS, return_dtype=pl.String))
+            .otherwise(pl.col("unit_type")),
+            ipp=pl.when(is_region).then(pl.col("region_ipp")).otherwise(pl.col("unit_ipp")),
+            predicate_label=pl.when(is_region).then(pl.col("region_predicate_label"))
+            .otherwise(pl.col("unit_predicate_label")),
+            basis=pl.col("award").replace_strict(basis, default=BASIS_IPP, return_dtype=pl.String),
+            _award_order=pl.col("award").replace_strict(award_order, default=None, return_dtype=pl.Int64),
+            _group_order=pl.when(is_region).then(pl.when(region_tier == TIER_PROVINCE).then(0).otherwise(1))
+            .otherwise(pl.col("unit_type").replace_strict(type_order, default=len(type_order),
+                                                          return_dtype=pl.Int64)),
+        )
+        .with_columns(_award_order=pl.col("_award_order").fill_null(
+            len(award_order) + pl.col("_row").min().over("award").cast(pl.Int64)))
+        .with_columns(rank_in_group=competition_rank(value_cents(pl.col("score"))).over(["award", "group"]))
+        .sort(["_award_order", "_group_order", "group", "rank_in_group", "rank", "name", "region_code", "unit_id"],
+              nulls_last=True)
+        .select("award", "award_label", "subject", "group", "rank_in_group", "rank", "name", "unit_id", "region_code",
+                "region_name", "province_name", "ipp", "predicate", "predicate_label", "basis", "score", "reason")
+    )
+
+
+# ---------------------------------------------------------------- validation feedback
+
+def submissions_by_region(submissions: pl.LazyFrame, issues: pl.LazyFrame, reference: pl.LazyFrame) -> pl.LazyFrame:
+    """Per region: bundles received by status and issues by severity; `used` when a bundle counts."""
+    bundles = submissions.group_by("region_code").agg(
+        n_bundles=pl.len().cast(pl.Int64),
+        **{status: (pl.col("status") == status).sum().cast(pl.Int64)
+           for status in (ACCEPTED, REJECTED, SUPERSEDED, LATE)},
+    )
+    problems = issues.group_by("region_code").agg(
+        n_issues=pl.len().cast(pl.Int64),
+        **{f"n_{s}": (pl.col("severity") == s).sum().cast(pl.Int64) for s in SEVERITY_ORDER},
+    )
+    counts = ["n_issues", *(f"n_{s}" for s in SEVERITY_ORDER)]
+    return (
+        bundles.join(problems, on="region_code", how="left")
+        .with_columns(pl.col(counts).fill_null(0), used=pl.col(ACCEPTED) > 0)
+        .join(reference.select("region_code", region_name=pl.col("name")), on="region_code", how="left")
+        .with_columns(region_name=pl.col("region_name").fill_null(pl.col("region_code")))
+        .sort("region_code")
+    )
+
+
+def _severity_order() -> pl.Expr:
+    return pl.col("severity").replace_strict(SEVERITY_ORDER, default=len(SEVERITY_ORDER), return_dtype=pl.Int64)
+
+
+def top_issue_rules(issues: pl.LazyFrame, limit: int = 10) -> pl.LazyFrame:
+    """The rules broken most often across regions, with the tables and columns involved and an example."""
+    return (
+        issues.sort(["region_code", "submission_id", "table", "row"], nulls_last=True)
+        .group_by(["rule", "severity"])
+        .agg(
+            n_issues=pl.len().cast(pl.Int64),
+            n_regions=pl.col("region_code").n_unique().cast(pl.Int64),
+            tables=pl.col("table").unique().sort().str.join(", "),
+            columns=pl.col("column").drop_nulls().unique().sort().str.join(", "),
+            example=pl.col("message").first(),
+        )
+        .sort(["n_issues", "rule"], descending=[True, False])
+        .head(limit)
+    )
+
+
+def issue_groups(issues: pl.LazyFrame, examples: int = 3) -> pl.LazyFrame:
+    """Issues of each bundle grouped by table, rule and severity (most serious, then most frequent, first),
+    with the columns involved and the first `examples` rows (row, column, value, message) as structs."""
+    keys = ["submission_id", "table", "rule", "severity"]
+    return (
+        issues.sort(["row", "column"], nulls_last=True)
+        .group_by(keys)
+        .agg(n_issues=pl.len().cast(pl.Int64),
+             columns=pl.col("column").drop_nulls().unique().sort().str.join(", "),
+             examples=pl.struct("row", "column", "value", "message").head(examples))
+        .with_columns(_severity=_severity_order())
+        .sort(["submission_id", "_severity", "n_issues", "table", "rule"],
+              descending=[False, False, True, False, False], nulls_last=True)
+        .drop("_severity")
+    )
