@@ -1,15 +1,31 @@
 """Publish a cycle: score its accepted submissions and make a new release visible all at once.
 
-Layout: each release's tables are written under `<warehouse>/_store/<cycle>/<release_id>/<table>/`,
-then every `<warehouse>/<table>/cycle=<C>` is switched to it by an atomic symlink rename. A reader
-scanning `<table>/cycle=*/` sees the previous release or the new one, never a mix inside a table.
-The manifest `_releases/<C>/<release_id>.json` records what produced the release.
+Layout of one cycle C in the warehouse:
+
+    _store/C/<release_id>/<table>/part-<release_id>.parquet  a release's tables, written before anyone sees them
+    _store/C/<release_id>/_manifest.json, _diff.parquet      its manifest and diff, staged beside them
+    _store/C/current -> <release_id>                 THE pointer: renaming it publishes a release
+    <table>/cycle=C -> ../_store/C/current/<table>    what readers scan; made once, then never changes
+    _releases/C/<release_id>.json, .diff.parquet      manifests and diffs of published releases, never pruned
+    _releases/C/current.json                          names the release readers see (mirrors the pointer)
+
+One atomic rename of `_store/C/current` publishes every table together: at every instant each table
+of a cycle is wholly one release, and all tables the same one. File names are unique per release, so
+a reader that listed a file and opens it after a switch gets "not found" (and retries), never other
+bytes under that name. Nothing temporary is ever made under `<table>/` (Polars and DuckDB globs
+match hidden names). Publishes of a cycle take a lock, and each starts by finishing what a killed
+publish left: a release the pointer already shows gets its links, manifest and current.json;
+half-written stores and stale temporary files are removed. The stores of the newest RELEASES_KEPT
+releases (and always the current one) stay, for readers that pinned a release by its manifest's
+`file` paths; manifests stay forever.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import subprocess
 from dataclasses import dataclass
@@ -18,38 +34,72 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 
 from flows.ledger import Ledger
 from flows.settings import PROJECT_ROOT, Places, methodology_path, regions_reference
-from flows.storage import WarehouseError, content_hash, remove_tree, write_bytes_atomic, write_parquet
+from flows.storage import (
+    WarehouseError,
+    arrow_table,
+    content_hash,
+    crash_point,
+    ensure_writable,
+    exclusive_lock,
+    os_reason,
+    remove_temporaries,
+    remove_tree,
+    switch_link,
+    write_bytes_atomic,
+    write_parquet,
+    write_table,
+)
 from transforms.cycle import CycleInputs, score_cycle
-from transforms.methodology import Methodology
-from transforms.schemas import EVALUATIONS, OUTPUT_TABLES, UNITS, skm_spec
+from transforms.methodology import Methodology, MethodologyError
+from transforms.release_diff import RELEASE_DIFF, change_counts, unit_changes
+from transforms.schemas import EVALUATIONS, OUTPUT_TABLES, REQUIRED_TABLES, UNITS, TableSpec, skm_spec
 from transforms.submissions import ACCEPTED
 
 PARTITION_KEY = "cycle"
 RELEASES_KEPT = 3
+LOCK_TIMEOUT_S = 600.0
+POINTER = "current"
+STAGED_MANIFEST = "_manifest.json"
+STAGED_DIFF = "_diff.parquet"
+STAGING = ".staging"
+LOCK = ".publish.lock"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Release:
+    """A published release: what it holds and, when it replaced an earlier one, what changed for units."""
+
     release_id: str
     cycle: str
     manifest: Path
     row_counts: dict[str, int]
     content_hashes: dict[str, str]
     tables: dict[str, pl.DataFrame]
+    diff_against: str | None = None
+    changes: dict[str, int] | None = None
+    diff: pl.DataFrame | None = None
+    diff_path: Path | None = None
 
 
 def code_version() -> str:
-    """The git commit of the code when available, else the package version."""
-    try:
-        commit = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short=12", "HEAD"],
-                                capture_output=True, text=True, timeout=5, check=True).stdout.strip()
-        if commit:
-            return f"git:{commit}"
-    except (OSError, subprocess.SubprocessError):
-        pass
+    """The git commit of the code (`+dirty` with uncommitted changes) when available, else the package version."""
+    if (PROJECT_ROOT / ".git").exists():  # never the commit of some repository a wheel happens to sit in
+        try:
+            def git(*args: str) -> str:
+                return subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True, text=True,
+                                      timeout=10, check=True).stdout.strip()
+
+            commit = git("rev-parse", "--short=12", "HEAD")
+            if commit:
+                return f"git:{commit}" + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+        except (OSError, subprocess.SubprocessError):
+            pass
     try:
         return f"pekppp=={version('pekppp')}"
     except PackageNotFoundError:
@@ -115,81 +165,275 @@ def new_release_id(cycle: str, now: datetime) -> str:
     return f"{cycle}-{now:%Y%m%dT%H%M%S%fZ}"
 
 
-def _switch(link: Path, target: Path) -> None:
-    """Point `link` at `target` by renaming a fresh symlink over it (atomic on POSIX)."""
-    link.parent.mkdir(parents=True, exist_ok=True)
-    tmp = link.parent / f".{link.name}.{os.getpid()}.tmp"
-    tmp.unlink(missing_ok=True)
-    os.symlink(os.path.relpath(target, link.parent), tmp)
-    if link.exists() and not link.is_symlink():
-        raise WarehouseError(f"{link} is a real folder, not a release link; move it away and re-run")
-    os.replace(tmp, link)
+def part_name(release_id: str) -> str:
+    """A table file's name: unique per release, so a path a reader listed never names other bytes later
+    (a reader racing a switch gets "file not found" and retries, never another release's bytes)."""
+    return f"part-{release_id}.parquet"
 
 
-def publish(places: Places, methodology: Methodology, *, now: datetime | None = None) -> Release:
-    """Score the cycle from the ledger and publish all its tables as one new release."""
-    now = now or datetime.now(UTC)
-    ledger = Ledger(places, methodology.cycle)
+def store_root(places: Places, cycle: str) -> Path:
+    return places.warehouse / "_store" / cycle
+
+
+def table_link(places: Places, table: str, cycle: str) -> Path:
+    """The folder readers scan for one table and cycle: `<warehouse>/<table>/cycle=<C>`."""
+    return places.warehouse / table / f"{PARTITION_KEY}={cycle}"
+
+
+def manifest_path(places: Places, cycle: str, release_id: str) -> Path:
+    return places.releases / cycle / f"{release_id}.json"
+
+
+def diff_path(places: Places, cycle: str, release_id: str) -> Path:
+    return places.releases / cycle / f"{release_id}.diff.parquet"
+
+
+def release_dirs(places: Places, cycle: str) -> list[Path]:
+    """The cycle's release stores, oldest first (release ids sort by time)."""
+    root = store_root(places, cycle)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.name.startswith(f"{cycle}-") and p.is_dir() and not p.is_symlink())
+
+
+def current_release_id(places: Places, cycle: str) -> str | None:
+    """The release readers see: the pointer's target (current.json in a warehouse from before the pointer)."""
+    pointer = store_root(places, cycle) / POINTER
+    if pointer.is_symlink():
+        return Path(os.readlink(pointer)).name
+    recorded = places.releases / cycle / "current.json"
+    if recorded.exists():
+        return str(json.loads(recorded.read_text())["release_id"])
+    return None
+
+
+def release_manifest(places: Places, cycle: str, release_id: str) -> dict | None:
+    """A release's manifest: recorded under _releases/, or still staged beside its tables."""
+    for path in (manifest_path(places, cycle, release_id), store_root(places, cycle) / release_id / STAGED_MANIFEST):
+        if path.exists():
+            return json.loads(path.read_text())
+    return None
+
+
+def current_release(places: Places, cycle: str) -> dict | None:
+    """The manifest of the release readers currently see, or None before the first publish."""
+    release_id = current_release_id(places, cycle)
+    return release_manifest(places, cycle, release_id) if release_id else None
+
+
+def table_content_hash(frame: pl.DataFrame, spec: TableSpec) -> str:
+    """The hash a manifest records for a table: its declared columns but `cycle` (the folder) and
+    `release_id`, in declared order and types. Any reader can recompute it from what it read."""
+    kept = [c for c in spec.columns if c.name not in (PARTITION_KEY, "release_id")]
+    return content_hash(frame.select([pl.col(c.name).cast(c.dtype) for c in kept]))
+
+
+def methodology_file(methodology: Methodology) -> Path:
+    """The file the methodology was read from, still there and unchanged; else MethodologyError."""
+    source = Path(methodology.source) if methodology.source else None
+    path = source if source is not None and source.is_file() else methodology_path(methodology.cycle)
+    if methodology.sha256 and hashlib.sha256(path.read_bytes()).hexdigest() != methodology.sha256:
+        raise MethodologyError(f"{path} changed while cycle {methodology.cycle} was being computed; re-run so "
+                               "the release records the methodology it was computed with")
+    return path
+
+
+def stored_entries(places: Places, cycle: str) -> pl.DataFrame:
+    """The cycle's ledger, when there is something to publish and every kept file it points at exists."""
+    ledger = Ledger(places, cycle)
     entries = ledger.load()
-    release_id = new_release_id(methodology.cycle, now)
-    tables = release_tables(places, methodology, entries, release_id)
-    store = places.warehouse / "_store" / methodology.cycle / release_id
-    counts: dict[str, int] = {}
-    hashes: dict[str, str] = {}
-    try:
-        for name, spec in OUTPUT_TABLES.items():
-            counts[name] = write_parquet(tables[name], spec, store / name / "part-0.parquet", drop=(PARTITION_KEY,))
-            hashes[name] = content_hash(tables[name], exclude=("release_id",))
-        manifest = write_manifest(places, methodology, release_id, now, entries, counts, hashes)
-        for name in OUTPUT_TABLES:
-            _switch(places.warehouse / name / f"{PARTITION_KEY}={methodology.cycle}", store / name)
-        write_bytes_atomic(places.releases / methodology.cycle / "current.json",
-                           json.dumps({"release_id": release_id, "manifest": manifest.name}).encode())
-    except OSError as err:
-        raise WarehouseError(f"cannot publish cycle {methodology.cycle} into {places.warehouse}: "
-                             f"{err.strerror or err}; the previous release is still the one readers see") from err
-    prune_stores(places, methodology.cycle, keep=RELEASES_KEPT)
-    return Release(release_id, methodology.cycle, manifest, counts, hashes, tables)
+    if entries.is_empty():
+        raise WarehouseError(f"cycle {cycle} has no stored submissions ({ledger.path} is missing or empty): "
+                             f"nothing to publish; put bundles under <landing>/{cycle}/<region>/ and run "
+                             f"`pekppp run --cycle {cycle}`")
+    accepted = entries.filter(pl.col("status") == ACCEPTED)["submission_id"].to_list()
+    missing = [sid for sid in accepted
+               if not all((ledger.accepted_dir(sid) / f"{t}.parquet").exists() for t in REQUIRED_TABLES)]
+    if missing:
+        raise WarehouseError(f"cycle {cycle}: the kept rows of {len(missing)} accepted submission(s) are missing "
+                             f"under {ledger.root / 'accepted'} (first: {missing[0]}); run `pekppp rerun --cycle "
+                             f"{cycle}` to read them again from the raw copies")
+    return entries
 
 
-def write_manifest(places: Places, methodology: Methodology, release_id: str, now: datetime,
-                   entries: pl.DataFrame, counts: dict[str, int], hashes: dict[str, str]) -> Path:
-    """Record what produced a release: methodology hash, code version, submissions, counts, hashes."""
+def release_diff(places: Places, cycle: str, previous_id: str | None, tables: dict[str, pa.Table],
+                 release_id: str) -> pl.DataFrame | None:
+    """Units that changed since the release readers see now; None when there is none to compare with."""
+    if previous_id is None:
+        return None
+    previous = {t: sorted((store_root(places, cycle) / previous_id / t).glob("*.parquet"))
+                for t in ("unit_scores", "award_roster")}
+    if not all(previous.values()):
+        log.warning("release %s of cycle %s has no stored tables left; no diff", previous_id, cycle)
+        return None
+    return unit_changes(
+        pl.scan_parquet(previous["unit_scores"]), pl.scan_parquet(previous["award_roster"]),
+        pl.from_arrow(tables["unit_scores"]).lazy(), pl.from_arrow(tables["award_roster"]).lazy(),  # type: ignore[union-attr]
+        release_id=release_id, previous_release_id=previous_id,
+    ).collect()
+
+
+def manifest_record(methodology: Methodology, source: Path, release_id: str, now: datetime, entries: pl.DataFrame,
+                    counts: dict[str, int], hashes: dict[str, str], diff: pl.DataFrame | None,
+                    diff_against: str | None) -> dict:
+    """What produced a release: methodology, code, submissions used, per-table rows, hashes, schema versions."""
     used = entries.filter(pl.col("status") == ACCEPTED).sort("region_code")
-    manifest = {
+    return {
         "release_id": release_id,
         "cycle": methodology.cycle,
         "created_at": now.isoformat(),
-        "methodology": {"file": methodology_path(methodology.cycle).name, "sha256": methodology.sha256},
+        "methodology": {"file": source.name, "sha256": methodology.sha256},
         "code_version": code_version(),
         "submissions_used": used.select("region_code", "submission_id", "bundle").to_dicts(),
         "tables": {
             name: {"rows": counts[name], "content_sha256": hashes[name], "schema_version": spec.version,
-                   "path": f"{name}/{PARTITION_KEY}={methodology.cycle}"}
+                   "path": f"{name}/{PARTITION_KEY}={methodology.cycle}",
+                   "file": f"_store/{methodology.cycle}/{release_id}/{name}/{part_name(release_id)}"}
             for name, spec in OUTPUT_TABLES.items()
         },
         "inputs_sha256": hashlib.sha256(
             (methodology.sha256 + "".join(sorted(used["submission_id"].to_list()))).encode()).hexdigest(),
+        "diff_against": diff_against if diff is not None else None,
+        "changes": change_counts(diff) if diff is not None else None,
+        "diff": f"{release_id}.diff.parquet" if diff is not None else None,
     }
-    path = places.releases / methodology.cycle / f"{release_id}.json"
-    write_bytes_atomic(path, json.dumps(manifest, indent=2, ensure_ascii=False).encode())
-    return path
+
+
+def stage(store: Path, tables: dict[str, pa.Table], diff: pl.DataFrame | None, manifest: dict) -> None:
+    """Write a release's tables, diff and manifest into its new store folder (made by the caller),
+    which no reader sees yet."""
+    for name, table in tables.items():
+        write_table(table, store / name / part_name(store.name))
+        crash_point(f"publish:staged:{name}")
+    if diff is not None:
+        write_parquet(diff, RELEASE_DIFF, store / STAGED_DIFF)
+    write_bytes_atomic(store / STAGED_MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode())
+
+
+def link_tables(places: Places, cycle: str) -> None:
+    """Make every `<table>/cycle=C` a link through the cycle's pointer (a no-op once it is one)."""
+    root = store_root(places, cycle)
+    for name in OUTPUT_TABLES:
+        switch_link(table_link(places, name, cycle), root / POINTER / name, root / STAGING)
+
+
+def record(places: Places, cycle: str, release_id: str) -> Path:
+    """Copy a published release's staged manifest (and diff) to _releases/C/ and name it in current.json."""
+    store = store_root(places, cycle) / release_id
+    manifest = manifest_path(places, cycle, release_id)
+    if not manifest.exists() and (store / STAGED_MANIFEST).exists():
+        write_bytes_atomic(manifest, (store / STAGED_MANIFEST).read_bytes())
+    diff = diff_path(places, cycle, release_id)
+    if not diff.exists() and (store / STAGED_DIFF).exists():
+        write_bytes_atomic(diff, (store / STAGED_DIFF).read_bytes())
+    pointer = places.releases / cycle / "current.json"
+    wanted = {"release_id": release_id, "manifest": manifest.name}
+    if not pointer.exists() or json.loads(pointer.read_text()) != wanted:
+        write_bytes_atomic(pointer, json.dumps(wanted).encode())
+    return manifest
+
+
+def recover(places: Places, cycle: str) -> list[str]:
+    """Finish or clear what a killed publish of the cycle left; call under the cycle's lock.
+
+    Stale temporary files and links go; release stores that were never published (no manifest under
+    _releases/ and not the pointer's target) go; a release the pointer already shows gets its links,
+    manifest and current.json. Returns what was done, for the log.
+    """
+    root = store_root(places, cycle)
+    done = []
+    stale = remove_temporaries(root) + remove_temporaries(places.releases / cycle)
+    stale += sum(remove_temporaries(places.warehouse / name, prefix=f".{PARTITION_KEY}={cycle}.")
+                 for name in OUTPUT_TABLES)  # links the earlier one-link-per-table switch made in place
+    if (root / STAGING).is_dir():
+        remove_tree(root / STAGING)
+    if stale:
+        done.append(f"removed {stale} temporary file(s)")
+    current = current_release_id(places, cycle)
+    for release in release_dirs(places, cycle):
+        if release.name != current and not manifest_path(places, cycle, release.name).exists():
+            remove_tree(release)
+            done.append(f"removed unpublished release {release.name}")
+    if (root / POINTER).is_symlink() and current:
+        link_tables(places, cycle)
+        if not manifest_path(places, cycle, current).exists():
+            done.append(f"recorded release {current}")
+        record(places, cycle, current)
+    for line in done:
+        log.warning("cycle %s: %s (left by an interrupted publish)", cycle, line)
+    return done
 
 
 def prune_stores(places: Places, cycle: str, keep: int) -> None:
-    """Drop table files of old releases (manifests stay); the newest `keep` remain for readers in flight."""
-    root = places.warehouse / "_store" / cycle
-    if not root.is_dir():
-        return
-    releases = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    for old in releases[:-keep]:
-        remove_tree(old)
+    """Drop table files of old releases (manifests stay); the newest `keep` and the current one remain."""
+    current = current_release_id(places, cycle)
+    for old in release_dirs(places, cycle)[:-keep]:
+        if old.name == current:
+            continue
+        crash_point(f"prune:{old.name}")
+        try:
+            remove_tree(old)
+        except OSError as err:  # housekeeping: the release is published; the next publish tries again
+            log.warning("could not remove old release %s: %s", old, os_reason(err))
 
 
-def current_release(places: Places, cycle: str) -> dict[str, object] | None:
-    """The manifest of the release readers currently see, or None before the first publish."""
-    pointer = places.releases / cycle / "current.json"
-    if not pointer.exists():
-        return None
-    name = json.loads(pointer.read_text())["manifest"]
-    return json.loads((places.releases / cycle / name).read_text())
+def publish(places: Places, methodology: Methodology, *, now: datetime | None = None,
+            lock_timeout: float = LOCK_TIMEOUT_S) -> Release:
+    """Score the cycle from the ledger and publish all its tables as one new release.
+
+    Fails with one line and the previous release intact: MethodologyError (methodology file gone or
+    changed), SchemaViolation (a table not fitting its declared schema, found before anything is
+    written) or WarehouseError (nothing stored, warehouse not writable or full, cycle busy).
+    """
+    now = now or datetime.now(UTC)
+    cycle = methodology.cycle
+    source = methodology_file(methodology)
+    ensure_writable(places.warehouse)
+    entries = stored_entries(places, cycle)
+    release_id = new_release_id(cycle, now)
+    frames = release_tables(places, methodology, entries, release_id)
+    tables = {name: arrow_table(frames[name], spec, drop=(PARTITION_KEY,)) for name, spec in OUTPUT_TABLES.items()}
+    counts = {name: table.num_rows for name, table in tables.items()}
+    hashes = {name: table_content_hash(pl.from_arrow(tables[name]), spec)  # type: ignore[arg-type]
+              for name, spec in OUTPUT_TABLES.items()}
+    root = store_root(places, cycle)
+    store = root / release_id
+    shown = current_release_id(places, cycle)
+    published = False
+    try:
+        with exclusive_lock(root / LOCK, timeout=lock_timeout, what=f"publishing cycle {cycle}"):
+            crash_point("publish:locked")
+            recover(places, cycle)
+            crash_point("publish:recovered")
+            shown = current_release_id(places, cycle)
+            diff = release_diff(places, cycle, shown, tables, release_id)
+            manifest = manifest_record(methodology, source, release_id, now, entries, counts, hashes, diff, shown)
+            if store.exists():
+                raise WarehouseError(f"release {release_id} of cycle {cycle} exists already; publish again later")
+            store.mkdir(parents=True)
+            try:
+                stage(store, tables, diff, manifest)
+                crash_point("publish:staged")
+                switch_link(root / POINTER, store, root / STAGING)  # the moment of publication
+            except BaseException:
+                if current_release_id(places, cycle) != release_id:  # never published: leave nothing behind
+                    with contextlib.suppress(OSError):
+                        remove_tree(store)
+                raise
+            published = True
+            crash_point("publish:switched")
+            link_tables(places, cycle)
+            crash_point("publish:linked")
+            recorded = record(places, cycle, release_id)
+            crash_point("publish:recorded")
+            prune_stores(places, cycle, keep=RELEASES_KEPT)
+    except OSError as err:
+        where = f" ({err.filename})" if err.filename else ""
+        if published:
+            raise WarehouseError(f"release {release_id} of cycle {cycle} is published, but recording it failed: "
+                                 f"{os_reason(err)}{where}; the next publish of the cycle finishes it") from err
+        raise WarehouseError(f"cannot publish cycle {cycle} into {places.warehouse}: {os_reason(err)}{where}; "
+                             f"readers still see {shown or 'no release of it (none published yet)'}") from err
+    return Release(release_id, cycle, recorded, counts, hashes, frames,
+                   diff_against=manifest["diff_against"], changes=manifest["changes"], diff=diff,
+                   diff_path=diff_path(places, cycle, release_id) if diff is not None else None)

@@ -1,17 +1,27 @@
-"""Durable files of the warehouse: atomic writes, the one Parquet writer, read-only raw copies.
+"""Durable files of the warehouse: atomic writes and links, the one Parquet writer, read-only raw copies.
 
 Everything the pipeline writes goes through here, so "a crash never leaves a half-written file a
 reader can see" is kept in one place: write beside the target under a hidden name, fsync, rename.
+Hidden is not invisible: Polars and DuckDB globs (`*/*.parquet`) match names starting with a dot, so
+temporary names end in `.tmp` and temporary links are made outside the folders readers scan.
+
+`crash_point(step)` is a test hook: when the environment variable PEKPPP_TEST_CRASH_AT names the
+step, the process kills itself with SIGKILL there, as a power cut would. The kill tests
+(tests/flows/test_publish_kill.py) use it; unset, it costs one environment lookup per step.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import hashlib
 import os
 import shutil
+import signal
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,10 +33,36 @@ from transforms.schemas import TableSpec, conform
 
 PARQUET_COMPRESSION = "zstd"
 PARQUET_ROW_GROUP_ROWS = 256_000
+TMP_SUFFIX = ".tmp"
+CRASH_ENV = "PEKPPP_TEST_CRASH_AT"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+"""Mode of written files: what a plain open() would give. mkstemp's 0600 would lock out reader accounts."""
 
 
 class WarehouseError(RuntimeError):
-    """The warehouse cannot be written (permissions, disk full, ...); the previous state is intact."""
+    """The warehouse cannot be written (permissions, disk full, ...); the message says what readers see."""
+
+
+class SchemaViolation(WarehouseError):
+    """A table does not fit its declared schema (type, nulls); raised before any of its bytes are written."""
+
+
+def one_line(err: BaseException | str) -> str:
+    """An error message on one line (Polars and OS messages can span several)."""
+    return " ".join(str(err).split())
+
+
+def os_reason(err: OSError) -> str:
+    """The OS's words for a failure, e.g. 'No space left on device'."""
+    return err.strerror or (errno.errorcode.get(err.errno or 0) if err.errno else None) or one_line(err)
+
+
+def crash_point(step: str) -> None:
+    """Test hook: SIGKILL this process at `step` when PEKPPP_TEST_CRASH_AT names it (see module doc)."""
+    if os.environ.get(CRASH_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -42,13 +78,15 @@ def _fsync_dir(path: Path) -> None:
 def atomic_path(target: Path) -> Iterator[Path]:
     """A hidden temporary path beside `target`, renamed onto it only when the block succeeds."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TMP_SUFFIX, dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, FILE_MODE)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        crash_point(f"atomic:{target.name}")
         os.replace(tmp, target)
         _fsync_dir(target.parent)
     finally:
@@ -60,24 +98,61 @@ def write_bytes_atomic(target: Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+def _dtype_problem(values: pl.Series, declared: pl.DataType | type[pl.DataType]) -> str | None:
+    """Why a column cannot be stored as its declared type without changing a value, or None.
+
+    Only exact types, all-null columns, numbers that survive the cast unchanged (an UInt32 rank into
+    Int64) and another unit of the same temporal type pass; a string of digits is not a number here.
+    """
+    actual = values.dtype
+    if actual == declared or actual == pl.Null:
+        return None
+    if actual.is_numeric() and declared.is_numeric():
+        try:
+            cast = values.cast(declared, strict=True)
+        except pl.exceptions.PolarsError:
+            return f"is {actual} with values out of range for {declared}"
+        if not cast.cast(actual).eq_missing(values).all():
+            return f"is {actual} with values that would change as {declared}"
+        return None
+    if actual.is_temporal() and actual.base_type() == declared.base_type() \
+            and getattr(actual, "time_zone", None) == getattr(declared, "time_zone", None):
+        return None
+    return f"is {actual}, declared {declared}"
+
+
 def arrow_table(frame: pl.DataFrame, spec: TableSpec, *, drop: tuple[str, ...] = ()) -> pa.Table:
-    """The frame conformed to its declared schema, as Arrow with nullability from the declaration."""
-    conformed = conform(frame, spec).drop(list(drop))
+    """The frame conformed to its declared schema, as Arrow with nullability and descriptions from the
+    declaration; a wrong type or a null in a non-null column raises SchemaViolation."""
+    problems = [f"{spec.name}.{c.name} {problem}" for c in spec.columns if c.name in frame.columns
+                for problem in [_dtype_problem(frame[c.name], c.dtype)] if problem]
+    if problems:
+        raise SchemaViolation("; ".join(problems) + " (declared in transforms/schemas.py); nothing was written")
+    try:
+        conformed = conform(frame, spec).drop(list(drop))
+    except (ValueError, pl.exceptions.PolarsError) as err:
+        raise SchemaViolation(f"{one_line(err)} (declared in transforms/schemas.py); nothing was written") from err
+    declared = {c.name: c for c in spec.columns}
     table = conformed.to_arrow()
-    fields = [pa.field(f.name, f.type, nullable=next(c.nullable for c in spec.columns if c.name == f.name),
-                       metadata={"description": next(c.description for c in spec.columns if c.name == f.name)})
+    fields = [pa.field(f.name, f.type, nullable=declared[f.name].nullable,
+                       metadata={"description": declared[f.name].description})
               for f in table.schema]
-    schema = pa.schema(fields, metadata={"table": spec.name, "schema_version": str(spec.version)})
+    schema = pa.schema(fields, metadata={"table": spec.name, "schema_version": str(spec.version),
+                                         "description": spec.description})
     return table.cast(schema)
 
 
-def write_parquet(frame: pl.DataFrame, spec: TableSpec, target: Path, *, drop: tuple[str, ...] = ()) -> int:
-    """Write one declared table as zstd Parquet with statistics, atomically; returns rows written."""
-    table = arrow_table(frame, spec, drop=drop)
+def write_table(table: pa.Table, target: Path) -> int:
+    """The one Parquet writer: zstd, statistics, bounded row groups, atomically; returns rows written."""
     with atomic_path(target) as tmp:
         pq.write_table(table, tmp, compression=PARQUET_COMPRESSION, write_statistics=True,
                        row_group_size=PARQUET_ROW_GROUP_ROWS)
     return table.num_rows
+
+
+def write_parquet(frame: pl.DataFrame, spec: TableSpec, target: Path, *, drop: tuple[str, ...] = ()) -> int:
+    """Write one declared table as zstd Parquet with statistics, atomically; returns rows written."""
+    return write_table(arrow_table(frame, spec, drop=drop), target)
 
 
 def content_hash(frame: pl.DataFrame, *, exclude: tuple[str, ...] = ()) -> str:
@@ -143,3 +218,76 @@ def write_frame(frame: pl.DataFrame, target: Path) -> None:
     """Write an internal (undeclared) frame, e.g. a submission's accepted rows, atomically as Parquet."""
     with atomic_path(target) as tmp:
         frame.write_parquet(tmp, compression=PARQUET_COMPRESSION, statistics=True)
+
+
+def switch_link(link: Path, target: Path, staging: Path) -> None:
+    """Point `link` at `target` (relatively) by renaming a fresh symlink over it: atomic on POSIX.
+
+    The fresh link is made in `staging` (same file system, outside any folder readers scan) and
+    renamed into place, so no temporary name ever shows up beside `link`.
+    """
+    link.parent.mkdir(parents=True, exist_ok=True)
+    staging.mkdir(parents=True, exist_ok=True)
+    if link.exists() and not link.is_symlink():
+        raise WarehouseError(f"{link} is a real folder, not a release link; move it away and re-run")
+    relative = os.path.relpath(target, link.parent)
+    if link.is_symlink() and os.readlink(link) == relative:
+        return
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{link.name}.", suffix=TMP_SUFFIX, dir=staging)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()
+    try:
+        os.symlink(relative, tmp)
+        crash_point(f"link:{link.parent.name}/{link.name}")
+        os.replace(tmp, link)
+        _fsync_dir(link.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def remove_temporaries(directory: Path, prefix: str = ".") -> int:
+    """Delete what crashed writers left in `directory`: entries named `<prefix>...tmp`; returns how many."""
+    if not directory.is_dir():
+        return 0
+    stale = [p for p in directory.iterdir() if p.name.startswith(prefix) and p.name.endswith(TMP_SUFFIX)]
+    for path in stale:
+        if path.is_dir() and not path.is_symlink():
+            remove_tree(path)
+        else:
+            path.unlink(missing_ok=True)
+    return len(stale)
+
+
+def ensure_writable(directory: Path) -> None:
+    """Fail early, saying why, when `directory` cannot be created or written into (as root too)."""
+    probe = directory
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise WarehouseError(f"warehouse {directory} cannot be created: {probe} is a file, not a folder; "
+                             "choose another --warehouse")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise WarehouseError(f"warehouse {directory} is not writable ({probe}: permission denied or read-only "
+                             "file system); choose another --warehouse or fix its permissions")
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, *, timeout: float, what: str) -> Iterator[None]:
+    """Hold an advisory lock on `path` (released by the kernel if the process dies); waits up to `timeout` s."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise WarehouseError(f"{what} is busy: another process holds {path} (waited {timeout:.0f} s); "
+                                         "let it finish and re-run") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

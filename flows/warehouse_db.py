@@ -1,0 +1,72 @@
+"""The warehouse as a database: an embedded DuckDB file with one view per output table over its Parquet.
+
+Each view reads `<warehouse>/<table>/*/*.parquet` (hive-partitioned, `cycle` typed VARCHAR) when it
+is queried, so new releases and cycles show up without reloading; reload after the declared schemas
+change. The views hold the warehouse's absolute path: a copied database file still reads that
+warehouse. The file is built under a temporary name and renamed into place, so a reader never opens
+a half-built database.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from flows.storage import WarehouseError, atomic_path, one_line
+from transforms.schemas import OUTPUT_TABLES, TableSpec
+
+PARTITION_KEY = "cycle"
+DUCKDB_TYPES: dict[type[pl.DataType], str] = {
+    pl.String: "VARCHAR", pl.Int64: "BIGINT", pl.Int32: "INTEGER", pl.Int8: "TINYINT", pl.Float64: "DOUBLE",
+    pl.Boolean: "BOOLEAN", pl.Date: "DATE",
+}
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _duckdb_type(dtype: pl.DataType | type[pl.DataType]) -> str:
+    if isinstance(dtype, pl.Datetime):
+        return "TIMESTAMPTZ" if dtype.time_zone else "TIMESTAMP"
+    return DUCKDB_TYPES[dtype.base_type()]  # type: ignore[index]
+
+
+def parquet_source(warehouse: Path, table: str) -> str:
+    """The DuckDB table function reading every cycle of one table."""
+    pattern = _literal(str(warehouse.resolve() / table / "*" / "*.parquet"))
+    return (f"read_parquet({pattern}, hive_partitioning = true, hive_types = {{'{PARTITION_KEY}': 'VARCHAR'}}, "
+            "union_by_name = true)")
+
+
+def view_sql(warehouse: Path, spec: TableSpec) -> str:
+    """CREATE VIEW for one table: over its files, or empty with the declared columns before any publish."""
+    if any((warehouse / spec.name).glob("*/*.parquet")):
+        return f"CREATE OR REPLACE VIEW {spec.name} AS SELECT * FROM {parquet_source(warehouse, spec.name)}"
+    ordered = sorted(spec.columns, key=lambda c: c.name == PARTITION_KEY)  # as from the files: cycle last
+    columns = ", ".join(f"CAST(NULL AS {_duckdb_type(c.dtype)}) AS \"{c.name}\"" for c in ordered)
+    return f"CREATE OR REPLACE VIEW {spec.name} AS SELECT {columns} WHERE false"
+
+
+def load_duckdb(warehouse: Path, db_path: Path) -> dict[str, int]:
+    """(Re)build `db_path` with a view per output table over `warehouse`; returns rows per table."""
+    if not warehouse.is_dir():
+        raise WarehouseError(f"warehouse {warehouse} does not exist; run `pekppp run` (or `pekppp demo`) first")
+    counts: dict[str, int] = {}
+    try:
+        with atomic_path(db_path) as tmp:
+            tmp.unlink()  # DuckDB creates its own file; an empty one is not a database
+            connection = duckdb.connect(str(tmp))
+            try:
+                for spec in OUTPUT_TABLES.values():
+                    connection.execute(view_sql(warehouse, spec))
+                    counts[spec.name] = connection.execute(f"SELECT count(*) FROM {spec.name}").fetchall()[0][0]
+            finally:
+                connection.close()
+    except duckdb.Error as err:
+        raise WarehouseError(f"cannot load {warehouse} into {db_path}: {one_line(err)}") from err
+    except OSError as err:
+        raise WarehouseError(f"cannot write {db_path}: {err.strerror or one_line(err)}") from err
+    return counts
