@@ -8,7 +8,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 
-.PHONY: setup uv demo test test-server lint bench bench-quick reference clean
+.PHONY: setup uv demo test test-server lint bench bench-quick warehouse-db reference clean
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
@@ -39,6 +39,10 @@ bench: setup
 
 bench-quick: setup
 	$(UV) run --frozen python -m tests.benchmarks.run --quick
+
+# (Re)load data/warehouse.duckdb: one DuckDB view per output table over the Parquet warehouse.
+warehouse-db: setup
+	$(UV) run --frozen python -c "from pathlib import Path; from flows.warehouse_db import load_duckdb; print(load_duckdb(Path('data/warehouse'), Path('data/warehouse.duckdb')))"
 
 # Rebuild data/reference/ from the npm package idn-area-data 4.0.1 (see data/reference/NOTICE.md).
 reference:

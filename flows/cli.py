@@ -41,6 +41,11 @@ def _print_summaries(summaries: list[dict], warehouse: Path) -> None:
         if s["release_id"]:
             print(f"  regions {s['regions']}, units {s['units']} ({s['units_scored']} scored), national IPP {ipp}")
             print(f"  release {s['release_id']}: {s['manifest']}")
+            if s.get("changes") is not None:
+                c = s["changes"]
+                print(f"  vs {s['diff_against']}: {c['added']} units added, {c['removed']} removed, "
+                      f"{c['changed']} changed (IPP {c['ipp']}, predicate {c['predicate']}, rank {c['rank_in_type']}, "
+                      f"award {c['award']}): {s['diff']}")
         else:
             print("  nothing new: no new release")
         for r in s["rejections"][:10]:
@@ -150,8 +155,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from flows.demo import run_demo
 
     places = _places(args)
-    summaries = run_demo(places)
+    summaries, database = run_demo(places)
     _print_summaries(summaries, places.warehouse)
+    print(f"DuckDB: {database} (one view per table; e.g. duckdb {database} "
+          "\"select cycle, predicate, count(*) from unit_scores group by all\")")
+    print(f"reports: {places.reports}/<cycle>/laporan_<cycle>.html, region cards in wilayah/, rosters beside them")
     return EXIT_OK
 
 

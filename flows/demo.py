@@ -6,6 +6,8 @@ them when the nightly job is run for it explicitly; 2024 is the open cycle the s
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flows.settings import Places, load_methodology
 
 DEMO_CYCLES = ("2023", "2024")
@@ -13,10 +15,13 @@ DEMO_CYCLES = ("2023", "2024")
 DEMO_SIZE = {"regions": 8, "units": 8, "respondents": 380, "bad_rate": 0.15}
 
 
-def run_demo(places: Places) -> list[dict]:
-    """Generate both cycles into the landing zone (once), run the flows, return the summaries."""
+def run_demo(places: Places) -> tuple[list[dict], Path]:
+    """Generate both cycles (once), run the flows, write reports, load DuckDB; summaries and the DB path."""
     from flows.generate import generate_cycle
     from flows.nightly import nightly
+    from flows.reports import report_command
+    from flows.rosters import export_roster
+    from flows.warehouse_db import load_duckdb
 
     for cycle in DEMO_CYCLES:
         if not (places.landing / cycle).exists():
@@ -24,4 +29,9 @@ def run_demo(places: Places) -> list[dict]:
     summaries = []
     for cycle in DEMO_CYCLES:
         summaries += nightly(cycle=cycle, landing=str(places.landing), warehouse=str(places.warehouse))
-    return summaries
+        report_command(places, cycle)
+        for fmt in ("csv", "xlsx", "html"):
+            export_roster(places, cycle, fmt)
+    database = places.warehouse.with_suffix(".duckdb")
+    load_duckdb(places.warehouse, database)
+    return summaries, database
