@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
+TASK_RUNNER_HELP = "threads, threads:N or dask://host:port (default $PEKPPP_TASK_RUNNER or threads)"
 
 
 class UsageError(Exception):
@@ -26,6 +27,8 @@ def _prepare_prefect() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no internet to send it to
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # One line per error, not Prefect's traceback; the logs still reach the API.
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
 
 def _places(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -47,7 +50,7 @@ def _print_summaries(summaries: list[dict], warehouse: Path) -> None:
                       f"{c['changed']} changed (IPP {c['ipp']}, predicate {c['predicate']}, rank {c['rank_in_type']}, "
                       f"award {c['award']}): {s['diff']}")
         else:
-            print("  nothing new: no new release")
+            print(f"  nothing new: no release published; readers still see {s['current_release'] or 'no release yet'}")
         for r in s["rejections"][:10]:
             print(f"  not used: {r['region']}/{r['bundle']} [{r['status']}] {r['reason']}")
         if len(s["rejections"]) > 10:
@@ -75,20 +78,28 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     _prepare_prefect()
-    from flows.nightly import nightly
+    from flows.nightly import TaskRunnerError, nightly
 
     places = _places(args)
-    summaries = nightly(cycle=args.cycle, landing=str(places.landing), warehouse=str(places.warehouse))
+    try:
+        summaries = nightly(cycle=args.cycle, landing=str(places.landing), warehouse=str(places.warehouse),
+                            task_runner=args.task_runner)
+    except TaskRunnerError as err:
+        raise UsageError(str(err)) from err
     _print_summaries(summaries, places.warehouse)
     return EXIT_OK
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
     _prepare_prefect()
-    from flows.nightly import rerun_cycle
+    from flows.nightly import TaskRunnerError, rerun_cycle
 
     places = _places(args)
-    summaries = rerun_cycle(cycle=args.cycle, landing=str(places.landing), warehouse=str(places.warehouse))
+    try:
+        summaries = rerun_cycle(cycle=args.cycle, landing=str(places.landing), warehouse=str(places.warehouse),
+                                task_runner=args.task_runner)
+    except TaskRunnerError as err:
+        raise UsageError(str(err)) from err
     _print_summaries(summaries, places.warehouse)
     return EXIT_OK
 
@@ -184,9 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=[common], help="the nightly job, once")
     run.add_argument("--cycle")
+    run.add_argument("--task-runner", help=TASK_RUNNER_HELP)
 
     rerun = sub.add_parser("rerun", parents=[common], help="recompute a past cycle from its kept bundles")
     rerun.add_argument("--cycle", required=True)
+    rerun.add_argument("--task-runner", help=TASK_RUNNER_HELP)
 
     val = sub.add_parser("validate", parents=[common], help="check one bundle offline")
     val.add_argument("path")

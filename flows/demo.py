@@ -16,11 +16,9 @@ DEMO_SIZE = {"regions": 8, "units": 8, "respondents": 380, "bad_rate": 0.15}
 
 
 def run_demo(places: Places) -> tuple[list[dict], Path]:
-    """Generate both cycles (once), run the flows, write reports, load DuckDB; summaries and the DB path."""
+    """Generate both cycles (once), run the flows (which write reports), load DuckDB; summaries and DB path."""
     from flows.generate import generate_cycle
     from flows.nightly import nightly
-    from flows.reports import report_command
-    from flows.rosters import export_roster
     from flows.warehouse_db import load_duckdb
 
     for cycle in DEMO_CYCLES:
@@ -29,9 +27,6 @@ def run_demo(places: Places) -> tuple[list[dict], Path]:
     summaries = []
     for cycle in DEMO_CYCLES:
         summaries += nightly(cycle=cycle, landing=str(places.landing), warehouse=str(places.warehouse))
-        report_command(places, cycle)
-        for fmt in ("csv", "xlsx", "html"):
-            export_roster(places, cycle, fmt)
     database = places.warehouse.with_suffix(".duckdb")
     load_duckdb(places.warehouse, database)
     return summaries, database

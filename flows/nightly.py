@@ -2,31 +2,78 @@
 
 Thin orchestration: tasks read, call a transform or the validator, write. Deployments are declared
 in prefect.yaml; without a server the same flows run on Prefect's embedded local mode.
+
+Shape of a run: `nightly` (or `rerun-cycle`) runs one `process-cycle` subflow per cycle. The subflow
+holds the cycle's lock (flows/locks.py), finds the work, maps `ingest-bundle` over the bundles on the
+chosen task runner, records the ledger once in its own process, and publishes when something changed.
+
+Task runners: by default a small thread pool. `PEKPPP_TASK_RUNNER=dask://host:port` (or the flow's
+`task_runner` parameter) sends the bundle tasks to a Dask cluster instead; they receive everything they
+need as arguments (bundle, methodology, places) and write only their own submission's files, so any
+worker that sees the same warehouse path can run them. Great Expectations in threads: the validator
+serialises GE's `batch.validate` with a process-wide lock (GE caches the batch on its shared execution
+engine under a fixed id) while reading, parsing and issue building run in parallel; the GE context is
+built once before the threads start, since building it from several threads at once builds it several
+times. On Dask each worker process has its own context, so validation runs in parallel there.
 """
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import polars as pl
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect import flow, get_run_logger, task, unmapped
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
+from prefect.futures import as_completed
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.ingest import IngestResult, LandedBundle, discover, ingest_bundle
 from flows.ledger import Ledger
-from flows.publish import Release, publish
+from flows.locks import cycle_lock
+from flows.publish import Release, current_release, publish
 from flows.readers import bundle_fingerprint
 from flows.settings import Places, known_cycles, load_methodology
+from flows.storage import WarehouseError
 from transforms.methodology import Methodology, MethodologyError
 from transforms.submissions import ACCEPTED, LATE, REJECTED
+
+TASK_RUNNER_ENV = "PEKPPP_TASK_RUNNER"
+INGEST_THREADS = min(4, os.cpu_count() or 1)
+"""Threads of the default runner: bundles are small and GE validation is one at a time per process."""
+RETRY_DELAYS_SECONDS = [2, 10]
+PROGRESS_STEP = 2.0
+"""Percent of a cycle's bundles between two updates of its progress artifact (fewer API calls)."""
+
+PUBLISHED, NOTHING_NEW = "published", "nothing new"
+CycleFailure = tuple[str, BaseException]
+
+
+class TaskRunnerError(ValueError):
+    """The task runner asked for (parameter or PEKPPP_TASK_RUNNER) cannot be used."""
+
+
+class IngestFailed(WarehouseError):
+    """Some bundles failed to ingest (I/O after its retries, or a bug); nothing was published."""
 
 
 @dataclass
 class CycleSummary:
-    """What one run did to one cycle; printed by the CLI and attached to the run as an artifact."""
+    """What one run did to one cycle; printed by the CLI and attached to the run as artifacts."""
 
     cycle: str
+    rerun: bool = False
     bundles_seen: int = 0
     bundles_new: int = 0
     accepted: int = 0
@@ -39,28 +86,119 @@ class CycleSummary:
     national_predicate: str | None = None
     release_id: str | None = None
     manifest: str | None = None
+    outcome: str = NOTHING_NEW
+    current_release: str | None = None
+    """The release readers see after this run (the new one, or the earlier one when nothing changed)."""
+    diff_against: str | None = None
+    """The release the new one replaced; `changes` counts units added/removed/changed, `diff` is the file."""
+    changes: dict[str, int] | None = None
+    diff: str | None = None
+    message: str = ""
     rejections: list[dict[str, str]] = field(default_factory=list)
 
 
-@task(name="discover-bundles", retries=2, retry_delay_seconds=2)
+# ---------------------------------------------------------------- task runners and retries
+
+
+def task_runner_for(spec: str | None = None) -> TaskRunner:
+    """The task runner for the bundle tasks: `threads`, `threads:N` or `dask://host:port` (also tcp://).
+
+    Without a spec, PEKPPP_TASK_RUNNER decides; without that, a thread pool of INGEST_THREADS.
+    """
+    spec = (spec or os.environ.get(TASK_RUNNER_ENV) or "threads").strip()
+    if spec == "threads":
+        return ThreadPoolTaskRunner(max_workers=INGEST_THREADS)
+    if spec.startswith("threads:") and spec.removeprefix("threads:").isdigit() and int(spec[8:]) > 0:
+        return ThreadPoolTaskRunner(max_workers=int(spec[8:]))
+    if spec.startswith(("dask://", "tcp://", "tls://")):
+        try:
+            from prefect_dask import DaskTaskRunner
+        except ImportError:
+            raise TaskRunnerError(f"task runner {spec} needs prefect-dask: install the `dask` extra "
+                                  "(uv sync --extra dask)") from None
+        address = "tcp://" + spec.removeprefix("dask://") if spec.startswith("dask://") else spec
+        return DaskTaskRunner(address=address)
+    raise TaskRunnerError(f"task runner {spec!r} is not understood; use threads, threads:N or dask://host:port "
+                          f"(parameter task_runner or env {TASK_RUNNER_ENV})")
+
+
+def is_io_failure(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry condition: only I/O failures retry: an OSError, or an error raised `from` one (WarehouseError).
+
+    A bug (TypeError, KeyError, ...) fails at once instead of three times; what a region sent never
+    raises at all (ingest records it as rejected).
+    """
+    error = state.data if isinstance(state.data, BaseException) else None
+    for _ in range(10):  # a chain of causes, never a cycle
+        if error is None:
+            return False
+        if isinstance(error, OSError):
+            return True
+        error = error.__cause__
+    return False
+
+
+# ---------------------------------------------------------------- tasks
+
+
+@task(name="discover-bundles", task_run_name="discover {cycle}", retries=2, retry_delay_seconds=RETRY_DELAYS_SECONDS,
+      retry_condition_fn=is_io_failure, cache_policy=NO_CACHE)
 def discover_bundles(landing: Path, cycle: str) -> list[LandedBundle]:
     return discover(landing, cycle)
 
 
-@task(name="ingest-bundle", retries=2, retry_delay_seconds=2, retry_condition_fn=None)
+@task(name="ingest-bundle", task_run_name="ingest {bundle.cycle}/{bundle.region_code}/{bundle.name}",
+      retries=2, retry_delay_seconds=RETRY_DELAYS_SECONDS, retry_condition_fn=is_io_failure, cache_policy=NO_CACHE)
 def ingest_task(bundle: LandedBundle, methodology: Methodology, places: Places,
                 submission_id: str | None = None) -> IngestResult:
-    return ingest_bundle(bundle, methodology, places, Ledger(places, methodology.cycle), submission_id)
+    """Keep, read and validate one bundle; writes only its own submission's files (safe in parallel)."""
+    result = ingest_bundle(bundle, methodology, places, Ledger(places, methodology.cycle), submission_id)
+    entry = result.entry
+    logger = get_run_logger()
+    if entry.status == ACCEPTED:
+        logger.info("%s/%s accepted (%d issue(s))", entry.region_code, entry.bundle, entry.n_issues)
+    else:
+        logger.warning("%s/%s %s: %s", entry.region_code, entry.bundle, entry.status, entry.reason)
+    return result
 
 
-@task(name="publish-cycle", retries=1, retry_delay_seconds=2)
+@task(name="publish-cycle", task_run_name="publish {methodology.cycle}", retries=1,
+      retry_delay_seconds=RETRY_DELAYS_SECONDS[:1], retry_condition_fn=is_io_failure, cache_policy=NO_CACHE)
 def publish_task(places: Places, methodology: Methodology) -> Release:
     return publish(places, methodology)
+
+
+@task(name="write-reports", task_run_name="reports {cycle}", cache_policy=NO_CACHE)
+def reports_task(places: Places, cycle: str) -> list[str]:
+    """The cycle report, region cards and award rosters of the release just published.
+
+    Reports follow the release; a failure here is logged and does not undo the publish.
+    """
+    from flows.reports import report_command
+    from flows.rosters import export_roster
+
+    try:
+        written = report_command(places, cycle)
+        written += [export_roster(places, cycle, fmt) for fmt in ("csv", "xlsx", "html")]
+    except Exception as err:  # the release stands; people get the pages on the next run or `pekppp report`
+        get_run_logger().warning("cycle %s: reports not written (%s: %s)", cycle, type(err).__name__, err)
+        return []
+    return [str(p) for p in written]
+
+
+# ---------------------------------------------------------------- what to do
 
 
 def open_cycles() -> list[str]:
     """Cycles whose methodology says open: the nightly job's default work."""
     return [c for c in known_cycles() if load_methodology(c).is_open]
+
+
+def landing_cycles(places: Places) -> list[str]:
+    """Cycle folders present in the landing zone."""
+    if not places.landing.is_dir():
+        return []
+    return sorted(p.name for p in places.landing.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
 
 def new_bundles(bundles: list[LandedBundle], ledger: Ledger,
@@ -84,6 +222,85 @@ def new_bundles(bundles: list[LandedBundle], ledger: Ledger,
     return fresh
 
 
+def stored_bundles(ledger: Ledger) -> list[tuple[LandedBundle, str]]:
+    """Every bundle a cycle ever received, as its kept raw copy: a re-run's work."""
+    entries = ledger.load()
+    if entries.is_empty():
+        raise MethodologyError(f"cycle {ledger.cycle} has no stored submissions to re-run; run `pekppp run` first")
+    return [(LandedBundle(ledger.cycle, r["region_code"], Path(r["raw_path"]), r["size"], r["mtime_ns"]),
+             r["submission_id"]) for r in entries.iter_rows(named=True)]
+
+
+def in_waves(submission_ids: list[str]) -> list[list[int]]:
+    """Positions of the work, split so no two bundles with the same submission id run at once.
+
+    The same bytes sent by two regions share a submission id, and so the per-submission files; they
+    run one after the other, in landing order, as they would without parallelism.
+    """
+    waves: list[list[int]] = []
+    times_seen: dict[str, int] = {}
+    for position, submission_id in enumerate(submission_ids):
+        n = times_seen.get(submission_id, 0)
+        times_seen[submission_id] = n + 1
+        if n == len(waves):
+            waves.append([])
+        waves[n].append(position)
+    return waves
+
+
+def artifact_key(*parts: str) -> str:
+    """Artifact keys allow only lowercase letters, digits and dashes."""
+    return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
+
+
+# ---------------------------------------------------------------- the mapped ingest
+
+
+def _uses_threads() -> bool:
+    context = FlowRunContext.get()
+    return context is not None and isinstance(context.task_runner, ThreadPoolTaskRunner)
+
+
+def ingest_all(work: list[tuple[LandedBundle, str]], methodology: Methodology,
+               places: Places) -> tuple[list[IngestResult], list[tuple[LandedBundle, BaseException]]]:
+    """Map `ingest-bundle` over the work on the flow's task runner; results in work order, and failures."""
+    if not work:
+        return [], []
+    logger = get_run_logger()
+    if _uses_threads():
+        from expectations.runner import warm_up
+
+        warm_up()
+    cycle = methodology.cycle
+    progress = create_progress_artifact(0.0, key=artifact_key("ingest", cycle, "progress"),
+                                        description=f"cycle {cycle}: bundles ingested of {len(work)}")
+    results: dict[int, IngestResult] = {}
+    failures: list[tuple[LandedBundle, BaseException]] = []
+    done, shown = 0, 0.0
+    for wave in in_waves([submission_id for _, submission_id in work]):
+        futures = ingest_task.map([work[n][0] for n in wave], unmapped(methodology), unmapped(places),
+                                  [work[n][1] for n in wave])
+        position = {future.task_run_id: n for future, n in zip(futures, wave, strict=True)}
+        for future in as_completed(futures):
+            n = position[future.task_run_id]
+            try:
+                results[n] = future.result()
+            except Exception as err:  # an I/O failure that outlived its retries
+                bundle = work[n][0]
+                failures.append((bundle, err))
+                logger.error("cycle %s: %s/%s could not be ingested: %s", cycle, bundle.region_code, bundle.name, err)
+            done += 1
+            percent = 100.0 * done / len(work)
+            if percent - shown >= PROGRESS_STEP or done == len(work):
+                update_progress_artifact(progress, percent)
+                shown = percent
+                logger.info("cycle %s: %d/%d bundles ingested", cycle, done, len(work))
+    return [results[n] for n in sorted(results)], failures
+
+
+# ---------------------------------------------------------------- summaries and artifacts
+
+
 def summarise(summary: CycleSummary, results: list[IngestResult], release: Release | None) -> CycleSummary:
     for result in results:
         status = result.entry.status
@@ -92,7 +309,9 @@ def summarise(summary: CycleSummary, results: list[IngestResult], release: Relea
         summary.late += status == LATE
         if status != ACCEPTED:
             summary.rejections.append({"region": result.entry.region_code, "bundle": result.entry.bundle,
-                                       "status": status, "reason": result.entry.reason or ""})
+                                       "submission_id": result.entry.submission_id, "status": status,
+                                       "reason": result.entry.reason or "",
+                                       "n_issues": str(result.entry.n_issues)})
     if release is not None:
         units = release.tables["unit_scores"]
         national = release.tables["national_scores"].row(0, named=True)
@@ -103,81 +322,196 @@ def summarise(summary: CycleSummary, results: list[IngestResult], release: Relea
         summary.national_predicate = national["predicate"]
         summary.release_id = release.release_id
         summary.manifest = str(release.manifest)
+        summary.outcome = PUBLISHED
+        summary.current_release = release.release_id
+        summary.diff_against = release.diff_against
+        summary.changes = release.changes
+        summary.diff = str(release.diff_path) if release.diff_path else None
+    summary.message = outcome_line(summary)
     return summary
 
 
-def run_markdown(summaries: list[CycleSummary], places: Places) -> str:
-    lines = ["# pekppp run", "", f"Warehouse: `{places.warehouse}`", "",
-             "| cycle | new bundles | accepted | rejected | late | units scored | national IPP | release |",
-             "|---|---|---|---|---|---|---|---|"]
+def outcome_line(s: CycleSummary) -> str:
+    """One line an operator can read at a glance: what came in, and whether a release was published."""
+    if s.outcome == PUBLISHED:
+        source = (f"re-read {s.bundles_new} stored bundle(s)" if s.rerun else
+                  f"{s.bundles_new} new bundle(s) of {s.bundles_seen}")
+        changed = (f" (vs {s.diff_against}: {s.changes['added']} units added, {s.changes['removed']} removed, "
+                   f"{s.changes['changed']} changed)" if s.changes is not None else "")
+        return (f"cycle {s.cycle}: {source} ({s.accepted} accepted, {s.rejected} rejected, {s.late} late); "
+                f"published release {s.release_id}{changed}")
+    readers = f"readers still see release {s.current_release}" if s.current_release else "no release exists yet"
+    return (f"cycle {s.cycle}: nothing new ({s.bundles_seen} bundle(s) in the landing zone, all ingested before); "
+            f"no release published; {readers}")
+
+
+def run_markdown(summaries: list[CycleSummary], places: Places, failures: Sequence[CycleFailure] = ()) -> str:
+    lines = ["# pekppp run", "", f"Warehouse: `{places.warehouse}`", ""]
+    lines += [f"- {s.message}" for s in summaries] + [f"- cycle {c}: **FAILED**: {err}" for c, err in failures] \
+        or ["- no cycle to process (no open cycle)"]
+    lines += ["", "| cycle | new bundles | accepted | rejected | late | units scored | national IPP | release |",
+              "|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         ipp = f"{s.national_ipp:.2f} ({s.national_predicate})" if s.national_ipp is not None else "-"
+        release = s.release_id or f"none (nothing new; current {s.current_release or '-'})"
         lines.append(f"| {s.cycle} | {s.bundles_new} | {s.accepted} | {s.rejected} | {s.late} | "
-                     f"{s.units_scored}/{s.units} | {ipp} | {s.release_id or 'none (nothing new)'} |")
+                     f"{s.units_scored}/{s.units} | {ipp} | {release} |")
     rejected = [r | {"cycle": s.cycle} for s in summaries for r in s.rejections]
     if rejected:
-        lines += ["", "## Not used", "", "| cycle | region | bundle | status | reason |", "|---|---|---|---|---|"]
+        lines += ["", "## Not used (also in the table artifact and `validation_issues`)", "",
+                  "| cycle | region | bundle | status | reason |", "|---|---|---|---|---|"]
         lines += [f"| {r['cycle']} | {r['region']} | {r['bundle']} | {r['status']} | {r['reason']} |"
                   for r in rejected]
     return "\n".join(lines)
 
 
-def process_cycle(places: Places, cycle: str, *, rerun: bool = False) -> CycleSummary:
-    """Ingest a cycle's new bundles (or re-read every kept one on a re-run) and publish when needed."""
+NOT_USED_COLUMNS = ("cycle", "region", "bundle", "submission_id", "status", "reason", "n_issues")
+
+
+def not_used_table(summaries: list[CycleSummary]) -> dict[str, list[str]]:
+    """The rejected and late bundles of a run, column-wise (an empty table still shows its columns)."""
+    rows = [r | {"cycle": s.cycle} for s in summaries for r in s.rejections]
+    return {column: [r[column] for r in rows] for column in NOT_USED_COLUMNS}
+
+
+def publish_artifacts(kind: str, summaries: list[CycleSummary], places: Places,
+                      failures: Sequence[CycleFailure]) -> None:
+    create_markdown_artifact(key=f"{kind}-summary", markdown=run_markdown(summaries, places, failures),
+                             description=f"What the {kind} run ingested and published")
+    create_table_artifact(key=f"{kind}-not-used", table=not_used_table(summaries),
+                          description=f"Bundles the {kind} run rejected or recorded late, with the reason")
+
+
+# ---------------------------------------------------------------- flows
+
+
+def _cycle_run_name() -> str:
+    from prefect.runtime import flow_run
+
+    parameters = flow_run.parameters
+    return f"{'rerun' if parameters.get('rerun') else 'ingest'}-{parameters.get('cycle')}"
+
+
+@flow(name="process-cycle", flow_run_name=_cycle_run_name, log_prints=True)
+def process_cycle(cycle: str, landing: str, warehouse: str, rerun: bool = False) -> CycleSummary:
+    """One cycle under its lock: ingest new bundles (or every kept one on a re-run), record, publish."""
     logger = get_run_logger()
+    places = Places.from_env(landing, warehouse)
     methodology = load_methodology(cycle)
-    ledger = Ledger(places, cycle)
-    summary = CycleSummary(cycle=cycle)
-    if rerun:
-        entries = ledger.load()
-        if entries.is_empty():
-            raise MethodologyError(f"cycle {cycle} has no stored submissions to re-run; run `pekppp run` first")
-        work = [(LandedBundle(cycle, r["region_code"], Path(r["raw_path"]), r["size"], r["mtime_ns"]),
-                 r["submission_id"]) for r in entries.iter_rows(named=True)]
-        summary.bundles_seen = len(work)
-    else:
-        bundles = discover_bundles(places.landing, cycle)
-        summary.bundles_seen = len(bundles)
-        work = new_bundles(bundles, ledger, methodology)
-    summary.bundles_new = len(work)
-    logger.info("cycle %s: %d bundles, %d to ingest", cycle, summary.bundles_seen, len(work))
-    results = []
-    for done, (bundle, submission_id) in enumerate(work, start=1):
-        results.append(ingest_task(bundle, methodology, places, submission_id))
-        logger.info("cycle %s: ingested %d/%d (%s/%s: %s)", cycle, done, len(work), bundle.region_code,
-                    bundle.name, results[-1].entry.status)
-    if rerun:
-        # A re-run reads the raw copies; the ledger keeps each bundle's original landing path and name.
-        originals = {r["submission_id"]: r for r in ledger.load().iter_rows(named=True)}
-        results = [replace(r, entry=replace(r.entry, landing_path=originals[r.entry.submission_id]["landing_path"],
-                                            bundle=originals[r.entry.submission_id]["bundle"]))
-                   for r in results]
-    ledger.record([r.entry for r in results])
-    release = None
-    if results or rerun:
-        release = publish_task(places, methodology)
-        logger.info("cycle %s: published release %s", cycle, release.release_id)
-    else:
-        logger.info("cycle %s: nothing new, no new release", cycle)
-    return summarise(summary, results, release)
+
+    def waiting(holder: str) -> None:
+        logger.warning("cycle %s: another run is working on it (%s); waiting for its lock", cycle, holder)
+
+    with cycle_lock(places.warehouse, cycle, on_wait=waiting):
+        ledger = Ledger(places, cycle)
+        before = current_release(places, cycle)
+        summary = CycleSummary(cycle=cycle, rerun=rerun,
+                               current_release=str(before["release_id"]) if before else None)
+        if rerun:
+            work = stored_bundles(ledger)
+            summary.bundles_seen = len(work)
+        else:
+            bundles = discover_bundles(places.landing, cycle)
+            summary.bundles_seen = len(bundles)
+            work = new_bundles(bundles, ledger, methodology)
+        summary.bundles_new = len(work)
+        logger.info("cycle %s (%s): %d bundle(s) %s, %d to ingest", cycle, "open" if methodology.is_open else "closed",
+                    summary.bundles_seen, "stored" if rerun else "in the landing zone", len(work))
+        results, failures = ingest_all(work, methodology, places)
+        if rerun:
+            # A re-run reads the raw copies; the ledger keeps each bundle's original landing path and name.
+            originals = {r["submission_id"]: r for r in ledger.load().iter_rows(named=True)}
+            results = [replace(r, entry=replace(r.entry, landing_path=originals[r.entry.submission_id]["landing_path"],
+                                                bundle=originals[r.entry.submission_id]["bundle"]))
+                       for r in results]
+        ledger.record([r.entry for r in results])
+        if failures:
+            names = ", ".join(f"{b.region_code}/{b.name} ({type(e).__name__}: {' '.join(str(e).split())})"
+                              for b, e in failures[:3])
+            raise IngestFailed(f"cycle {cycle}: {len(failures)} of {len(work)} bundle(s) failed to ingest: {names}; "
+                               f"the {len(results)} others are recorded, nothing was published; fix the cause and "
+                               "run again (the failed ones count as new)")
+        release = publish_task(places, methodology) if results or rerun else None
+        if release is not None:
+            reports_task(places, cycle)
+        summary = summarise(summary, results, release)
+        logger.info("%s", summary.message)
+        return summary
+
+
+def run_cycles(cycles: list[str], places: Places, *, rerun: bool,
+               task_runner: str | None) -> tuple[list[CycleSummary], list[CycleFailure]]:
+    """One `process-cycle` subflow per cycle; a failing cycle does not stop the others."""
+    runner = task_runner_for(task_runner)  # a bad spec fails before any cycle starts
+    summaries: list[CycleSummary] = []
+    failures: list[CycleFailure] = []
+    for cycle in cycles:
+        subflow = process_cycle.with_options(task_runner=runner)
+        state = subflow(cycle=cycle, landing=str(places.landing), warehouse=str(places.warehouse), rerun=rerun,
+                        return_state=True)
+        try:
+            summaries.append(state.result())
+        except Exception as err:
+            failures.append((cycle, err))
+            get_run_logger().error("cycle %s failed: %s", cycle, err)
+    return summaries, failures
+
+
+def raise_failures(failures: list[CycleFailure]) -> None:
+    """Fail the run after the other cycles were done: with the cycle's own error when only one failed."""
+    if len(failures) == 1:
+        raise failures[0][1]
+    if failures:
+        raise WarehouseError(f"{len(failures)} cycles failed: " +
+                             "; ".join(f"{cycle}: {err}" for cycle, err in failures))
 
 
 @flow(name="nightly", log_prints=True)
-def nightly(cycle: str | None = None, landing: str | None = None, warehouse: str | None = None) -> list[dict]:
-    """Ingest new submissions of every open cycle (or of `cycle`), validate, score and publish."""
+def nightly(cycle: str | None = None, landing: str | None = None, warehouse: str | None = None,
+            task_runner: str | None = None) -> list[dict]:
+    """Ingest new submissions of every open cycle (or of `cycle`), validate, score and publish.
+
+    Args:
+        cycle: only this cycle (open or closed); empty for every open cycle of the methodology files.
+        landing: the landing zone (default env PEKPPP_LANDING or data/landing).
+        warehouse: the warehouse (default env PEKPPP_WAREHOUSE or data/warehouse).
+        task_runner: threads, threads:N or dask://host:port (default env PEKPPP_TASK_RUNNER or threads).
+    """
+    logger = get_run_logger()
     places = Places.from_env(landing, warehouse)
-    cycles = [cycle] if cycle else open_cycles()
-    summaries = [process_cycle(places, c) for c in cycles]
-    create_markdown_artifact(key="nightly-summary", markdown=run_markdown(summaries, places),
-                             description="What the nightly run ingested and published")
+    known = known_cycles()
+    if cycle:
+        load_methodology(cycle)  # a cycle without methodology is an error, before any work
+        cycles = [cycle]
+    else:
+        cycles = open_cycles()
+        closed = [c for c in known if c not in cycles]
+        logger.info("open cycles: %s; closed cycles are run only when asked (cycle=...): %s",
+                    ", ".join(cycles) or "none", ", ".join(closed) or "none")
+    unknown = [c for c in landing_cycles(places) if c not in known]
+    if unknown:
+        logger.warning("landing zone has folder(s) %s with no methodology file; they are not processed "
+                       "(add data/methodology/<cycle>.toml)", ", ".join(unknown))
+    summaries, failures = run_cycles(cycles, places, rerun=False, task_runner=task_runner)
+    publish_artifacts("nightly", summaries, places, failures)
+    raise_failures(failures)
     return [asdict(s) for s in summaries]
 
 
 @flow(name="rerun-cycle", log_prints=True)
-def rerun_cycle(cycle: str, landing: str | None = None, warehouse: str | None = None) -> list[dict]:
-    """Recompute a past cycle from its kept raw bundles under its own methodology; publish a new release."""
+def rerun_cycle(cycle: str, landing: str | None = None, warehouse: str | None = None,
+                task_runner: str | None = None) -> list[dict]:
+    """Recompute a past cycle from its kept raw bundles under its own methodology; publish a new release.
+
+    Args:
+        cycle: the cycle to recompute, e.g. 2023.
+        landing: the landing zone (default env PEKPPP_LANDING or data/landing).
+        warehouse: the warehouse (default env PEKPPP_WAREHOUSE or data/warehouse).
+        task_runner: threads, threads:N or dask://host:port (default env PEKPPP_TASK_RUNNER or threads).
+    """
     places = Places.from_env(landing, warehouse)
-    summary = process_cycle(places, cycle, rerun=True)
-    create_markdown_artifact(key="rerun-summary", markdown=run_markdown([summary], places),
-                             description=f"Re-run of cycle {cycle}")
-    return [asdict(summary)]
+    load_methodology(cycle)
+    summaries, failures = run_cycles([cycle], places, rerun=True, task_runner=task_runner)
+    publish_artifacts("rerun", summaries, places, failures)
+    raise_failures(failures)
+    return [asdict(s) for s in summaries]

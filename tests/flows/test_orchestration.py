@@ -1,0 +1,355 @@
+"""Orchestration: deployments load, runs are incremental and say so, tasks retry only I/O, the cycle lock
+holds across processes, and the Dask task runner publishes exactly what the default thread pool does.
+
+The first group needs no Prefect server; the second runs the real flows on Prefect's local mode, once
+over a small generated open cycle (2024) and closed cycle (2023).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect import Flow
+from prefect.flows import load_flow_from_entrypoint
+from prefect.states import Completed, Failed
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.callables import parameter_schema
+
+import flows.nightly as nightly_module
+from flows.generate import generate_cycle
+from flows.locks import CycleLocked, cycle_lock, lock_path
+from flows.nightly import (
+    INGEST_THREADS,
+    NOTHING_NEW,
+    PUBLISHED,
+    IngestFailed,
+    TaskRunnerError,
+    in_waves,
+    is_io_failure,
+    nightly,
+    open_cycles,
+    rerun_cycle,
+    task_runner_for,
+)
+from flows.settings import PROJECT_ROOT, load_methodology
+from flows.storage import WarehouseError
+from transforms.schemas import OUTPUT_TABLES
+
+PREFECT_YAML = PROJECT_ROOT / "prefect.yaml"
+
+
+def deployments() -> dict[str, dict]:
+    return {d["name"]: d for d in yaml.safe_load(PREFECT_YAML.read_text())["deployments"]}
+
+
+# ---------------------------------------------------------------- without a server
+
+
+def test_every_prefect_yaml_entrypoint_imports_as_a_flow() -> None:
+    names = {}
+    for name, deployment in deployments().items():
+        path, _, function = deployment["entrypoint"].partition(":")
+        assert (PROJECT_ROOT / path).is_file(), deployment["entrypoint"]
+        loaded = load_flow_from_entrypoint(f"{PROJECT_ROOT / path}:{function}")
+        assert isinstance(loaded, Flow), name
+        names[name] = loaded.name
+    # operators address deployments as <flow>/<deployment>: nightly/nightly, rerun-cycle/rerun-cycle
+    assert names == {"nightly": "nightly", "rerun-cycle": "rerun-cycle"}
+
+
+def test_nightly_runs_at_1am_jakarta_one_run_at_a_time_on_a_process_pool() -> None:
+    found = deployments()
+    nightly_deployment = found["nightly"]
+    assert [(s["cron"], s["timezone"], s.get("active", True)) for s in nightly_deployment["schedules"]] == \
+        [("0 1 * * *", "Asia/Jakarta", True)]
+    for deployment in found.values():
+        assert deployment["concurrency_limit"]["limit"] == 1, deployment["name"]
+        assert deployment["work_pool"]["name"] == "pekppp-process", deployment["name"]
+    assert "schedules" not in found["rerun-cycle"]
+
+
+def test_rerun_cycle_requires_a_string_cycle() -> None:
+    schema = parameter_schema(rerun_cycle.fn).model_dump()
+    assert schema["required"] == ["cycle"]
+    assert schema["properties"]["cycle"]["type"] == "string"
+    assert "cycle" not in deployments()["rerun-cycle"].get("parameters", {})  # no silent default cycle
+    assert not parameter_schema(nightly.fn).model_dump().get("required")  # the schedule passes nothing
+
+
+def test_task_runner_is_a_small_thread_pool_unless_dask_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PEKPPP_TASK_RUNNER", raising=False)
+    default = task_runner_for(None)
+    assert isinstance(default, ThreadPoolTaskRunner) and default._max_workers == INGEST_THREADS <= 4
+    assert task_runner_for("threads:2")._max_workers == 2
+
+    from prefect_dask import DaskTaskRunner
+
+    monkeypatch.setenv("PEKPPP_TASK_RUNNER", "dask://127.0.0.1:8786")
+    runner = task_runner_for(None)
+    assert isinstance(runner, DaskTaskRunner) and runner.address == "tcp://127.0.0.1:8786"
+    assert isinstance(task_runner_for("threads"), ThreadPoolTaskRunner)  # the parameter wins over the env
+    for bad in ("dask", "threads:0", "spark://x:1"):
+        with pytest.raises(TaskRunnerError, match="threads, threads:N or dask://host:port"):
+            task_runner_for(bad)
+
+
+def test_only_io_failures_are_retried() -> None:
+    def failed(error: BaseException) -> Failed:
+        return Failed(data=error)
+
+    try:
+        try:
+            raise PermissionError(13, "Permission denied")
+        except OSError as err:
+            raise WarehouseError("cannot keep the raw copy") from err
+    except WarehouseError as wrapped:
+        wrapped_io = wrapped
+    assert is_io_failure(None, None, failed(OSError(5, "Input/output error")))
+    assert is_io_failure(None, None, failed(TimeoutError()))
+    assert is_io_failure(None, None, failed(wrapped_io))
+    assert not is_io_failure(None, None, failed(TypeError("a bug")))
+    assert not is_io_failure(None, None, failed(KeyError("unit_id")))
+    try:
+        try:
+            raise OSError(5, "Input/output error")
+        except OSError:
+            raise KeyError("a bug while handling it")  # noqa: B904 - an implicit context, on purpose
+    except KeyError as bug:
+        assert not is_io_failure(None, None, failed(bug))  # only an explicit cause counts
+    assert not is_io_failure(None, None, Completed())
+    for task in (nightly_module.ingest_task, nightly_module.discover_bundles, nightly_module.publish_task):
+        assert task.retries >= 1 and task.retry_condition_fn is is_io_failure, task.name
+
+
+def test_bundles_with_the_same_bytes_never_run_at_once() -> None:
+    assert in_waves(["a", "b", "a", "c", "a", "b"]) == [[0, 1, 3], [2, 5], [4]]
+    assert in_waves([]) == []
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from flows.locks import cycle_lock
+with cycle_lock(Path(sys.argv[1]), sys.argv[2], wait_seconds=float(sys.argv[3])):
+    with open(sys.argv[4], "a") as log:
+        log.write(f"in {time.monotonic()}\\n")
+    print("held", flush=True)
+    if sys.argv[5] == "stdin":
+        sys.stdin.read()  # hold until the parent closes our stdin
+    else:
+        time.sleep(float(sys.argv[5]))
+    with open(sys.argv[4], "a") as log:
+        log.write(f"out {time.monotonic()}\\n")
+"""
+
+
+def start_holder(warehouse: Path, log: Path, hold: str = "stdin", wait: float = 0,
+                 cycle: str = "2024") -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", HOLDER, str(warehouse), cycle, str(wait), str(log), hold],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=PROJECT_ROOT)
+
+
+def test_two_processes_cannot_hold_a_cycle_lock_at_once(tmp_path: Path) -> None:
+    log = tmp_path / "holders.log"
+    holders = [start_holder(tmp_path, log, hold="0.4", wait=60) for _ in range(3)]
+    for holder in holders:
+        assert holder.wait(timeout=60) == 0
+    events = [line.split() for line in log.read_text().splitlines()]
+    assert [kind for kind, _ in events] == ["in", "out"] * 3  # never two "in" without an "out" between
+    stamps = [float(t) for _, t in events]
+    assert stamps == sorted(stamps)
+
+
+def test_a_busy_cycle_lock_names_its_holder_and_frees_when_the_holder_ends(tmp_path: Path) -> None:
+    holder = start_holder(tmp_path, tmp_path / "log")
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        waited: list[str] = []
+        with pytest.raises(CycleLocked) as busy, cycle_lock(tmp_path, "2024", wait_seconds=0.5, on_wait=waited.append):
+            pytest.fail("the lock was taken while another process held it")
+        message = str(busy.value)
+        assert "\n" not in message
+        assert f"pid {holder.pid}" in message and str(lock_path(tmp_path, "2024")) in message
+        assert waited and f"pid {holder.pid}" in waited[0]
+        with cycle_lock(tmp_path, "2023", wait_seconds=0):  # other cycles are not blocked
+            pass
+        threading.Timer(1.0, holder.stdin.close).start()  # type: ignore[union-attr]
+        started = time.monotonic()
+        with cycle_lock(tmp_path, "2024", wait_seconds=30):  # waits for the holder, then gets it
+            assert time.monotonic() - started >= 0.5
+            assert f"pid {os.getpid()}" in lock_path(tmp_path, "2024").read_text()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
+    holder = start_holder(tmp_path, tmp_path / "log")
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    with cycle_lock(tmp_path, "2024", wait_seconds=0):
+        pass
+
+
+# ---------------------------------------------------------------- real flows on Prefect's local mode
+
+
+@pytest.fixture(scope="module")
+def prefect_local():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An open cycle (2024, with bad bundles) and a closed one (2023) in one landing zone."""
+    root = tmp_path_factory.mktemp("landing")
+    generate_cycle("2024", root, regions=4, units=3, respondents=30, seed=11, bad_rate=0.25,
+                   methodology=load_methodology("2024"))
+    generate_cycle("2023", root, regions=2, units=2, respondents=20, seed=12, methodology=load_methodology("2023"))
+    return root
+
+
+def run(flow_fn, tmp: Path, landing: Path, **kwargs) -> tuple[list[dict], object]:  # type: ignore[no-untyped-def]
+    state = flow_fn(landing=str(landing), warehouse=str(tmp / "warehouse"), return_state=True, **kwargs)
+    return state.result(), state
+
+
+def latest_artifact(key: str):  # type: ignore[no-untyped-def]
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+                                      sort=ArtifactSort.CREATED_DESC, limit=1)
+    assert found, key
+    return found[0]
+
+
+def manifest_of(warehouse: Path, cycle: str) -> dict:
+    current = json.loads((warehouse / "_releases" / cycle / "current.json").read_text())
+    return json.loads((warehouse / "_releases" / cycle / current["manifest"]).read_text())
+
+
+@pytest.mark.slow
+def test_nightly_runs_open_cycles_only_and_says_when_nothing_is_new(prefect_local, landing: Path,
+                                                                    tmp_path: Path) -> None:
+    assert open_cycles() == ["2024"]
+    summaries, state = run(nightly, tmp_path, landing)
+    assert [s["cycle"] for s in summaries] == ["2024"]
+    first = summaries[0]
+    assert first["outcome"] == PUBLISHED and first["release_id"] and first["current_release"] == first["release_id"]
+    assert f"published release {first['release_id']}" in first["message"]
+    assert not (tmp_path / "warehouse" / "_ledger" / "2023.parquet").exists()  # closed: not run unless asked
+
+    not_used = latest_artifact("nightly-not-used")
+    assert not_used.flow_run_id == state.state_details.flow_run_id
+    table = json.loads(not_used.data)
+    assert table["status"] == ["rejected"] * first["rejected"] and first["rejected"] >= 1
+    assert all(table["reason"])
+    assert first["message"] in latest_artifact("nightly-summary").data
+    assert float(latest_artifact("ingest-2024-progress").data) == 100.0
+
+    again, _ = run(nightly, tmp_path, landing)
+    second = again[0]
+    assert (second["outcome"], second["bundles_new"], second["release_id"]) == (NOTHING_NEW, 0, None)
+    assert second["current_release"] == first["release_id"]
+    assert "nothing new" in second["message"] and "no release published" in second["message"]
+    assert f"readers still see release {first['release_id']}" in second["message"]
+    assert json.loads(latest_artifact("nightly-not-used").data)["status"] == []
+
+    closed, _ = run(nightly, tmp_path, landing, cycle="2023")  # a closed cycle when asked
+    assert closed[0]["cycle"] == "2023" and closed[0]["outcome"] == PUBLISHED and closed[0]["accepted"] == 2
+
+
+@pytest.mark.slow
+def test_ingest_retries_io_failures_and_not_bugs(prefect_local, landing: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    real_ingest = nightly_module.ingest_bundle
+    calls: dict[str, int] = {}
+    failure: list[BaseException] = []
+
+    def flaky_ingest(bundle, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls[bundle.name] = calls.get(bundle.name, 0) + 1
+        if failure and (calls[bundle.name] == 1 or not isinstance(failure[0], OSError)):
+            raise failure[0]
+        return real_ingest(bundle, *args, **kwargs)
+
+    monkeypatch.setattr(nightly_module, "ingest_bundle", flaky_ingest)
+    monkeypatch.setattr(nightly_module, "ingest_task", nightly_module.ingest_task.with_options(retry_delay_seconds=0))
+
+    failure[:] = [TypeError("a bug")]
+    with pytest.raises(IngestFailed, match="TypeError: a bug") as failed:
+        run(nightly, tmp_path, landing, cycle="2024")
+    assert "\n" not in str(failed.value) and "nothing was published" in str(failed.value)
+    assert calls and set(calls.values()) == {1}  # a bug is not retried
+    assert not (tmp_path / "warehouse" / "_releases" / "2024").exists()
+
+    calls.clear()
+    failure[:] = [OSError(5, "Input/output error")]
+    summaries, _ = run(nightly, tmp_path, landing, cycle="2024")
+    assert set(calls.values()) == {2}  # each bundle failed once on I/O, then succeeded on retry
+    assert summaries[0]["outcome"] == PUBLISHED and summaries[0]["bundles_new"] == len(calls)
+
+
+@pytest.mark.slow
+def test_a_locked_cycle_fails_the_run_in_one_line_after_the_other_cycles(prefect_local, landing: Path,
+                                                                        tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    warehouse = tmp_path / "warehouse"
+    monkeypatch.setattr(nightly_module, "open_cycles", lambda: ["2023", "2024"])
+    monkeypatch.setenv("PEKPPP_LOCK_WAIT_SECONDS", "1")
+    holder = start_holder(warehouse, tmp_path / "log", cycle="2023")
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(CycleLocked) as locked:
+            run(nightly, tmp_path, landing)
+        message = str(locked.value)
+        assert "\n" not in message and message.startswith("cycle 2023 is being processed by another run")
+        assert f"pid {holder.pid}" in message and str(lock_path(warehouse, "2023")) in message
+        assert not (warehouse / "_ledger" / "2023.parquet").exists()
+        assert (warehouse / "_releases" / "2024" / "current.json").exists()  # the other cycle went ahead
+        assert "cycle 2023: **FAILED**: cycle 2023 is being processed" in latest_artifact("nightly-summary").data
+    finally:
+        holder.kill()
+        holder.wait()
+    summaries, _ = run(nightly, tmp_path, landing, cycle="2023")
+    assert summaries[0]["outcome"] == PUBLISHED
+
+
+@pytest.mark.slow
+def test_dask_runner_publishes_the_same_tables_as_the_thread_pool(prefect_local, landing: Path,
+                                                                  tmp_path: Path) -> None:
+    from distributed import Client, LocalCluster, get_task_stream
+
+    threads, _ = run(nightly, tmp_path / "threads", landing, cycle="2024")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as client, get_task_stream(client=client) as stream:
+        address = cluster.scheduler_address.replace("tcp://", "dask://")
+        on_dask, _ = run(nightly, tmp_path / "dask", landing, cycle="2024", task_runner=address)
+    assert len({task["worker"] for task in stream.data}) == 2  # both worker processes ingested bundles
+    assert len(stream.data) == threads[0]["bundles_new"]
+    assert on_dask[0]["release_id"] != threads[0]["release_id"]
+    ignore = {"release_id", "manifest", "current_release", "message", "diff", "diff_against", "changes"}
+    assert {k: v for k, v in on_dask[0].items() if k not in ignore} == \
+        {k: v for k, v in threads[0].items() if k not in ignore}
+    by_threads, by_dask = manifest_of(tmp_path / "threads" / "warehouse", "2024"), \
+        manifest_of(tmp_path / "dask" / "warehouse", "2024")
+    assert set(by_dask["tables"]) == set(OUTPUT_TABLES)
+    for table in OUTPUT_TABLES:
+        assert by_dask["tables"][table]["content_sha256"] == by_threads["tables"][table]["content_sha256"], table
+    assert by_dask["submissions_used"] == by_threads["submissions_used"]
+
