@@ -48,7 +48,20 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from transforms.methodology import Methodology
-from transforms.schemas import INPUT_TABLES, ISSUE_COLUMNS, ISSUE_SCHEMA, REQUIRED_TABLES, ROW, TableSpec, input_specs
+from transforms.schemas import (
+    BAD,
+    INPUT_TABLES,
+    ISSUE_COLUMNS,
+    ISSUE_SCHEMA,
+    REQUIRED_TABLES,
+    ROW,
+    SEVERITIES,
+    SEVERITY_CRITICAL,
+    SEVERITY_ROW,
+    SEVERITY_WARNING,
+    TableSpec,
+    input_specs,
+)
 from transforms.skm_scores import required_sample
 
 if TYPE_CHECKING:
@@ -58,13 +71,6 @@ if TYPE_CHECKING:
     from great_expectations.core.expectation_validation_result import ExpectationValidationResult
 
 SUITE_DIR = Path(__file__).resolve().parent
-BAD = "_bad"
-"""Reader's flag: the row already had a parse issue (reported by the reader) and is set aside."""
-
-SEVERITY_CRITICAL = "critical"
-SEVERITY_ROW = "row"
-SEVERITY_WARNING = "warning"
-SEVERITIES = (SEVERITY_CRITICAL, SEVERITY_ROW, SEVERITY_WARNING)
 
 RULE_REQUIRED_TABLE = "required_table"
 RULE_BAD_ROW_SHARE = "bad_row_share"

@@ -76,32 +76,28 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _run_flow(args: argparse.Namespace, flow_name: str) -> int:
+    """Run `nightly` or `rerun-cycle` on Prefect's local mode and print what it did."""
     _prepare_prefect()
-    from flows.nightly import TaskRunnerError, nightly
+    from flows import nightly as flows_module
 
     places = _places(args)
+    flow = flows_module.nightly if flow_name == "nightly" else flows_module.rerun_cycle
     try:
-        summaries = nightly(cycle=args.cycle, landing=str(places.landing), warehouse=str(places.warehouse),
-                            task_runner=args.task_runner)
-    except TaskRunnerError as err:
+        summaries = flow(cycle=args.cycle, landing=str(places.landing), warehouse=str(places.warehouse),
+                         task_runner=args.task_runner)
+    except flows_module.TaskRunnerError as err:
         raise UsageError(str(err)) from err
     _print_summaries(summaries, places.warehouse)
     return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return _run_flow(args, "nightly")
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
-    _prepare_prefect()
-    from flows.nightly import TaskRunnerError, rerun_cycle
-
-    places = _places(args)
-    try:
-        summaries = rerun_cycle(cycle=args.cycle, landing=str(places.landing), warehouse=str(places.warehouse),
-                                task_runner=args.task_runner)
-    except TaskRunnerError as err:
-        raise UsageError(str(err)) from err
-    _print_summaries(summaries, places.warehouse)
-    return EXIT_OK
+    return _run_flow(args, "rerun-cycle")
 
 
 def _infer_cycle_region(path: Path, cycle: str | None, region: str | None) -> tuple[str, str]:

@@ -22,7 +22,7 @@ from flows.readers import SubmissionRejected, bundle_fingerprint, read_bundle
 from flows.settings import Places, regions_reference
 from flows.storage import store_raw
 from transforms.methodology import Methodology
-from transforms.schemas import ISSUE_SCHEMA
+from transforms.schemas import BAD, ISSUE_SCHEMA, SEVERITY_CRITICAL
 from transforms.submissions import ACCEPTED, LATE, REJECTED
 
 REGION_CODE = re.compile(r"^\d{2}(\.\d{2})?$")
@@ -96,7 +96,7 @@ def region_problem(region_code: str) -> str | None:
 def bundle_issue(rule: str, message: str, table: str = "bundle", column: str | None = None,
                  value: str | None = None) -> pl.DataFrame:
     return pl.DataFrame([{"table": table, "row": None, "column": column, "value": value, "rule": rule,
-                          "severity": "critical", "message": message}], schema=ISSUE_SCHEMA)
+                          "severity": SEVERITY_CRITICAL, "message": message}], schema=ISSUE_SCHEMA)
 
 
 def with_owner(tables: dict[str, pl.DataFrame], region_code: str, submission_id: str) -> dict[str, pl.DataFrame]:
@@ -140,7 +140,7 @@ def check_bundle(path: Path, methodology: Methodology, region_code: str, *,
     issues = pl.concat([read.issues, validation.issues.select(list(ISSUE_SCHEMA))], how="vertical_relaxed")
     if validation.rejected:
         return CheckedBundle(True, validation.reason, issues, {}, validation.ge_results)
-    clean = {name: frame.drop([c for c in ("_bad",) if c in frame.columns]) for name, frame in validation.clean.items()}
+    clean = {name: frame.drop([c for c in (BAD,) if c in frame.columns]) for name, frame in validation.clean.items()}
     return CheckedBundle(False, None, issues, clean, validation.ge_results)
 
 

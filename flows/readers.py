@@ -53,6 +53,8 @@ from transforms.schemas import (
     ISSUE_SCHEMA,
     REQUIRED_TABLES,
     ROW,
+    SEVERITY_CRITICAL,
+    SEVERITY_WARNING,
     TableSpec,
     empty_issues,
     input_specs,
@@ -62,7 +64,6 @@ TABLE_FORMATS = (".csv", ".xlsx", ".parquet", ".json", ".jsonl")
 BUNDLE_TABLE = "bundle"
 """The `table` of problems with the bundle as a whole (zip, folder)."""
 
-SEVERITY_CRITICAL = "critical"
 RULE_UNREADABLE = "unreadable"
 RULE_DUPLICATE_COLUMN = "duplicate_column"
 RULE_EMPTY_TABLE = "empty_table"
@@ -831,7 +832,7 @@ def _read_table(file: Path, table: str, spec: TableSpec) -> tuple[pl.DataFrame |
         # An optional table left empty in a template is no reason to reject the evaluation data.
         notes.append(_issue(table, RULE_EMPTY_TABLE, (
             f"{file.name} has no data rows; the bundle is used without it. Fill it in, or leave the file out."),
-            value=file.name, severity="warning"))
+            value=file.name, severity=SEVERITY_WARNING))
     if columns:
         unknown = [c for c in columns if c not in spec.names]  # only these can be a misspelt contract column
         for name in spec.required_names:

@@ -32,10 +32,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from transforms.schemas import ISSUE_SCHEMA, ROW, Column, TableSpec, empty_issues
-
-BAD = "_bad"
-"""Typed-frame flag: the row had at least one `row`-severity issue here and is to be set aside."""
+from transforms.schemas import BAD, ISSUE_SCHEMA, ROW, SEVERITY_ROW, Column, TableSpec, empty_issues
 
 EXTRA = "_extra"
 """Raw-frame column a reader fills with the surplus cells of a row longer than the header (else null)."""
@@ -43,7 +40,6 @@ EXTRA = "_extra"
 RESERVED = (ROW, BAD, EXTRA)
 """Column names the pipeline uses itself; a region's header can never produce them."""
 
-SEVERITY_ROW = "row"
 RULE_TYPE = "type"
 RULE_NOT_NULL = "not_null"
 RULE_EXTRA_FIELDS = "extra_fields"

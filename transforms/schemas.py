@@ -13,6 +13,17 @@ import polars as pl
 ROW = "_row"
 """Source row number as the region sees it in its file (header = row 1 in CSV/XLSX)."""
 
+BAD = "_bad"
+"""Typed-frame flag: the row had a `row`-severity issue and is to be set aside."""
+
+SEVERITY_CRITICAL = "critical"
+"""Rejects the whole bundle."""
+SEVERITY_ROW = "row"
+"""Sets the row aside; the rest of the bundle is used."""
+SEVERITY_WARNING = "warning"
+"""Reported only."""
+SEVERITIES = (SEVERITY_CRITICAL, SEVERITY_ROW, SEVERITY_WARNING)
+
 
 @dataclass(frozen=True)
 class Column:
