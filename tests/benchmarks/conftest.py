@@ -1,0 +1,3 @@
+"""Benchmarks are run by `make bench` (python -m tests.benchmarks.run), never collected by pytest."""
+
+collect_ignore_glob = ["*.py"]

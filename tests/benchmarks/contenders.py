@@ -1,0 +1,525 @@
+"""The contenders, each run in a child process by `run.py`: `python -m tests.benchmarks.contenders NAME ...`.
+
+- `pekppp`: the pipeline's stages called directly (no Prefect), timed per stage;
+- `nightly`: the real `nightly` flow on Prefect's local mode, then a second run with nothing new;
+- `nightly-incremental`: a fresh process running `nightly` after one new bundle landed (as a cron job would);
+- `limit`: bare Polars, lazy: read the same CSV files, unit IPP and IKM, one Parquet file;
+- `pandas`: the same in plain pandas, as someone without this project would write it;
+- `validate-speed`: `expectations.runner.validate_speed` on a survey table of the national size.
+
+Stage times come from wrapping the pipeline's own functions where they are looked up (module globals),
+so no pipeline file is edited and the flow runs unchanged. Each child writes one JSON result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+STARTED = time.perf_counter()
+CYCLE = "2024"
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm", "rb") as handle:
+        return int(handle.read().split()[1]) * _PAGE / 2**20
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ---------------------------------------------------------------- stopwatch over the pipeline's functions
+
+
+class Stopwatch:
+    """Per label: inclusive seconds summed over calls (threads add up), calls, first start and last end
+    (the label's span on the wall clock), and the peak RSS seen while it was the innermost label."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+        self.first: dict[str, float] = {}
+        self.last: dict[str, float] = {}
+        self.peak_mb: dict[str, float] = defaultdict(float)
+        self.wrapped: list[str] = []
+        self.missing: list[str] = []
+        self._stack: list[str] = []
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.1):
+            with self._lock:
+                label = self._stack[-1] if self._stack else "(outside stages)"
+            self.peak_mb[label] = max(self.peak_mb[label], rss_mb())
+
+    @contextmanager
+    def timing(self, label: str) -> Iterator[None]:
+        with self._lock:
+            self._stack.append(label)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            ended = time.perf_counter()
+            with self._lock:
+                self.seconds[label] += ended - started
+                self.calls[label] += 1
+                self.first[label] = min(self.first.get(label, started), started)
+                self.last[label] = max(self.last.get(label, ended), ended)
+                if label in self._stack:  # the innermost entry of this label (threads may interleave)
+                    del self._stack[len(self._stack) - 1 - self._stack[::-1].index(label)]
+
+    def wrap(self, owner: Any, attribute: str, label: str) -> bool:
+        """Replace `owner.attribute` (a module global or a class attribute) by a timed wrapper.
+
+        The pipeline changes while it is benchmarked: a name that is gone is listed in `missing`.
+        """
+        where = f"{getattr(owner, '__name__', owner)}.{attribute}"
+        original = getattr(owner, attribute, None)
+        if original is None:
+            self.missing.append(where)
+            return False
+        if getattr(original, "__bench_label__", None):
+            return True
+
+        @wraps(original)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            with self.timing(label):
+                return original(*args, **kwargs)
+
+        timed.__bench_label__ = label  # type: ignore[attr-defined]
+        setattr(owner, attribute, timed)
+        self.wrapped.append(where)
+        return True
+
+    def reset(self) -> None:
+        with self._lock:
+            for table in (self.seconds, self.calls, self.first, self.last, self.peak_mb):
+                table.clear()
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def snapshot(self) -> dict[str, Any]:
+        spans = {k: self.last[k] - self.first[k] for k in self.first}
+        return {"seconds": dict(self.seconds), "calls": dict(self.calls), "span": spans,
+                "first": dict(self.first), "last": dict(self.last), "peak_mb": dict(self.peak_mb),
+                "wrapped": list(self.wrapped), "missing": list(self.missing)}
+
+
+# (module, attribute alternatives, label): the first attribute present is wrapped
+_TIMED: list[tuple[str, tuple[str, ...], str]] = [
+    ("flows.ingest", ("discover",), "discover.scan"), ("flows.nightly", ("discover",), "discover.scan"),
+    ("flows.nightly", ("bundle_fingerprint",), "discover.hash"),
+    ("flows.ingest", ("ingest_bundle",), "ingest"), ("flows.nightly", ("ingest_bundle",), "ingest"),
+    ("flows.ingest", ("store_raw",), "read.keep_raw"),
+    ("flows.ingest", ("read_bundle",), "read.bundle"),
+    ("flows.readers", ("bundle_fingerprint",), "read.rehash"),
+    ("flows.readers", ("read_raw",), "read.csv"),
+    ("flows.readers", ("parse_table",), "read.parse"),
+    ("expectations.runner", ("validate_tables",), "validate"),
+    ("expectations.runner", ("_to_pandas",), "validate.to_pandas"),
+    ("expectations.runner", ("_table_issues",), "validate.issues"),
+    ("expectations.runner", ("completeness_issues",), "validate.aggregates"),
+    ("expectations.runner", ("sample_issues",), "validate.aggregates"),
+    ("flows.ledger", ("Ledger.keep_rows",), "ledger.keep_rows"),
+    ("flows.ledger", ("Ledger.record",), "ledger.record"),
+    ("flows.publish", ("publish",), "publish"), ("flows.nightly", ("publish",), "publish"),
+    ("flows.publish", ("release_tables",), "compute"),
+    ("flows.publish", ("score_cycle",), "compute.score_cycle"),
+    ("flows.publish", ("arrow_table",), "publish.arrow"),
+    ("flows.publish", ("table_content_hash", "content_hash"), "publish.hash"),
+    ("flows.publish", ("stage", "write_parquet"), "publish.write"),
+    ("flows.publish", ("release_diff",), "publish.diff"),
+    ("flows.publish", ("manifest_record", "write_manifest"), "publish.manifest"),
+    ("flows.publish", ("recover",), "publish.recover"),
+    ("flows.publish", ("prune_stores",), "publish.prune"),
+]
+
+
+def instrument(watch: Stopwatch) -> None:
+    """Time the pipeline's stages where the flow and the ingest code look them up (module globals)."""
+    import importlib
+
+    for module_name, alternatives, label in _TIMED:
+        module = importlib.import_module(module_name)
+        for attribute in alternatives:
+            owner, name = module, attribute
+            if "." in attribute:
+                class_name, name = attribute.split(".")
+                owner = getattr(module, class_name)
+            if getattr(owner, name, None) is not None:
+                watch.wrap(owner, name, label)
+                break
+        else:
+            watch.missing.append(f"{module_name}.{'|'.join(alternatives)}")
+
+
+def _span(snapshot: dict[str, Any], *labels: str) -> float:
+    """Wall seconds from the first start to the last end of any of `labels`."""
+    first = [snapshot["first"][k] for k in labels if k in snapshot["first"]]
+    last = [snapshot["last"][k] for k in labels if k in snapshot["last"]]
+    return max(last) - min(first) if first else 0.0
+
+
+def stages(snapshot: dict[str, Any]) -> dict[str, float]:
+    """Busy seconds per pipeline stage (summed over threads when bundles run in parallel)."""
+    s = defaultdict(float, snapshot["seconds"])
+    read = s["read.keep_raw"] + s["read.bundle"]
+    ingest_glue = s["ingest"] - read - s["validate"] - s["ledger.keep_rows"]
+    return {
+        "discover": s["discover.scan"] + s["discover.hash"],
+        "read": read,
+        "validate": s["validate"],
+        "ledger": s["ledger.keep_rows"] + s["ledger.record"],
+        "compute": s["compute"],
+        "publish": s["publish"] - s["compute"],
+        "ingest glue": max(ingest_glue, 0.0),
+    }
+
+
+def phases(snapshot: dict[str, Any]) -> dict[str, float]:
+    """Wall seconds per phase of a run (bundles may be ingested in parallel inside `ingest`)."""
+    return {
+        "discover": _span(snapshot, "discover.scan", "discover.hash"),
+        "ingest bundles (read, validate, keep rows)": _span(snapshot, "ingest"),
+        "ledger record": _span(snapshot, "ledger.record"),
+        "compute": _span(snapshot, "compute"),
+        "publish": _span(snapshot, "publish") - _span(snapshot, "compute"),
+    }
+
+
+def detail(snapshot: dict[str, Any]) -> dict[str, float]:
+    s = defaultdict(float, snapshot["seconds"])
+    publish_parts = ("publish.arrow", "publish.hash", "publish.write", "publish.diff", "publish.manifest",
+                     "publish.recover", "publish.prune")
+    return {
+        "discover: list folders": s["discover.scan"],
+        "discover: hash new bundles (sha256)": s["discover.hash"],
+        "read: raw copy (store_raw)": s["read.keep_raw"],
+        "read: hash again (read_bundle)": s["read.rehash"],
+        "read: CSV to text frames": s["read.csv"],
+        "read: parse_table": s["read.parse"],
+        "read: other": s["read.bundle"] - s["read.rehash"] - s["read.csv"] - s["read.parse"],
+        "validate: to pandas": s["validate.to_pandas"],
+        "validate: results to issues": s["validate.issues"],
+        "validate: completeness + sample (Polars)": s["validate.aggregates"],
+        "validate: GE batch.validate and rest": s["validate"] - s["validate.to_pandas"] - s["validate.issues"]
+        - s["validate.aggregates"],
+        "ledger: accepted rows to Parquet": s["ledger.keep_rows"],
+        "ledger: record": s["ledger.record"],
+        "compute: score_cycle": s["compute.score_cycle"],
+        "compute: issues table": s["compute"] - s["compute.score_cycle"],
+        "publish: to Arrow + schema checks": s["publish.arrow"],
+        "publish: content hashes (CSV text)": s["publish.hash"],
+        "publish: write Parquet (stage)": s["publish.write"],
+        "publish: release diff": s["publish.diff"],
+        "publish: manifest": s["publish.manifest"],
+        "publish: recover + prune": s["publish.recover"] + s["publish.prune"],
+        "publish: other": s["publish"] - s["compute"] - sum(s[k] for k in publish_parts),
+    }
+
+
+# ---------------------------------------------------------------- pekppp, stages called directly
+
+
+def table_rows(warehouse: Path) -> dict[str, int]:
+    """Rows per input table over the accepted rows the ledger kept (what was read and validated)."""
+    import polars as pl
+
+    rows = {}
+    for table in ("units", "evaluations", "skm_responses"):
+        files = sorted(warehouse.glob(f"_ledger/{CYCLE}/accepted/*/{table}.parquet"))
+        rows[table] = int(pl.scan_parquet(files).select(pl.len()).collect().item()) if files else 0
+    return rows
+
+
+def run_pekppp(args: argparse.Namespace) -> dict[str, Any]:
+    """discover → (keep raw, read, validate, ledger) per bundle → record → publish, without Prefect."""
+    imported = time.perf_counter()
+    import expectations.runner as runner
+    import flows.ingest as ingest
+    import flows.publish as publish
+    from flows.ledger import Ledger
+    from flows.nightly import new_bundles
+    from flows.settings import Places, load_methodology
+
+    imports = time.perf_counter() - imported
+    started = time.perf_counter()
+    runner.warm_up()
+    ge_context = time.perf_counter() - started
+
+    watch = Stopwatch()
+    instrument(watch)  # replaces the module attributes used below by timed ones
+    places = Places(landing=args.landing, warehouse=args.warehouse)
+    methodology = load_methodology(CYCLE)
+    ledger = Ledger(places, CYCLE)
+    started = time.perf_counter()
+    work = new_bundles(ingest.discover(places.landing, CYCLE), ledger, methodology)
+    entries = [ingest.ingest_bundle(bundle, methodology, places, ledger, sid).entry for bundle, sid in work]
+    ledger.record(entries)
+    release = publish.publish(places, methodology)
+    total = time.perf_counter() - started
+    watch.stop()
+    snap = watch.snapshot()
+    rows = table_rows(places.warehouse)
+    return {
+        "imports_s": imports, "ge_context_s": ge_context, "pipeline_s": total,
+        "stages": stages(snap), "phases": phases(snap), "detail": detail(snap), "raw": snap,
+        "bundles": len(work), "accepted": sum(e.status == "accepted" for e in entries), "rows": rows,
+        "validate_rows_per_s": sum(rows.values()) / snap["seconds"].get("validate", float("nan")),
+        "release": release.release_id, "row_counts": release.row_counts,
+        "unit_scores": str(places.warehouse / "unit_scores" / f"cycle={CYCLE}" / "*.parquet"),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+# ---------------------------------------------------------------- the real flow
+
+
+def _prefect_env(home: Path) -> None:
+    os.environ["PREFECT_HOME"] = str(home)
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def _start_server() -> tuple[Any, float]:
+    from prefect.server.api.server import SubprocessASGIServer
+
+    started = time.perf_counter()
+    server = SubprocessASGIServer()
+    server.start()
+    # the flow's client finds the running server through this setting, as in `prefect_test_harness`
+    os.environ["PREFECT_API_URL"] = server.api_url
+    return server, time.perf_counter() - started
+
+
+def _timed_nightly(watch: Stopwatch, places: Any) -> dict[str, Any]:
+    from flows.nightly import nightly
+
+    watch.reset()
+    started = time.perf_counter()
+    summaries = nightly(cycle=CYCLE, landing=str(places.landing), warehouse=str(places.warehouse))
+    seconds = time.perf_counter() - started
+    snap = watch.snapshot()
+    walls = phases(snap)
+    return {"flow_s": seconds, "phases": walls, "stages": stages(snap), "detail": detail(snap), "raw": snap,
+            "orchestration_s": seconds - sum(walls.values()),
+            "summary": {k: v for k, v in summaries[0].items() if k != "rejections"}}
+
+
+def run_nightly(args: argparse.Namespace) -> dict[str, Any]:
+    """Server start; the nightly flow on the whole cycle; again with nothing new; again after one new bundle."""
+    _prefect_env(args.prefect_home)
+    imported = time.perf_counter()
+    import expectations.runner as runner
+    import flows.nightly  # noqa: F401  (imports prefect)
+    from flows.settings import Places
+    from tests.benchmarks.data import add_bundle
+
+    imports = time.perf_counter() - imported
+    started = time.perf_counter()
+    runner.warm_up()
+    ge_context = time.perf_counter() - started
+    server, server_s = _start_server()
+    try:
+        watch = Stopwatch()
+        instrument(watch)
+        places = Places(landing=args.landing, warehouse=args.warehouse)
+        full = _timed_nightly(watch, places)
+        peak_full = peak_rss_mb()
+        unchanged = _timed_nightly(watch, places)
+        warm = None
+        if args.extra:
+            add_bundle(args.extra, args.landing)
+            warm = _timed_nightly(watch, places)
+        watch.stop()
+    finally:
+        stopping = time.perf_counter()
+        server.stop()
+        server_stop = time.perf_counter() - stopping
+    rows = table_rows(places.warehouse)
+    return {"imports_s": imports, "ge_context_s": ge_context, "server_start_s": server_s,
+            "server_stop_s": server_stop, "full": full, "nothing_new": unchanged, "incremental_warm": warm,
+            "rows": rows, "peak_rss_mb": peak_full,
+            "validate_rows_per_s": sum(rows.values()) / full["raw"]["seconds"].get("validate", float("nan"))}
+
+
+def run_nightly_incremental(args: argparse.Namespace) -> dict[str, Any]:
+    """A new process (as cron starts one) running nightly after one new bundle landed in a full cycle.
+
+    With `--server-url`, the flow reports to that running Prefect server instead of starting one.
+    """
+    _prefect_env(args.prefect_home)
+    if args.server_url:
+        os.environ["PREFECT_API_URL"] = args.server_url
+    imported = time.perf_counter()
+    import expectations.runner as runner
+    import flows.nightly  # noqa: F401
+    from flows.settings import Places
+
+    imports = time.perf_counter() - imported
+    server, server_s = (None, 0.0) if args.server_url else _start_server()
+    server_stop = 0.0
+    try:
+        watch = Stopwatch()
+        instrument(watch)
+        started = time.perf_counter()
+        runner.warm_up()  # GE is imported on the first validation in a real run: counted in the run
+        ge_context = time.perf_counter() - started
+        run = _timed_nightly(watch, Places(landing=args.landing, warehouse=args.warehouse))
+        run["flow_s"] += ge_context
+        watch.stop()
+    finally:
+        if server is not None:
+            stopping = time.perf_counter()
+            server.stop()
+            server_stop = time.perf_counter() - stopping
+    return {"imports_s": imports, "server_start_s": server_s, "server_stop_s": server_stop,
+            "ge_context_s": ge_context, "run": run, "peak_rss_mb": peak_rss_mb(),
+            "process_s": time.perf_counter() - STARTED, "server_url": args.server_url}
+
+
+# ---------------------------------------------------------------- the limit: bare Polars
+
+
+def _weights() -> dict[str, int]:
+    """Indicator code → aspect weight × indicator weight (from the cycle's methodology file)."""
+    from flows.settings import load_methodology
+
+    methodology = load_methodology(CYCLE)
+    aspect = {a.code: a.weight for a in methodology.aspects}
+    return {i.code: aspect[i.aspect] * i.weight for i in methodology.indicators}
+
+
+def _elements() -> list[str]:
+    from flows.settings import load_methodology
+
+    return load_methodology(CYCLE).survey.element_codes
+
+
+def run_limit(args: argparse.Namespace) -> dict[str, Any]:
+    """One lazy query over every bundle's CSV files: unit IPP (weighted), IKM, one Parquet file."""
+    import polars as pl
+
+    weights, elements = _weights(), _elements()
+    root = args.landing / CYCLE
+    started = time.perf_counter()
+    weight_frame = pl.LazyFrame({"indicator_code": list(weights), "w": list(weights.values())},
+                                schema={"indicator_code": pl.String, "w": pl.Int64})
+    units = pl.scan_csv(root / "*/*/units.csv", schema_overrides={"region_code": pl.String},
+                        missing_columns="insert", extra_columns="ignore")
+    evaluations = pl.scan_csv(root / "*/*/evaluations.csv", schema_overrides={"score": pl.Int64},
+                              missing_columns="insert", extra_columns="ignore")
+    survey = pl.scan_csv(root / "*/*/skm_responses.csv", schema_overrides=dict.fromkeys(elements, pl.Int8),
+                         missing_columns="insert", extra_columns="ignore")
+    ipp = (evaluations.group_by("unit_id", "indicator_code").agg(pl.col("score").mean())
+           .join(weight_frame, on="indicator_code")
+           .group_by("unit_id").agg(ipp=(pl.col("score") * pl.col("w")).sum() / 10_000, n_indicators=pl.len()))
+    ikm = (survey.group_by("unit_id").agg(pl.len().alias("n_respondents"), *(pl.col(e).mean() for e in elements))
+           .select("unit_id", "n_respondents", ikm=25 * pl.sum_horizontal(elements) / len(elements)))
+    result = (units.select("region_code", "unit_id", "unit_type")
+              .join(ipp, on="unit_id", how="left").join(ikm, on="unit_id", how="left")
+              .with_columns(pl.col("ipp").round(2), pl.col("ikm").round(2)))
+    out = args.warehouse / "unit_scores.parquet"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame = result.collect(engine=args.engine)
+    computed = time.perf_counter() - started
+    frame.write_parquet(out)
+    total = time.perf_counter() - started
+    return {"pipeline_s": total, "compute_s": computed, "write_s": total - computed, "units": frame.height,
+            "engine": args.engine, "out": str(out), "peak_rss_mb": peak_rss_mb()}
+
+
+# ---------------------------------------------------------------- the alternative: plain pandas
+
+
+def run_pandas(args: argparse.Namespace) -> dict[str, Any]:
+    """pd.read_csv per file, concat, groupby: what one writes without this project."""
+    import pandas as pd
+
+    weights, elements = _weights(), _elements()
+    root = args.landing / CYCLE
+    started = time.perf_counter()
+    units = pd.concat([pd.read_csv(f, dtype={"region_code": str}) for f in sorted(root.glob("*/*/units.csv"))],
+                      ignore_index=True)
+    evaluations = pd.concat([pd.read_csv(f) for f in sorted(root.glob("*/*/evaluations.csv"))], ignore_index=True)
+    survey = pd.concat([pd.read_csv(f) for f in sorted(root.glob("*/*/skm_responses.csv"))], ignore_index=True)
+    read = time.perf_counter() - started
+    means = evaluations.groupby(["unit_id", "indicator_code"], as_index=False)["score"].mean()
+    means["weighted"] = means["score"] * means["indicator_code"].map(weights)
+    ipp = (means.groupby("unit_id")["weighted"].sum() / 10_000).rename("ipp")
+    nrr = survey.groupby("unit_id")[elements].mean()
+    ikm = (25 * nrr.sum(axis=1) / len(elements)).rename("ikm")
+    respondents = survey.groupby("unit_id").size().rename("n_respondents")
+    result = (units[["region_code", "unit_id", "unit_type"]]
+              .merge(ipp, left_on="unit_id", right_index=True, how="left")
+              .merge(ikm, left_on="unit_id", right_index=True, how="left")
+              .merge(respondents, left_on="unit_id", right_index=True, how="left"))
+    result["ipp"] = result["ipp"].round(2)
+    result["ikm"] = result["ikm"].round(2)
+    computed = time.perf_counter() - started
+    out = args.warehouse / "unit_scores.parquet"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result.to_parquet(out, index=False)
+    total = time.perf_counter() - started
+    return {"pipeline_s": total, "read_s": read, "compute_s": computed - read, "write_s": total - computed,
+            "units": len(result), "pandas": pd.__version__, "out": str(out), "peak_rss_mb": peak_rss_mb()}
+
+
+# ---------------------------------------------------------------- GE validation speed
+
+
+def run_validate_speed(args: argparse.Namespace) -> dict[str, Any]:
+    from expectations.runner import validate_speed
+    from flows.settings import load_methodology
+
+    report = validate_speed(args.rows, load_methodology(CYCLE))
+    return {"rows": report.rows, "seconds": report.seconds, "rows_per_s": report.rows_per_second,
+            "issues": report.issues, "peak_rss_mb": report.peak_rss_mb}
+
+
+CONTENDERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "pekppp": run_pekppp, "nightly": run_nightly, "nightly-incremental": run_nightly_incremental,
+    "limit": run_limit, "pandas": run_pandas, "validate-speed": run_validate_speed,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.contenders")
+    parser.add_argument("name", choices=sorted(CONTENDERS))
+    parser.add_argument("--landing", type=Path, required=True)
+    parser.add_argument("--warehouse", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="where to write the JSON result")
+    parser.add_argument("--prefect-home", type=Path)
+    parser.add_argument("--extra", type=Path, help="nightly: a new bundle to add for a warm incremental run")
+    parser.add_argument("--server-url", help="nightly-incremental: a running Prefect server's API URL")
+    parser.add_argument("--rows", type=int, default=0, help="validate-speed: survey rows")
+    parser.add_argument("--engine", default="auto", help="limit: Polars engine (auto, in-memory, streaming)")
+    args = parser.parse_args(argv)
+    result = CONTENDERS[args.name](args)
+    result["process_s"] = time.perf_counter() - STARTED
+    args.out.write_text(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
