@@ -38,6 +38,7 @@ import resource
 import string
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import date, datetime
@@ -207,13 +208,14 @@ def warm_up() -> None:
     _gx()
 
 
-def suite_parameters(methodology: Methodology, region_code: str, unit_ids: list[str]) -> dict[str, Any]:
-    """The values the suites' `$PARAMETER`s and messages refer to, for this cycle and bundle."""
+def suite_parameters(methodology: Methodology, region_code: str | None = None) -> dict[str, Any]:
+    """The values the suites' `$PARAMETER`s and messages refer to: the cycle's, and the bundle's region.
+
+    GE gets the cycle's values only (one call covers many bundles); `region_code` is for messages.
+    """
     survey = methodology.survey
-    return {
+    params: dict[str, Any] = {
         "cycle": methodology.cycle,
-        "region_code": region_code,
-        "region_codes": [region_code],  # GE's in-set rule needs a set: the bundle's one region
         "unit_types": list(methodology.unit_types),
         "indicator_codes": methodology.indicator_codes,
         "score_min": methodology.score_min,
@@ -223,23 +225,27 @@ def suite_parameters(methodology: Methodology, region_code: str, unit_ids: list[
         # datetimes, not dates: GE compares them with the datetime64[ns] column vectorised
         "window_start": datetime.combine(survey.window_start, datetime.min.time()),
         "window_end": datetime.combine(survey.window_end, datetime.min.time()),
-        "unit_ids": unit_ids,
     }
+    if region_code is not None:
+        params["region_code"] = region_code
+    return params
 
 
 # ---------------------------------------------------------------- issues
 
 
-def _parameters_of(kwargs: dict[str, Any]) -> set[str]:
-    """The suite parameters an expectation refers to."""
-    return {v["$PARAMETER"] for v in kwargs.values() if isinstance(v, dict) and "$PARAMETER" in v}
-
-
 def _columns_of(kwargs: dict[str, Any]) -> list[str]:
-    """The columns an expectation looks at (none for table-level ones)."""
+    """The columns an expectation looks at (none for table-level ones), bookkeeping columns included."""
     if "column" in kwargs:
         return [kwargs["column"]]
+    if "column_A" in kwargs:
+        return [kwargs["column_A"], kwargs["column_B"]]
     return list(kwargs.get("column_list", []))
+
+
+def _reported(columns: list[str]) -> list[str]:
+    """The columns a region officer is told about: the runner's bookkeeping columns (`_...`) left out."""
+    return [c for c in columns if not c.startswith("_")]
 
 
 def _as_text(value: Any) -> str:
@@ -311,32 +317,29 @@ def _raised(result: ExpectationValidationResult) -> str | None:
     return None
 
 
-def _table_issues(table: str, frame: pl.DataFrame, suite: dict[str, Any],
-                  results: list[ExpectationValidationResult], params: dict[str, Any],
-                  unknown: set[str]) -> tuple[pl.DataFrame, pl.Series]:
-    """Turn one table's GE results into issue rows, and the positions of rows failing a row rule.
+def _table_issues(table: str, frame: pl.DataFrame, span: tuple[int, int],
+                  results: list[ExpectationValidationResult], params: dict[str, Any]) -> tuple[pl.DataFrame, pl.Series]:
+    """One bundle's issue rows from GE's results over a batch, and the positions of its rows failing a row rule.
 
-    Results of expectations using a parameter in `unknown` (a value the bundle could not supply, e.g.
-    unit_ids when units has no unit_id column) are dropped: that cause is already a critical issue.
+    `frame` is the bundle's table and `span` (start, height) where its rows sit in the validated batch:
+    failing indexes inside the span are the bundle's, shifted to positions in `frame`. Table-level
+    results hold for every bundle of the batch alike (batches only join tables of the same columns).
     """
-    configs = [r.expectation_config for r in results]
-    # results carry substituted kwargs: find parameter use in the suite as written, by rule and columns
-    skipped = {(e["meta"]["rule"], tuple(_columns_of(e["kwargs"]))) for e in suite["expectations"]
-               if _parameters_of(e["kwargs"]) & unknown}
+    start, height = span
     missing: set[str] = set()
-    for result, config in zip(results, configs, strict=True):
-        if config.type == _TABLE_COLUMNS and not result.success:
+    for result in results:
+        if result.expectation_config.type == _TABLE_COLUMNS and not result.success:
             missing |= set(result.result.get("details", {}).get("mismatched", {}).get("missing", []))
 
     frames: list[pl.DataFrame] = []
     row_failures: list[pl.Series] = []
-    for result, config in zip(results, configs, strict=True):
+    for result in results:
+        config = result.expectation_config
         meta, kwargs = config.meta, config.kwargs
         columns = _columns_of(kwargs)
+        shown = _reported(columns)
         fixed = {"table": table, "rule": meta["rule"], "severity": meta["severity"],
                  "template": meta["message"], "params": params}
-        if (meta["rule"], tuple(columns)) in skipped:
-            continue
         error = _raised(result)
         if error is not None:
             if missing & set(columns):
@@ -351,22 +354,23 @@ def _table_issues(table: str, frame: pl.DataFrame, suite: dict[str, Any],
                                            column=name, **fixed))
             continue
         if config.type == _TABLE_ROWS:
-            observed = str(result.result.get("observed_value"))
+            observed = str(height)  # the batch holds this bundle alone, or only bundles of the same height 0
             frames.append(_issue_frame(pl.DataFrame({"row": [None], "value": [observed]},
                                                     schema={"row": pl.Int64, "value": pl.String}),
                                        column=None, **fixed))
             continue
-        positions = pl.Series("position", result.result.get("unexpected_index_list") or [], dtype=pl.Int64)
+        indexes = pl.Series("position", result.result.get("unexpected_index_list") or [], dtype=pl.Int64)
+        positions = indexes.filter((indexes >= start) & (indexes < start + height)) - start
         if positions.is_empty():
             continue
         if config.type == _NOT_NULL:
             # the reader nulls what it cannot parse and reports it; do not report that cell twice
             positions = positions.filter(~frame[BAD].gather(positions))
-        value = (pl.col(columns[0]).cast(pl.String) if len(columns) == 1 else
-                 pl.concat_str([pl.col(c).cast(pl.String).fill_null("") for c in columns], separator=" / "))
+        value = (pl.col(shown[0]).cast(pl.String) if len(shown) == 1 else
+                 pl.concat_str([pl.col(c).cast(pl.String).fill_null("") for c in shown], separator=" / "))
         failing = frame.select(pl.col(ROW).gather(positions).alias("row"),
                                value.gather(positions).alias("value"))
-        frames.append(_issue_frame(failing, column=", ".join(columns), **fixed))
+        frames.append(_issue_frame(failing, column=", ".join(shown), **fixed))
         if meta["severity"] == SEVERITY_ROW:
             row_failures.append(positions)
     issues = pl.concat(frames) if frames else pl.DataFrame(schema=ISSUE_SCHEMA)
@@ -481,6 +485,12 @@ def _prepared(frame: pl.DataFrame, spec: TableSpec) -> pl.DataFrame:
     return frame.with_columns(pl.col(BAD).fill_null(False))
 
 
+def _pair_columns(suite: dict[str, Any]) -> list[tuple[str, str]]:
+    """The column pairs the suite compares (GE compares them with ==)."""
+    return [(e["kwargs"]["column_A"], e["kwargs"]["column_B"]) for e in suite["expectations"]
+            if "column_A" in e["kwargs"]]
+
+
 def _to_pandas(frame: pl.DataFrame, suite: dict[str, Any]) -> pd.DataFrame:
     """The columns the suite looks at, as pandas with dtypes GE's pandas engine handles fast.
 
@@ -492,17 +502,25 @@ def _to_pandas(frame: pl.DataFrame, suite: dict[str, Any]) -> pd.DataFrame:
       from the untouched Polars frame;
     - repeated codes (unit_id, unit_type, ...) become categoricals, so GE's isin, duplicated and its
       per-rule row filtering work on integer codes; near-unique text (respondent_id) stays pandas'
-      Arrow-backed string.
+      Arrow-backed string; the two columns of a compared pair share one category list (pandas compares
+      categoricals only then), so the comparison is one of integer codes too.
     The default RangeIndex is kept: GE reports failing rows by index, which is then a position in
     `frame`, mapped back to `_row` there.
     """
     import pandas as pd
 
     wanted = {c for e in suite["expectations"] for c in _columns_of(e["kwargs"])}
+    shared: dict[str, pl.DataType] = {}
+    for a, b in _pair_columns(suite):
+        if a in frame.columns and b in frame.columns:
+            categories = pl.concat([frame.get_column(a), frame.get_column(b)]).drop_nulls().unique().sort()
+            shared[a] = shared[b] = pl.Enum(categories)
     columns: dict[str, pd.Series] = {}
     for name in (c for c in frame.columns if c in wanted):
         series = frame.get_column(name)
-        if series.dtype == pl.String:
+        if name in shared:
+            series = series.cast(shared[name])
+        elif series.dtype == pl.String:
             if series.n_unique() * 2 < series.len():
                 series = series.cast(pl.Categorical)
         elif series.dtype == pl.Date:
@@ -522,54 +540,109 @@ def _order(issues: pl.DataFrame) -> pl.DataFrame:
             .drop("_table_rank"))
 
 
-def validate_tables(tables: dict[str, pl.DataFrame], methodology: Methodology, region_code: str, *,
-                    keep_results: bool = False) -> Validation:
-    """Check a bundle's typed tables against the cycle's suites; set bad rows aside; decide rejection.
+BUNDLE, BUNDLE_REGION, LISTED_UNIT = "_bundle", "_bundle_region", "_listed_unit_id"
 
+
+def _bookkept(frame: pl.DataFrame, table: str, number: int, region_code: str,
+              listed_units: pl.Series | None) -> pl.DataFrame:
+    """The table with the suites' bookkeeping columns: which bundle, its region, and the unit lookup.
+
+    `_listed_unit_id` is the row's unit_id when the bundle's units table lists it; without a units
+    table (or its unit_id column) nothing can be looked up, the lookup then passes (the bundle is
+    rejected for the missing table or column, reported once, not once per row).
+    """
+    extra = [pl.lit(number, pl.Int32).alias(BUNDLE), pl.lit(region_code, pl.String).alias(BUNDLE_REGION)]
+    if table != "units" and "unit_id" in frame.columns:
+        unit_id = pl.col("unit_id")
+        extra.append((unit_id if listed_units is None else
+                      pl.when(unit_id.is_in(listed_units.implode())).then(unit_id)).alias(LISTED_UNIT))
+    return frame.with_columns(extra)
+
+
+def _batches(frames: dict[int, pl.DataFrame], wanted: set[str], *, alone: bool) -> list[list[int]]:
+    """Bundles whose table can be validated in one GE call: same suite columns present, all empty or none.
+
+    Then GE's table-level results (required columns, row count) mean the same for each bundle of the
+    batch as for the bundle alone. `alone` puts every bundle in its own batch (for Data Docs).
+    """
+    batches: dict[Any, list[int]] = {}
+    for number, frame in frames.items():
+        key = number if alone else (tuple(c for c in frame.columns if c in wanted), frame.height == 0)
+        batches.setdefault(key, []).append(number)
+    return list(batches.values())
+
+
+def validate_bundles(bundles: Sequence[tuple[str, Mapping[str, pl.DataFrame]]], methodology: Methodology, *,
+                     keep_results: bool = False) -> list[Validation]:
+    """Check many bundles of one cycle against the cycle's suites: one GE call per table and batch.
+
+    `bundles` are (region_code, typed tables) pairs; the result is one Validation per bundle, in order,
+    each exactly what validating that bundle alone gives. GE's fixed cost per call (~0.1 s per table,
+    building its metric graph) is paid once per batch instead of once per bundle; the suites' keys and
+    references are per bundle through bookkeeping columns (see `_bookkept`).
     Referential integrity is checked against every unit_id the units table lists (even units set
-    aside for another reason), so a unit's own problem is reported once, on its own row; without a
-    units table or its unit_id column it is not checked (that is already a critical issue).
-    With `keep_results`, GE's result object of each validated table is kept on the Validation
-    (`ge_results`, by table) for `expectations.report.write_data_docs`; by default it is dropped.
+    aside for another reason), so a unit's own problem is reported once, on its own row.
+    With `keep_results`, every bundle is validated alone and GE's result object of each table is kept
+    on its Validation (`ge_results`, by table) for `expectations.report.write_data_docs`.
     """
     specs = input_specs(methodology.survey.element_codes)
-    gx_objects = _gx()
-    issue_frames: list[pl.DataFrame] = []
-    for table in REQUIRED_TABLES:
-        if table not in tables:
-            issue_frames.append(_single_issue(
-                table=table, row=None, column=None, value=None, rule=RULE_REQUIRED_TABLE,
-                severity=SEVERITY_CRITICAL,
-                message=f"The bundle has no {table} table. Add {table}.csv (or .xlsx, .parquet, .json) and "
-                        f"send the bundle again."))
-
-    prepared = {t: _prepared(tables[t], specs[t]) for t in INPUT_TABLES if t in tables}
-    units_known = "units" in prepared and "unit_id" in prepared["units"].columns
-    unit_ids = prepared["units"].get_column("unit_id").drop_nulls().unique().sort().to_list() if units_known else []
-    params = suite_parameters(methodology, region_code, unit_ids)
-    unknown = set() if units_known else {"unit_ids"}
-
-    clean: dict[str, pl.DataFrame] = {}
-    ge_results: dict[str, Any] = {}
-    for table, frame in prepared.items():
+    for table in INPUT_TABLES:
         check_suite_matches(table, specs[table])
-        suite = load_suite(table)
-        data = _to_pandas(frame, suite)
-        with _GX_LOCK:
-            batch = gx_objects.batch_definition.get_batch(batch_parameters={"dataframe": data})
-            outcome = batch.validate(gx_objects.suites[table], result_format=RESULT_FORMAT,
-                                     expectation_parameters=params)
-        if keep_results:
-            ge_results[table] = outcome
-        issues, failures = _table_issues(table, frame, suite, list(outcome.results), params, unknown)
-        issue_frames.append(issues)
-        bad = pl.col(BAD) | pl.int_range(pl.len(), dtype=pl.Int64).is_in(failures.implode())
-        flagged = frame.with_columns(_is_bad_row=bad)
-        n_bad = int(flagged.get_column("_is_bad_row").sum())
-        if frame.height and n_bad / frame.height > methodology.limits.max_bad_row_share:
-            issue_frames.append(_share_issue(table, n_bad, frame.height, methodology))
-        clean[table] = flagged.filter(~pl.col("_is_bad_row")).drop("_is_bad_row")
+    gx_objects = _gx()
+    ge_params = suite_parameters(methodology)
+    n = len(bundles)
+    issue_frames: list[list[pl.DataFrame]] = [[] for _ in range(n)]
+    prepared: list[dict[str, pl.DataFrame]] = []
+    for number, (_region, tables) in enumerate(bundles):
+        for table in REQUIRED_TABLES:
+            if table not in tables:
+                issue_frames[number].append(_single_issue(
+                    table=table, row=None, column=None, value=None, rule=RULE_REQUIRED_TABLE,
+                    severity=SEVERITY_CRITICAL,
+                    message=f"The bundle has no {table} table. Add {table}.csv (or .xlsx, .parquet, .json) and "
+                            f"send the bundle again."))
+        prepared.append({t: _prepared(tables[t], specs[t]) for t in INPUT_TABLES if t in tables})
+    listed = [frames["units"].get_column("unit_id").drop_nulls().unique()
+              if "units" in frames and "unit_id" in frames["units"].columns else None for frames in prepared]
 
+    clean: list[dict[str, pl.DataFrame]] = [{} for _ in range(n)]
+    ge_results: list[dict[str, Any]] = [{} for _ in range(n)]
+    for table in INPUT_TABLES:
+        suite = load_suite(table)
+        wanted = {c for e in suite["expectations"] for c in _columns_of(e["kwargs"])}
+        frames = {number: _bookkept(tables[table], table, number, bundles[number][0], listed[number])
+                  for number, tables in enumerate(prepared) if table in tables}
+        for batch in _batches(frames, wanted, alone=keep_results):
+            order = [c for c in frames[batch[0]].columns if c in wanted]
+            stacked = pl.concat([frames[number].select(order) for number in batch], rechunk=True)
+            data = _to_pandas(stacked, suite)
+            del stacked
+            with _GX_LOCK:
+                ge_batch = gx_objects.batch_definition.get_batch(batch_parameters={"dataframe": data})
+                outcome = ge_batch.validate(gx_objects.suites[table], result_format=RESULT_FORMAT,
+                                            expectation_parameters=ge_params)
+            results = list(outcome.results)
+            start = 0
+            for number in batch:
+                frame = frames[number]
+                if keep_results:
+                    ge_results[number][table] = outcome
+                params = suite_parameters(methodology, bundles[number][0])
+                issues, failures = _table_issues(table, frame, (start, frame.height), results, params)
+                start += frame.height
+                issue_frames[number].append(issues)
+                bad = pl.col(BAD) | pl.int_range(pl.len(), dtype=pl.Int64).is_in(failures.implode())
+                flagged = prepared[number][table].with_columns(_is_bad_row=bad)
+                n_bad = int(flagged.get_column("_is_bad_row").sum())
+                if frame.height and n_bad / frame.height > methodology.limits.max_bad_row_share:
+                    issue_frames[number].append(_share_issue(table, n_bad, frame.height, methodology))
+                clean[number][table] = flagged.filter(~pl.col("_is_bad_row")).drop("_is_bad_row")
+    return [_verdict(clean[number], issue_frames[number], methodology, ge_results[number]) for number in range(n)]
+
+
+def _verdict(clean: dict[str, pl.DataFrame], issue_frames: list[pl.DataFrame], methodology: Methodology,
+             ge_results: dict[str, Any]) -> Validation:
+    """Add a bundle's aggregate warnings (completeness, sample size) and decide whether it is rejected."""
     # the aggregate warnings need the key columns; a table or column missing is already critical
     units, evaluations, responses = clean.get("units"), clean.get("evaluations"), clean.get("skm_responses")
     if units is not None and "unit_id" in units.columns:
@@ -588,6 +661,12 @@ def validate_tables(tables: dict[str, pl.DataFrame], methodology: Methodology, r
             reason += f" ({critical.height - 1} more problem(s) reject this bundle; see the issue list.)"
     return Validation(clean=clean, issues=issues, rejected=critical.height > 0, reason=reason,
                       ge_results=ge_results)
+
+
+def validate_tables(tables: Mapping[str, pl.DataFrame], methodology: Methodology, region_code: str, *,
+                    keep_results: bool = False) -> Validation:
+    """Check one bundle's typed tables against the cycle's suites; set bad rows aside; decide rejection."""
+    return validate_bundles([(region_code, tables)], methodology, keep_results=keep_results)[0]
 
 
 # ---------------------------------------------------------------- speed

@@ -121,11 +121,11 @@ class CheckedBundle:
     ge_results: dict[str, Any] = field(default_factory=dict)  # GE's results by table, when kept (Data Docs)
 
 
-def check_bundle(path: Path, methodology: Methodology, region_code: str, *,
-                 keep_results: bool = False) -> CheckedBundle:
-    """Read and validate a bundle exactly as the pipeline does; `pekppp validate` calls this too."""
-    from expectations.runner import validate_tables  # GE is slow to import: only where validation runs
+def _read_checked(path: Path, methodology: Methodology, region_code: str) -> CheckedBundle:
+    """Read a bundle; `rejected` when the folder or the files already decide it (before validation).
 
+    Not rejected, `tables` are the reader's typed frames and `issues` its row-level problems.
+    """
     problem = region_problem(region_code)
     if problem:
         return CheckedBundle(True, problem, bundle_issue("unknown_region", problem, value=region_code), {})
@@ -136,12 +136,35 @@ def check_bundle(path: Path, methodology: Methodology, region_code: str, *,
         return CheckedBundle(True, str(err), issues, {})
     if read.rejected:
         return CheckedBundle(True, read.reason, read.issues, {})
-    validation = validate_tables(read.tables, methodology, region_code, keep_results=keep_results)
-    issues = pl.concat([read.issues, validation.issues.select(list(ISSUE_SCHEMA))], how="vertical_relaxed")
-    if validation.rejected:
-        return CheckedBundle(True, validation.reason, issues, {}, validation.ge_results)
-    clean = {name: frame.drop([c for c in (BAD,) if c in frame.columns]) for name, frame in validation.clean.items()}
-    return CheckedBundle(False, None, issues, clean, validation.ge_results)
+    return CheckedBundle(False, None, read.issues, read.tables)
+
+
+def _validated(reads: list[tuple[str, CheckedBundle]], methodology: Methodology, *,
+               keep_results: bool = False) -> list[CheckedBundle]:
+    """Validate every read bundle not yet decided, in one batched call; decided ones pass through."""
+    from expectations.runner import validate_bundles  # GE is slow to import: only where validation runs
+
+    pending = [n for n, (_region, read) in enumerate(reads) if not read.rejected]
+    validations = validate_bundles([(reads[n][0], reads[n][1].tables) for n in pending], methodology,
+                                   keep_results=keep_results) if pending else []
+    checked = [read for _region, read in reads]
+    for n, validation in zip(pending, validations, strict=True):
+        issues = pl.concat([reads[n][1].issues, validation.issues.select(list(ISSUE_SCHEMA))],
+                           how="vertical_relaxed")
+        if validation.rejected:
+            checked[n] = CheckedBundle(True, validation.reason, issues, {}, validation.ge_results)
+        else:
+            clean = {name: frame.drop([c for c in (BAD,) if c in frame.columns])
+                     for name, frame in validation.clean.items()}
+            checked[n] = CheckedBundle(False, None, issues, clean, validation.ge_results)
+    return checked
+
+
+def check_bundle(path: Path, methodology: Methodology, region_code: str, *,
+                 keep_results: bool = False) -> CheckedBundle:
+    """Read and validate a bundle exactly as the pipeline does; `pekppp validate` calls this too."""
+    return _validated([(region_code, _read_checked(path, methodology, region_code))], methodology,
+                      keep_results=keep_results)[0]
 
 
 def region_name(region_code: str) -> str:
@@ -150,40 +173,90 @@ def region_name(region_code: str) -> str:
     return names.item() if names.len() == 1 else ""
 
 
-def ingest_bundle(bundle: LandedBundle, methodology: Methodology, places: Places, ledger: Ledger,
-                  submission_id: str | None = None, *, data_docs: bool | None = None) -> IngestResult:
-    """Keep, read, validate and ledger one bundle; never raises for anything a region sent.
+@dataclass(frozen=True)
+class OpenedBundle:
+    """A landed bundle whose raw bytes are kept and which is read: the input of batched validation.
 
-    Writes the region's report (HTML + Markdown) under `_reports/<cycle>/<region>/<submission_id>/`;
-    GE Data Docs too when `data_docs` (default: env PEKPPP_DATA_DOCS=1), as they cost ~1 s a bundle.
+    `read` is the reader's verdict (already `rejected` for an unknown region or unreadable files);
+    `late` holds the reason when the cycle had closed before the upload (then nothing was read).
     """
-    if data_docs is None:
-        data_docs = os.environ.get("PEKPPP_DATA_DOCS") == "1"
+
+    bundle: LandedBundle
+    submission_id: str
+    raw: Path
+    read: CheckedBundle
+    late: str | None = None
+
+
+def open_bundle(bundle: LandedBundle, methodology: Methodology, places: Places,
+                submission_id: str | None = None) -> OpenedBundle:
+    """Keep the bundle's raw bytes (content-addressed) and read the kept copy; never raises for content."""
     if submission_id is None:
         submission_id, _files = bundle_fingerprint(bundle.path, methodology.limits)
     raw = store_raw(bundle.path, places.raw / submission_id[:2] / submission_id)
     if methodology.is_late(bundle.received_at):
         reason = (f"cycle {methodology.cycle} closed at {methodology.closes_at}; bundle uploaded "
                   f"{bundle.received_at:%Y-%m-%d %H:%M} UTC is kept but not used")
-        status, issues, kept, ge_results = LATE, bundle_issue("late", reason), {}, {}
-    else:
-        checked = check_bundle(raw, methodology, bundle.region_code, keep_results=data_docs)
-        status = REJECTED if checked.rejected else ACCEPTED
-        reason, issues = checked.reason, checked.issues
-        kept = with_owner(checked.tables, bundle.region_code, submission_id)
-        ge_results = checked.ge_results
-    ledger.keep_rows(submission_id, kept, issues)
+        return OpenedBundle(bundle, submission_id, raw, CheckedBundle(True, reason, bundle_issue("late", reason), {}),
+                            late=reason)
+    return OpenedBundle(bundle, submission_id, raw, _read_checked(raw, methodology, bundle.region_code))
+
+
+def _data_docs_wanted(data_docs: bool | None) -> bool:
+    return os.environ.get("PEKPPP_DATA_DOCS") == "1" if data_docs is None else data_docs
+
+
+def validate_opened(opened: list[OpenedBundle], methodology: Methodology, *,
+                    data_docs: bool | None = None) -> list[CheckedBundle]:
+    """Validate read bundles of one cycle together (one GE call per table and batch), verdicts in order.
+
+    With Data Docs (`data_docs`, default env PEKPPP_DATA_DOCS=1) each bundle is validated alone, so
+    its GE results describe that bundle only.
+    """
+    return _validated([(o.bundle.region_code, o.read) for o in opened], methodology,
+                      keep_results=_data_docs_wanted(data_docs))
+
+
+def keep_checked(opened: OpenedBundle, checked: CheckedBundle, places: Places, ledger: Ledger) -> IngestResult:
+    """Keep a validated bundle's accepted rows and issues, write its region report; its ledger entry.
+
+    Writes only this submission's files (rows, issues, reports), so bundles can be kept in parallel.
+    Reports go under `_reports/<cycle>/<region>/<submission_id>/`, with GE Data Docs when validation
+    kept GE's results (they cost ~1 s a bundle).
+    """
+    bundle, submission_id = opened.bundle, opened.submission_id
+    status = LATE if opened.late else REJECTED if checked.rejected else ACCEPTED
+    kept = with_owner(checked.tables, bundle.region_code, submission_id) if status == ACCEPTED else {}
+    ledger.keep_rows(submission_id, kept, checked.issues)
     reports = places.reports / bundle.cycle / bundle.region_code / submission_id
-    write_bundle_reports(reports, issues, cycle=bundle.cycle, region_code=bundle.region_code,
+    write_bundle_reports(reports, checked.issues, cycle=bundle.cycle, region_code=bundle.region_code,
                          region_name=region_name(bundle.region_code), bundle=bundle.name,
-                         submission_id=submission_id, status=status, reason=reason)
-    if ge_results:
+                         submission_id=submission_id, status=status, reason=checked.reason)
+    if checked.ge_results:
         try:
-            write_data_docs(reports / DATA_DOCS_DIR, ge_results, submission_id=submission_id)
+            write_data_docs(reports / DATA_DOCS_DIR, checked.ge_results, submission_id=submission_id)
         except Exception as err:  # Data Docs are a courtesy: a GE rendering failure must not stop ingest
             logging.getLogger(__name__).warning("Data Docs for %s not written: %s", submission_id, err)
     return IngestResult(Entry(
         cycle=bundle.cycle, region_code=bundle.region_code, submission_id=submission_id, bundle=bundle.name,
         landing_path=str(bundle.path), size=bundle.size, mtime_ns=bundle.mtime_ns, received_at=bundle.received_at,
-        status=status, reason=reason, n_issues=issues.height, raw_path=str(raw),
-    ), issues)
+        status=status, reason=checked.reason, n_issues=checked.issues.height, raw_path=str(opened.raw),
+    ), checked.issues)
+
+
+def ingest_bundles(work: list[tuple[LandedBundle, str | None]], methodology: Methodology, places: Places,
+                   ledger: Ledger, *, data_docs: bool | None = None) -> list[IngestResult]:
+    """Keep, read, validate (together) and ledger bundles of one cycle, in order, without Prefect.
+
+    The flow does the same in chunks on its task runner (flows/nightly.py); this is for tools and tests.
+    The same submission id twice (same bytes from two regions) is kept one after the other, in order.
+    """
+    opened = [open_bundle(bundle, methodology, places, submission_id) for bundle, submission_id in work]
+    checked = validate_opened(opened, methodology, data_docs=data_docs)
+    return [keep_checked(o, c, places, ledger) for o, c in zip(opened, checked, strict=True)]
+
+
+def ingest_bundle(bundle: LandedBundle, methodology: Methodology, places: Places, ledger: Ledger,
+                  submission_id: str | None = None, *, data_docs: bool | None = None) -> IngestResult:
+    """Keep, read, validate and ledger one bundle; never raises for anything a region sent."""
+    return ingest_bundles([(bundle, submission_id)], methodology, places, ledger, data_docs=data_docs)[0]

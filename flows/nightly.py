@@ -4,17 +4,20 @@ Thin orchestration: tasks read, call a transform or the validator, write. Deploy
 in prefect.yaml; without a server the same flows run on Prefect's embedded local mode.
 
 Shape of a run: `nightly` (or `rerun-cycle`) runs one `process-cycle` subflow per cycle. The subflow
-holds the cycle's lock (flows/locks.py), finds the work, maps `ingest-bundle` over the bundles on the
-chosen task runner, records the ledger once in its own process, and publishes when something changed.
+holds the cycle's lock (flows/locks.py), finds the work and ingests it chunk by chunk on the chosen
+task runner: `open-bundle` mapped over a chunk (keep the raw bytes, read), one `validate-bundles` task
+for the chunk (Great Expectations once per table for all its bundles: GE's fixed cost of ~0.1 s per
+call and table is paid per chunk, not per bundle), `keep-bundle` mapped over the verdicts (accepted
+rows, issues, region report). Then it records the ledger once in its own process and publishes when
+something changed.
 
 Task runners: by default a small thread pool. `PEKPPP_TASK_RUNNER=dask://host:port` (or the flow's
-`task_runner` parameter) sends the bundle tasks to a Dask cluster instead; they receive everything they
-need as arguments (bundle, methodology, places) and write only their own submission's files, so any
+`task_runner` parameter) sends the tasks to a Dask cluster instead; they receive everything they need
+as arguments (bundle, methodology, places, frames) and write only their own submission's files, so any
 worker that sees the same warehouse path can run them. Great Expectations in threads: the validator
 serialises GE's `batch.validate` with a process-wide lock (GE caches the batch on its shared execution
-engine under a fixed id) while reading, parsing and issue building run in parallel; the GE context is
-built once before the threads start, since building it from several threads at once builds it several
-times. On Dask each worker process has its own context, so validation runs in parallel there.
+engine under a fixed id); the GE context is built once before the threads start, since building it
+from several threads at once builds it several times.
 """
 
 from __future__ import annotations
@@ -36,10 +39,18 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
-from prefect.futures import as_completed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from flows.ingest import IngestResult, LandedBundle, discover, ingest_bundle
+from flows.ingest import (
+    CheckedBundle,
+    IngestResult,
+    LandedBundle,
+    OpenedBundle,
+    discover,
+    keep_checked,
+    open_bundle,
+    validate_opened,
+)
 from flows.ledger import Ledger
 from flows.locks import cycle_lock
 from flows.publish import Release, current_release, publish
@@ -53,6 +64,10 @@ TASK_RUNNER_ENV = "PEKPPP_TASK_RUNNER"
 INGEST_THREADS = min(4, os.cpu_count() or 1)
 """Threads of the default runner: bundles are small and GE validation is one at a time per process."""
 RETRY_DELAYS_SECONDS = [2, 10]
+INGEST_CHUNK_ENV = "PEKPPP_INGEST_CHUNK_MB"
+INGEST_CHUNK_MB = 96
+"""Landed megabytes validated in one GE call per table (~1 M survey rows): GE's fixed cost is paid per
+chunk rather than per bundle, while the memory a chunk needs in pandas stays well under a gigabyte."""
 PROGRESS_STEP = 2.0
 """Percent of a cycle's bundles between two updates of its progress artifact (fewer API calls)."""
 
@@ -122,6 +137,18 @@ def task_runner_for(spec: str | None = None) -> TaskRunner:
                           f"(parameter task_runner or env {TASK_RUNNER_ENV})")
 
 
+def ingest_chunk_bytes() -> int:
+    """The chunk size in bytes: env PEKPPP_INGEST_CHUNK_MB (a positive number), else INGEST_CHUNK_MB."""
+    raw = os.environ.get(INGEST_CHUNK_ENV, "").strip()
+    try:
+        megabytes = float(raw) if raw else INGEST_CHUNK_MB
+    except ValueError:
+        raise TaskRunnerError(f"{INGEST_CHUNK_ENV}={raw!r} is not a number of megabytes") from None
+    if megabytes <= 0:
+        raise TaskRunnerError(f"{INGEST_CHUNK_ENV}={raw!r} must be a positive number of megabytes")
+    return int(megabytes * 2**20)
+
+
 def is_io_failure(task: Any, task_run: Any, state: Any) -> bool:
     """Retry condition: only I/O failures retry: an OSError, or an error raised `from` one (WarehouseError).
 
@@ -147,12 +174,29 @@ def discover_bundles(landing: Path, cycle: str) -> list[LandedBundle]:
     return discover(landing, cycle)
 
 
-@task(name="ingest-bundle", task_run_name="ingest {bundle.cycle}/{bundle.region_code}/{bundle.name}",
+@task(name="open-bundle", task_run_name="open {bundle.cycle}/{bundle.region_code}/{bundle.name}",
       retries=2, retry_delay_seconds=RETRY_DELAYS_SECONDS, retry_condition_fn=is_io_failure, cache_policy=NO_CACHE)
-def ingest_task(bundle: LandedBundle, methodology: Methodology, places: Places,
-                submission_id: str | None = None) -> IngestResult:
-    """Keep, read and validate one bundle; writes only its own submission's files (safe in parallel)."""
-    result = ingest_bundle(bundle, methodology, places, Ledger(places, methodology.cycle), submission_id)
+def open_task(bundle: LandedBundle, methodology: Methodology, places: Places,
+              submission_id: str | None = None) -> OpenedBundle:
+    """Keep one bundle's raw bytes and read them; writes only its own raw copy (safe in parallel)."""
+    return open_bundle(bundle, methodology, places, submission_id)
+
+
+@task(name="validate-bundles", task_run_name="validate {methodology.cycle} chunk {chunk}", cache_policy=NO_CACHE)
+def validate_task(opened: list[OpenedBundle], methodology: Methodology, chunk: int) -> list[CheckedBundle]:
+    """Validate a chunk of read bundles with the cycle's suites, one GE call per table for all of them."""
+    checked = validate_opened(opened, methodology)
+    rows = sum(f.height for o in opened for f in o.read.tables.values())
+    get_run_logger().info("cycle %s chunk %d: %d bundle(s), %d row(s) validated", methodology.cycle, chunk,
+                          len(opened), rows)
+    return checked
+
+
+@task(name="keep-bundle", task_run_name="keep {opened.bundle.cycle}/{opened.bundle.region_code}/{opened.bundle.name}",
+      retries=2, retry_delay_seconds=RETRY_DELAYS_SECONDS, retry_condition_fn=is_io_failure, cache_policy=NO_CACHE)
+def keep_task(opened: OpenedBundle, checked: CheckedBundle, places: Places) -> IngestResult:
+    """Keep one validated bundle's rows, issues and report; writes only its own submission's files."""
+    result = keep_checked(opened, checked, places, Ledger(places, opened.bundle.cycle))
     entry = result.entry
     logger = get_run_logger()
     if entry.status == ACCEPTED:
@@ -231,21 +275,23 @@ def stored_bundles(ledger: Ledger) -> list[tuple[LandedBundle, str]]:
              r["submission_id"]) for r in entries.iter_rows(named=True)]
 
 
-def in_waves(submission_ids: list[str]) -> list[list[int]]:
-    """Positions of the work, split so no two bundles with the same submission id run at once.
+def in_chunks(work: list[tuple[LandedBundle, str]], limit_bytes: int) -> list[list[int]]:
+    """Positions of the work in landing order, cut into chunks validated together.
 
-    The same bytes sent by two regions share a submission id, and so the per-submission files; they
-    run one after the other, in landing order, as they would without parallelism.
+    A chunk closes once its bundles reach `limit_bytes` of landed data (at least one bundle each), or
+    before a submission id it already holds: the same bytes sent by two regions share a submission id,
+    and so the per-submission files, and must be kept one after the other.
     """
-    waves: list[list[int]] = []
-    times_seen: dict[str, int] = {}
-    for position, submission_id in enumerate(submission_ids):
-        n = times_seen.get(submission_id, 0)
-        times_seen[submission_id] = n + 1
-        if n == len(waves):
-            waves.append([])
-        waves[n].append(position)
-    return waves
+    chunks: list[list[int]] = []
+    size, ids = 0, set[str]()
+    for position, (bundle, submission_id) in enumerate(work):
+        if not chunks or size >= limit_bytes or submission_id in ids:
+            chunks.append([])
+            size, ids = 0, set()
+        chunks[-1].append(position)
+        size += bundle.size
+        ids.add(submission_id)
+    return chunks
 
 
 def artifact_key(*parts: str) -> str:
@@ -263,7 +309,12 @@ def _uses_threads() -> bool:
 
 def ingest_all(work: list[tuple[LandedBundle, str]], methodology: Methodology,
                places: Places) -> tuple[list[IngestResult], list[tuple[LandedBundle, BaseException]]]:
-    """Map `ingest-bundle` over the work on the flow's task runner; results in work order, and failures."""
+    """Open, validate and keep the work on the flow's task runner; results in work order, and failures.
+
+    Chunk by chunk (`in_chunks`): `open-bundle` is mapped over a chunk, one `validate-bundles` task
+    checks the whole chunk, `keep-bundle` is mapped over its verdicts. The next chunk is opened while
+    one is validated, and a chunk is kept while the next is validated, so reading, GE and writing overlap.
+    """
     if not work:
         return [], []
     logger = get_run_logger()
@@ -276,25 +327,59 @@ def ingest_all(work: list[tuple[LandedBundle, str]], methodology: Methodology,
                                         description=f"cycle {cycle}: bundles ingested of {len(work)}")
     results: dict[int, IngestResult] = {}
     failures: list[tuple[LandedBundle, BaseException]] = []
-    done, shown = 0, 0.0
-    for wave in in_waves([submission_id for _, submission_id in work]):
-        futures = ingest_task.map([work[n][0] for n in wave], unmapped(methodology), unmapped(places),
-                                  [work[n][1] for n in wave])
-        position = {future.task_run_id: n for future, n in zip(futures, wave, strict=True)}
-        for future in as_completed(futures):
-            n = position[future.task_run_id]
+    counter = {"done": 0, "shown": 0.0}
+
+    def failed(n: int, err: BaseException, step: str) -> None:
+        bundle = work[n][0]
+        failures.append((bundle, err))
+        logger.error("cycle %s: %s/%s could not be %s: %s", cycle, bundle.region_code, bundle.name, step, err)
+        advance()
+
+    def advance() -> None:
+        counter["done"] += 1
+        percent = 100.0 * counter["done"] / len(work)
+        if percent - counter["shown"] >= PROGRESS_STEP or counter["done"] == len(work):
+            update_progress_artifact(progress, percent)
+            counter["shown"] = percent
+            logger.info("cycle %s: %d/%d bundles ingested", cycle, counter["done"], len(work))
+
+    def open_chunk(chunk: list[int]) -> list[Any]:
+        return open_task.map([work[n][0] for n in chunk], unmapped(methodology), unmapped(places),
+                             [work[n][1] for n in chunk])
+
+    def collect_kept(kept: list[tuple[int, Any]]) -> None:
+        for n, future in kept:
             try:
                 results[n] = future.result()
             except Exception as err:  # an I/O failure that outlived its retries
-                bundle = work[n][0]
-                failures.append((bundle, err))
-                logger.error("cycle %s: %s/%s could not be ingested: %s", cycle, bundle.region_code, bundle.name, err)
-            done += 1
-            percent = 100.0 * done / len(work)
-            if percent - shown >= PROGRESS_STEP or done == len(work):
-                update_progress_artifact(progress, percent)
-                shown = percent
-                logger.info("cycle %s: %d/%d bundles ingested", cycle, done, len(work))
+                failed(n, err, "kept")
+                continue
+            advance()
+
+    chunks = in_chunks(work, ingest_chunk_bytes())
+    opening = open_chunk(chunks[0])
+    kept: list[tuple[int, Any]] = []
+    for number, chunk in enumerate(chunks):
+        opened: list[tuple[int, OpenedBundle]] = []
+        for n, future in zip(chunk, opening, strict=True):
+            try:
+                opened.append((n, future.result()))
+            except Exception as err:  # an I/O failure that outlived its retries, or a bug
+                failed(n, err, "read")
+        if number + 1 < len(chunks):
+            opening = open_chunk(chunks[number + 1])
+        checked: list[CheckedBundle] = []
+        if opened:
+            try:
+                checked = validate_task.submit([o for _, o in opened], methodology, number).result()
+            except Exception as err:  # a bug in the suites or the validator: every bundle of the chunk fails
+                for n, _ in opened:
+                    failed(n, err, "validated")
+                opened = []
+        collect_kept(kept)  # the previous chunk's, before this one writes (a submission id may recur)
+        futures = keep_task.map([o for _, o in opened], checked, unmapped(places)) if opened else []
+        kept = [(n, future) for (n, _), future in zip(opened, futures, strict=True)]
+    collect_kept(kept)
     return [results[n] for n in sorted(results)], failures
 
 

@@ -128,13 +128,15 @@ class Stopwatch:
 _TIMED: list[tuple[str, tuple[str, ...], str]] = [
     ("flows.ingest", ("discover",), "discover.scan"), ("flows.nightly", ("discover",), "discover.scan"),
     ("flows.nightly", ("bundle_fingerprint",), "discover.hash"),
-    ("flows.ingest", ("ingest_bundle",), "ingest"), ("flows.nightly", ("ingest_bundle",), "ingest"),
+    ("flows.ingest", ("open_bundle",), "open"), ("flows.nightly", ("open_bundle",), "open"),
+    ("flows.ingest", ("keep_checked",), "keep"), ("flows.nightly", ("keep_checked",), "keep"),
+    ("flows.ingest", ("write_bundle_reports",), "keep.reports"),
     ("flows.ingest", ("store_raw",), "read.keep_raw"),
     ("flows.ingest", ("read_bundle",), "read.bundle"),
     ("flows.readers", ("bundle_fingerprint",), "read.rehash"),
     ("flows.readers", ("read_raw",), "read.csv"),
     ("flows.readers", ("parse_table",), "read.parse"),
-    ("expectations.runner", ("validate_tables",), "validate"),
+    ("expectations.runner", ("validate_bundles",), "validate"),
     ("expectations.runner", ("_to_pandas",), "validate.to_pandas"),
     ("expectations.runner", ("_table_issues",), "validate.issues"),
     ("expectations.runner", ("completeness_issues",), "validate.aggregates"),
@@ -182,8 +184,8 @@ def _span(snapshot: dict[str, Any], *labels: str) -> float:
 def stages(snapshot: dict[str, Any]) -> dict[str, float]:
     """Busy seconds per pipeline stage (summed over threads when bundles run in parallel)."""
     s = defaultdict(float, snapshot["seconds"])
-    read = s["read.keep_raw"] + s["read.bundle"]
-    ingest_glue = s["ingest"] - read - s["validate"] - s["ledger.keep_rows"]
+    read = s["open"]
+    ingest_glue = s["keep"] - s["ledger.keep_rows"]  # the region reports, and the entry
     return {
         "discover": s["discover.scan"] + s["discover.hash"],
         "read": read,
@@ -191,7 +193,7 @@ def stages(snapshot: dict[str, Any]) -> dict[str, float]:
         "ledger": s["ledger.keep_rows"] + s["ledger.record"],
         "compute": s["compute"],
         "publish": s["publish"] - s["compute"],
-        "ingest glue": max(ingest_glue, 0.0),
+        "reports per bundle": max(ingest_glue, 0.0),
     }
 
 
@@ -199,7 +201,7 @@ def phases(snapshot: dict[str, Any]) -> dict[str, float]:
     """Wall seconds per phase of a run (bundles may be ingested in parallel inside `ingest`)."""
     return {
         "discover": _span(snapshot, "discover.scan", "discover.hash"),
-        "ingest bundles (read, validate, keep rows)": _span(snapshot, "ingest"),
+        "ingest bundles (open, validate, keep)": _span(snapshot, "open", "validate", "keep"),
         "ledger record": _span(snapshot, "ledger.record"),
         "compute": _span(snapshot, "compute"),
         "publish": _span(snapshot, "publish") - _span(snapshot, "compute"),
@@ -218,6 +220,7 @@ def detail(snapshot: dict[str, Any]) -> dict[str, float]:
         "read: CSV to text frames": s["read.csv"],
         "read: parse_table": s["read.parse"],
         "read: other": s["read.bundle"] - s["read.rehash"] - s["read.csv"] - s["read.parse"],
+        "open: late check, wrapping": s["open"] - s["read.keep_raw"] - s["read.bundle"],
         "validate: to pandas": s["validate.to_pandas"],
         "validate: results to issues": s["validate.issues"],
         "validate: completeness + sample (Polars)": s["validate.aggregates"],
@@ -225,6 +228,7 @@ def detail(snapshot: dict[str, Any]) -> dict[str, float]:
         - s["validate.aggregates"],
         "ledger: accepted rows to Parquet": s["ledger.keep_rows"],
         "ledger: record": s["ledger.record"],
+        "keep: region reports (HTML + Markdown)": s["keep.reports"],
         "compute: score_cycle": s["compute.score_cycle"],
         "compute: issues table": s["compute"] - s["compute.score_cycle"],
         "publish: to Arrow + schema checks": s["publish.arrow"],
@@ -252,13 +256,13 @@ def table_rows(warehouse: Path) -> dict[str, int]:
 
 
 def run_pekppp(args: argparse.Namespace) -> dict[str, Any]:
-    """discover → (keep raw, read, validate, ledger) per bundle → record → publish, without Prefect."""
+    """discover → per chunk: open bundles, validate together, keep → record → publish, without Prefect."""
     imported = time.perf_counter()
     import expectations.runner as runner
     import flows.ingest as ingest
     import flows.publish as publish
     from flows.ledger import Ledger
-    from flows.nightly import new_bundles
+    from flows.nightly import in_chunks, ingest_chunk_bytes, new_bundles
     from flows.settings import Places, load_methodology
 
     imports = time.perf_counter() - imported
@@ -273,7 +277,11 @@ def run_pekppp(args: argparse.Namespace) -> dict[str, Any]:
     ledger = Ledger(places, CYCLE)
     started = time.perf_counter()
     work = new_bundles(ingest.discover(places.landing, CYCLE), ledger, methodology)
-    entries = [ingest.ingest_bundle(bundle, methodology, places, ledger, sid).entry for bundle, sid in work]
+    entries = []
+    for chunk in in_chunks(work, ingest_chunk_bytes()):  # as the flow does, one chunk after the other
+        opened = [ingest.open_bundle(work[n][0], methodology, places, work[n][1]) for n in chunk]
+        checked = ingest.validate_opened(opened, methodology)
+        entries += [ingest.keep_checked(o, c, places, ledger).entry for o, c in zip(opened, checked, strict=True)]
     ledger.record(entries)
     release = publish.publish(places, methodology)
     total = time.perf_counter() - started

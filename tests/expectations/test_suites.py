@@ -260,8 +260,10 @@ CASES: dict[str, tuple[Mutation, Callable[[Methodology], set[IssueKey]] | None]]
 
 def _case_key(table: str, expectation: dict[str, Any]) -> str:
     kwargs = expectation["kwargs"]
-    columns = [kwargs["column"]] if "column" in kwargs else kwargs.get("column_list", [])
-    return f"{table}/{expectation['meta']['rule']}/{','.join(columns)}"
+    columns = ([kwargs["column"]] if "column" in kwargs else [kwargs["column_A"], kwargs["column_B"]]
+               if "column_A" in kwargs else kwargs.get("column_list", []))
+    shown = [c for c in columns if not c.startswith("_")]  # the runner's bookkeeping columns are never reported
+    return f"{table}/{expectation['meta']['rule']}/{','.join(shown)}"
 
 
 SUITE_KEYS = sorted(_case_key(t, e) for t in INPUT_TABLES for e in load_suite(t)["expectations"])
@@ -300,7 +302,7 @@ def test_expectation_fails_on_its_case(key: str, methodology_2024: Methodology) 
 
 
 def test_messages_fill_every_placeholder(methodology_2024: Methodology) -> None:
-    params = runner.suite_parameters(methodology_2024, REGION, ["U1"])
+    params = runner.suite_parameters(methodology_2024, REGION)
     frame = pl.DataFrame({"row": [7], "value": ["x"]}, schema={"row": pl.Int64, "value": pl.String})
     for table in INPUT_TABLES:
         for expectation in load_suite(table)["expectations"]:
@@ -578,3 +580,34 @@ def test_no_great_expectations_state_is_written_into_the_repository() -> None:
     assert not (root / "gx").exists()
     assert not (root / "great_expectations").exists()
     assert not list(root.glob("**/great_expectations.yml"))
+
+
+# ---------------------------------------------------------------- many bundles in one call
+
+
+def test_many_bundles_in_one_call_give_what_each_gives_alone(methodology_2024: Methodology) -> None:
+    """Every failing case of the suites, plus good bundles of two regions with the same unit ids,
+    validated in one `validate_bundles` call: each bundle's verdict equals validating it alone, so a
+    duplicate key or a unit reference never leaks from one bundle into another."""
+    m = methodology_2024
+    other_region = "35.79"
+    good = good_bundle(m)
+    other = {t: f.with_columns(region_code=pl.lit(other_region)) if t == "units" else f for t, f in good.items()}
+    # bundle B lists only U1: its evaluations of U2..U10 are unknown there, although bundle A lists them
+    only_u1 = {**good, "units": good["units"].filter(pl.col("unit_id") == "U1")}
+    bundles = [(REGION, good), (other_region, other), (REGION, only_u1)]
+    bundles += [(REGION, mutate(good_bundle(m), m)) for mutate, _ in CASES.values()]
+    together = runner.validate_bundles(bundles, m)
+    assert len(together) == len(bundles)
+    for (region, tables), batched in zip(bundles, together, strict=True):
+        alone = validate_tables(tables, m, region)
+        assert batched.issues.equals(alone.issues), batched.issues.join(alone.issues, on=list(ISSUE_SCHEMA),
+                                                                         how="anti")
+        assert (batched.rejected, batched.reason) == (alone.rejected, alone.reason)
+        assert batched.clean.keys() == alone.clean.keys()
+        assert all(batched.clean[t].equals(alone.clean[t]) for t in alone.clean)
+    assert together[0].issues.filter(pl.col("severity") != "warning").is_empty()
+    assert together[1].issues.filter(pl.col("severity") != "warning").is_empty()
+    unknown = together[2].issues.filter(pl.col("rule") == "unit_known")
+    assert unknown.height == good["evaluations"].filter(pl.col("unit_id") != "U1").height + sum(
+        n for u, n in RESPONDENTS.items() if u != "U1")

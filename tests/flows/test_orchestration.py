@@ -26,6 +26,7 @@ from prefect.utilities.callables import parameter_schema
 
 import flows.nightly as nightly_module
 from flows.generate import generate_cycle
+from flows.ingest import LandedBundle
 from flows.locks import CycleLocked, cycle_lock, lock_path
 from flows.nightly import (
     INGEST_THREADS,
@@ -33,7 +34,7 @@ from flows.nightly import (
     PUBLISHED,
     IngestFailed,
     TaskRunnerError,
-    in_waves,
+    in_chunks,
     is_io_failure,
     nightly,
     open_cycles,
@@ -126,13 +127,22 @@ def test_only_io_failures_are_retried() -> None:
     except KeyError as bug:
         assert not is_io_failure(None, None, failed(bug))  # only an explicit cause counts
     assert not is_io_failure(None, None, Completed())
-    for task in (nightly_module.ingest_task, nightly_module.discover_bundles, nightly_module.publish_task):
+    tasks = (nightly_module.open_task, nightly_module.keep_task, nightly_module.discover_bundles,
+             nightly_module.publish_task)
+    for task in tasks:
         assert task.retries >= 1 and task.retry_condition_fn is is_io_failure, task.name
 
 
-def test_bundles_with_the_same_bytes_never_run_at_once() -> None:
-    assert in_waves(["a", "b", "a", "c", "a", "b"]) == [[0, 1, 3], [2, 5], [4]]
-    assert in_waves([]) == []
+def test_chunks_close_at_the_size_limit_and_before_a_repeated_submission(tmp_path: Path) -> None:
+    def work(*items: tuple[str, int]) -> list[tuple[LandedBundle, str]]:
+        return [(LandedBundle("2024", "35.78", tmp_path / f"b{n}", size, n), sid)
+                for n, (sid, size) in enumerate(items)]
+
+    assert in_chunks([], 100) == []
+    assert in_chunks(work(("a", 60), ("b", 60), ("c", 10), ("d", 500), ("e", 1)), 100) == [[0, 1], [2, 3], [4]]
+    # the same bytes from two regions are never in one chunk, so never kept at once
+    assert in_chunks(work(("a", 1), ("b", 1), ("a", 1), ("c", 1), ("a", 1)), 100) == [[0, 1], [2, 3], [4]]
+    assert in_chunks(work(("a", 500)), 100) == [[0]]
 
 
 HOLDER = """
@@ -278,7 +288,7 @@ def test_nightly_runs_open_cycles_only_and_says_when_nothing_is_new(prefect_loca
 @pytest.mark.slow
 def test_ingest_retries_io_failures_and_not_bugs(prefect_local, landing: Path, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    real_ingest = nightly_module.ingest_bundle
+    real_open = nightly_module.open_bundle
     calls: dict[str, int] = {}
     failure: list[BaseException] = []
 
@@ -286,10 +296,10 @@ def test_ingest_retries_io_failures_and_not_bugs(prefect_local, landing: Path, t
         calls[bundle.name] = calls.get(bundle.name, 0) + 1
         if failure and (calls[bundle.name] == 1 or not isinstance(failure[0], OSError)):
             raise failure[0]
-        return real_ingest(bundle, *args, **kwargs)
+        return real_open(bundle, *args, **kwargs)
 
-    monkeypatch.setattr(nightly_module, "ingest_bundle", flaky_ingest)
-    monkeypatch.setattr(nightly_module, "ingest_task", nightly_module.ingest_task.with_options(retry_delay_seconds=0))
+    monkeypatch.setattr(nightly_module, "open_bundle", flaky_ingest)
+    monkeypatch.setattr(nightly_module, "open_task", nightly_module.open_task.with_options(retry_delay_seconds=0))
 
     failure[:] = [TypeError("a bug")]
     with pytest.raises(IngestFailed, match="TypeError: a bug") as failed:
@@ -341,7 +351,8 @@ def test_dask_runner_publishes_the_same_tables_as_the_thread_pool(prefect_local,
         address = cluster.scheduler_address.replace("tcp://", "dask://")
         on_dask, _ = run(nightly, tmp_path / "dask", landing, cycle="2024", task_runner=address)
     assert len({task["worker"] for task in stream.data}) == 2  # both worker processes ingested bundles
-    assert len(stream.data) == threads[0]["bundles_new"]
+    # open + keep per bundle, and one validate for the (single, small) chunk: all ran on Dask
+    assert len(stream.data) == 2 * threads[0]["bundles_new"] + 1
     assert on_dask[0]["release_id"] != threads[0]["release_id"]
     ignore = {"release_id", "manifest", "current_release", "message", "diff", "diff_against", "changes"}
     assert {k: v for k, v in on_dask[0].items() if k not in ignore} == \
