@@ -271,7 +271,7 @@ def report(data: Dataset, runs: dict[str, ChildRun], fig: dict[str, Any], machin
             lines.append(f"({labels[name]}: best of {len(tries['tries_wall_s'])} runs; wall s "
                          f"{tries['tries_wall_s']}, CPU s {tries['tries_cpu_s']})")
 
-    for name, title in (("pekppp", "pekppp stages called in turn (no Prefect, one bundle at a time)"),
+    for name, title in (("pekppp", "pekppp stages called in turn (no Prefect, chunk after chunk as the flow does)"),
                         ("nightly", "nightly flow, full cycle (Prefect; bundles on its thread pool)")):
         if name not in runs or not runs[name].ok:
             continue
@@ -315,7 +315,7 @@ def report(data: Dataset, runs: dict[str, ChildRun], fig: dict[str, Any], machin
                          + _phase_text(inc["run"]) + f"), server stop {inc['server_stop_s']:.1f}, rest "
                          f"{runs[name].wall_seconds - inc['process_s']:.1f}")
     if fig["validate_rows_per_s_pipeline"]:
-        lines.append(f"validation rate inside the pipeline (all tables, per bundle): "
+        lines.append(f"validation rate inside the pipeline (all tables, chunks of bundles): "
                      f"{fig['validate_rows_per_s_pipeline'] / 1e6:.2f} M rows/s")
     if fig["validate_rows_per_s_speed"]:
         vs = runs["validate-speed"].result
