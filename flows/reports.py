@@ -151,7 +151,8 @@ class CycleData:
         so 500 region cards cost one pass over it, not 500 filters."""
         if name not in self._by_region:
             frame = (self.indicator_losses[0] if name == "losses" and self.indicator_losses else
-                     self.unit_rows if name == "unit_rows" else self[name])
+                     self.unit_rows if name == "unit_rows" else
+                     self.region_aspects if name == "region_aspects" else self[name])
             self._by_region[name] = {key[0]: part for key, part in  # type: ignore[misc]
                                      frame.partition_by("region_code", as_dict=True, maintain_order=True).items()}
             self._by_region[name][""] = frame.clear()
@@ -162,6 +163,11 @@ class CycleData:
     def unit_rows(self) -> pl.DataFrame:
         """Every unit with its aspect scores as columns, ordered by region, unit type and name."""
         return report_data.unit_table(self.units.lazy(), self["aspect_scores"].lazy(), self.methodology).collect()
+
+    @cached_property
+    def region_aspects(self) -> pl.DataFrame:
+        """Mean score per region and aspect (each card's own aspect chart), for all regions at once."""
+        return report_data.aspect_summary(self["aspect_scores"].lazy(), self.methodology, ["region_code"]).collect()
 
     @cached_property
     def national_aspects(self) -> pl.DataFrame:
@@ -736,7 +742,7 @@ def _region_units(data: CycleData, region_code: str) -> Html:
 
 
 def _region_aspects(data: CycleData, region_code: str) -> Html:
-    mine = report_data.aspect_summary(data.of_region("aspect_scores", region_code).lazy(), data.methodology)
+    mine = data.of_region("region_aspects", region_code).lazy()
     rows = (report_data.ranked_aspects(mine).join(data.national_aspects.lazy(), on="aspect_code", how="left")
             .sort(["mean", "aspect_order"], nulls_last=True).collect())
     if rows.is_empty() or rows["mean"].null_count() == rows.height:
