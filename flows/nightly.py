@@ -5,11 +5,13 @@ in prefect.yaml; without a server the same flows run on Prefect's embedded local
 
 Shape of a run: `nightly` (or `rerun-cycle`) runs one `process-cycle` subflow per cycle. The subflow
 holds the cycle's lock (flows/locks.py), finds the work and ingests it chunk by chunk on the chosen
-task runner: `open-bundle` mapped over a chunk (keep the raw bytes, read), one `validate-bundles` task
-for the chunk (Great Expectations once per table for all its bundles: GE's fixed cost of ~0.1 s per
-call and table is paid per chunk, not per bundle), `keep-bundle` mapped over the verdicts (accepted
-rows, issues, region report). Then it records the ledger once in its own process and publishes when
-something changed.
+task runner, three tasks per chunk: `open-bundles` (keep the raw bytes, read), `validate-bundles`
+(Great Expectations once per table for all the chunk's bundles: GE's fixed cost of ~0.1 s per call
+and table is paid per chunk, not per bundle) and `keep-bundles` (accepted rows, issues, region
+reports). Tasks work on chunks rather than single bundles because Prefect's bookkeeping per task run
+costs more than a small bundle's work; inside a chunk each bundle has its own I/O retries and its own
+failure, and its own log line. Then the subflow records the ledger once in its own process and
+publishes when something changed.
 
 Task runners: by default a small thread pool. `PEKPPP_TASK_RUNNER=dask://host:port` (or the flow's
 `task_runner` parameter) sends the tasks to a Dask cluster instead; they receive everything they need
@@ -24,13 +26,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
-from prefect import flow, get_run_logger, task, unmapped
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import (
     create_markdown_artifact,
     create_progress_artifact,
@@ -60,16 +63,17 @@ from flows.storage import WarehouseError
 from transforms.methodology import Methodology, MethodologyError
 from transforms.submissions import ACCEPTED, LATE, REJECTED
 
+T = TypeVar("T")
 TASK_RUNNER_ENV = "PEKPPP_TASK_RUNNER"
 INGEST_THREADS = min(4, os.cpu_count() or 1)
 """Threads of the default runner: bundles are small and GE validation is one at a time per process."""
 RETRY_DELAYS_SECONDS = [2, 10]
+BUNDLE_RETRY_DELAYS: list[float] = [2, 10]
+"""Seconds before each new try of one bundle's step inside a chunk task, when it failed on I/O."""
 INGEST_CHUNK_ENV = "PEKPPP_INGEST_CHUNK_MB"
 INGEST_CHUNK_MB = 96
 """Landed megabytes validated in one GE call per table (~1 M survey rows): GE's fixed cost is paid per
 chunk rather than per bundle, while the memory a chunk needs in pandas stays well under a gigabyte."""
-PROGRESS_STEP = 2.0
-"""Percent of a cycle's bundles between two updates of its progress artifact (fewer API calls)."""
 
 PUBLISHED, NOTHING_NEW = "published", "nothing new"
 CycleFailure = tuple[str, BaseException]
@@ -149,13 +153,8 @@ def ingest_chunk_bytes() -> int:
     return int(megabytes * 2**20)
 
 
-def is_io_failure(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry condition: only I/O failures retry: an OSError, or an error raised `from` one (WarehouseError).
-
-    A bug (TypeError, KeyError, ...) fails at once instead of three times; what a region sent never
-    raises at all (ingest records it as rejected).
-    """
-    error = state.data if isinstance(state.data, BaseException) else None
+def is_io_error(error: BaseException | None) -> bool:
+    """An OSError, or an error raised `from` one (WarehouseError): worth another try; a bug is not."""
     for _ in range(10):  # a chain of causes, never a cycle
         if error is None:
             return False
@@ -163,6 +162,15 @@ def is_io_failure(task: Any, task_run: Any, state: Any) -> bool:
             return True
         error = error.__cause__
     return False
+
+
+def is_io_failure(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry condition: only I/O failures retry: an OSError, or an error raised `from` one (WarehouseError).
+
+    A bug (TypeError, KeyError, ...) fails at once instead of three times; what a region sent never
+    raises at all (ingest records it as rejected).
+    """
+    return is_io_error(state.data if isinstance(state.data, BaseException) else None)
 
 
 # ---------------------------------------------------------------- tasks
@@ -174,12 +182,43 @@ def discover_bundles(landing: Path, cycle: str) -> list[LandedBundle]:
     return discover(landing, cycle)
 
 
-@task(name="open-bundle", task_run_name="open {bundle.cycle}/{bundle.region_code}/{bundle.name}",
-      retries=2, retry_delay_seconds=RETRY_DELAYS_SECONDS, retry_condition_fn=is_io_failure, cache_policy=NO_CACHE)
-def open_task(bundle: LandedBundle, methodology: Methodology, places: Places,
-              submission_id: str | None = None) -> OpenedBundle:
-    """Keep one bundle's raw bytes and read them; writes only its own raw copy (safe in parallel)."""
-    return open_bundle(bundle, methodology, places, submission_id)
+Failure = tuple[int, BaseException]
+"""A bundle (its position in the run's work) that could not be ingested, and why."""
+
+
+def with_io_retries(step: Callable[[], T], delays: Sequence[float]) -> T:
+    """Run one bundle's step, again after each delay while it fails on I/O (see `is_io_error`).
+
+    Per bundle, inside a chunk task: one bundle's flaky read must not redo (or fail) its neighbours.
+    Anything else (a bug) is raised at once.
+    """
+    for delay in delays:
+        try:
+            return step()
+        except Exception as err:
+            if not is_io_error(err):
+                raise
+            get_run_logger().warning("I/O failure, retrying in %s s: %s", delay, err)
+            time.sleep(delay)
+    return step()
+
+
+@task(name="open-bundles", task_run_name="open {cycle} chunk {chunk} ({n} bundles)", retries=1,
+      retry_delay_seconds=RETRY_DELAYS_SECONDS[:1], retry_condition_fn=is_io_failure, cache_policy=NO_CACHE)
+def open_task(work: list[tuple[int, LandedBundle, str]], methodology: Methodology, places: Places, *, cycle: str,
+              chunk: int, n: int) -> tuple[list[tuple[int, OpenedBundle]], list[Failure]]:
+    """Keep the raw bytes of a chunk's bundles and read them; each bundle writes only its own raw copy.
+
+    A bundle whose I/O keeps failing after its retries is returned as a failure; the others go on.
+    """
+    opened, failures = [], []
+    for position, bundle, submission_id in work:
+        try:
+            opened.append((position, with_io_retries(
+                lambda b=bundle, s=submission_id: open_bundle(b, methodology, places, s), BUNDLE_RETRY_DELAYS)))
+        except Exception as err:  # I/O that outlived its retries, or a bug: this bundle fails, the others go on
+            failures.append((position, err))
+    return opened, failures
 
 
 @task(name="validate-bundles", task_run_name="validate {methodology.cycle} chunk {chunk}", cache_policy=NO_CACHE)
@@ -192,18 +231,27 @@ def validate_task(opened: list[OpenedBundle], methodology: Methodology, chunk: i
     return checked
 
 
-@task(name="keep-bundle", task_run_name="keep {opened.bundle.cycle}/{opened.bundle.region_code}/{opened.bundle.name}",
-      retries=2, retry_delay_seconds=RETRY_DELAYS_SECONDS, retry_condition_fn=is_io_failure, cache_policy=NO_CACHE)
-def keep_task(opened: OpenedBundle, checked: CheckedBundle, places: Places) -> IngestResult:
-    """Keep one validated bundle's rows, issues and report; writes only its own submission's files."""
-    result = keep_checked(opened, checked, places, Ledger(places, opened.bundle.cycle))
-    entry = result.entry
+@task(name="keep-bundles", task_run_name="keep {cycle} chunk {chunk} ({n} bundles)", retries=1,
+      retry_delay_seconds=RETRY_DELAYS_SECONDS[:1], retry_condition_fn=is_io_failure, cache_policy=NO_CACHE)
+def keep_task(verdicts: list[tuple[int, OpenedBundle, CheckedBundle]], places: Places, *, cycle: str, chunk: int,
+              n: int) -> tuple[list[tuple[int, IngestResult]], list[Failure]]:
+    """Keep a chunk's validated bundles: rows, issues and region report, each its own submission's files."""
     logger = get_run_logger()
-    if entry.status == ACCEPTED:
-        logger.info("%s/%s accepted (%d issue(s))", entry.region_code, entry.bundle, entry.n_issues)
-    else:
-        logger.warning("%s/%s %s: %s", entry.region_code, entry.bundle, entry.status, entry.reason)
-    return result
+    kept, failures = [], []
+    for position, opened, checked in verdicts:
+        try:
+            result = with_io_retries(
+                lambda o=opened, c=checked: keep_checked(o, c, places, Ledger(places, cycle)), BUNDLE_RETRY_DELAYS)
+        except Exception as err:  # I/O that outlived its retries, or a bug: this bundle fails, the others go on
+            failures.append((position, err))
+            continue
+        kept.append((position, result))
+        entry = result.entry
+        if entry.status == ACCEPTED:
+            logger.info("%s/%s accepted (%d issue(s))", entry.region_code, entry.bundle, entry.n_issues)
+        else:
+            logger.warning("%s/%s %s: %s", entry.region_code, entry.bundle, entry.status, entry.reason)
+    return kept, failures
 
 
 @task(name="publish-cycle", task_run_name="publish {methodology.cycle}", retries=1,
@@ -299,7 +347,7 @@ def artifact_key(*parts: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
 
 
-# ---------------------------------------------------------------- the mapped ingest
+# ---------------------------------------------------------------- the chunked ingest
 
 
 def _uses_threads() -> bool:
@@ -311,9 +359,11 @@ def ingest_all(work: list[tuple[LandedBundle, str]], methodology: Methodology,
                places: Places) -> tuple[list[IngestResult], list[tuple[LandedBundle, BaseException]]]:
     """Open, validate and keep the work on the flow's task runner; results in work order, and failures.
 
-    Chunk by chunk (`in_chunks`): `open-bundle` is mapped over a chunk, one `validate-bundles` task
-    checks the whole chunk, `keep-bundle` is mapped over its verdicts. The next chunk is opened while
-    one is validated, and a chunk is kept while the next is validated, so reading, GE and writing overlap.
+    Chunk by chunk (`in_chunks`), three tasks each: `open-bundles` (keep raw bytes, read), one
+    `validate-bundles` (GE once per table for the whole chunk) and `keep-bundles` (accepted rows, issues,
+    region reports). The next chunk is opened while one is validated and the previous one kept, so
+    reading, GE and writing overlap. Tasks per chunk rather than per bundle: Prefect's bookkeeping per
+    task run (~0.1 s of CPU) would otherwise cost more than a small bundle's work.
     """
     if not work:
         return [], []
@@ -327,58 +377,57 @@ def ingest_all(work: list[tuple[LandedBundle, str]], methodology: Methodology,
                                         description=f"cycle {cycle}: bundles ingested of {len(work)}")
     results: dict[int, IngestResult] = {}
     failures: list[tuple[LandedBundle, BaseException]] = []
-    counter = {"done": 0, "shown": 0.0}
+    done = 0
 
-    def failed(n: int, err: BaseException, step: str) -> None:
-        bundle = work[n][0]
-        failures.append((bundle, err))
-        logger.error("cycle %s: %s/%s could not be %s: %s", cycle, bundle.region_code, bundle.name, step, err)
-        advance()
+    def failed(items: list[Failure], step: str) -> None:
+        for n, err in items:
+            bundle = work[n][0]
+            failures.append((bundle, err))
+            logger.error("cycle %s: %s/%s could not be %s: %s: %s", cycle, bundle.region_code, bundle.name, step,
+                         type(err).__name__, err)
 
-    def advance() -> None:
-        counter["done"] += 1
-        percent = 100.0 * counter["done"] / len(work)
-        if percent - counter["shown"] >= PROGRESS_STEP or counter["done"] == len(work):
-            update_progress_artifact(progress, percent)
-            counter["shown"] = percent
-            logger.info("cycle %s: %d/%d bundles ingested", cycle, counter["done"], len(work))
+    def open_chunk(number: int, chunk: list[int]) -> Any:
+        return open_task.submit([(n, *work[n]) for n in chunk], methodology, places, cycle=cycle, chunk=number,
+                                n=len(chunk))
 
-    def open_chunk(chunk: list[int]) -> list[Any]:
-        return open_task.map([work[n][0] for n in chunk], unmapped(methodology), unmapped(places),
-                             [work[n][1] for n in chunk])
-
-    def collect_kept(kept: list[tuple[int, Any]]) -> None:
-        for n, future in kept:
-            try:
-                results[n] = future.result()
-            except Exception as err:  # an I/O failure that outlived its retries
-                failed(n, err, "kept")
-                continue
-            advance()
+    def collect_kept(kept: Any) -> None:
+        nonlocal done
+        if kept is None:
+            return
+        chunk, future = kept
+        try:
+            stored, lost = future.result()
+        except Exception as err:  # the task itself failed: every bundle of the chunk did
+            stored, lost = [], [(n, err) for n in chunk]
+        results.update(stored)
+        failed(lost, "kept")
+        done += len(chunk)
+        update_progress_artifact(progress, 100.0 * done / len(work))
+        logger.info("cycle %s: %d/%d bundles ingested", cycle, done, len(work))
 
     chunks = in_chunks(work, ingest_chunk_bytes())
-    opening = open_chunk(chunks[0])
-    kept: list[tuple[int, Any]] = []
+    opening = open_chunk(0, chunks[0])
+    kept: Any = None
     for number, chunk in enumerate(chunks):
-        opened: list[tuple[int, OpenedBundle]] = []
-        for n, future in zip(chunk, opening, strict=True):
-            try:
-                opened.append((n, future.result()))
-            except Exception as err:  # an I/O failure that outlived its retries, or a bug
-                failed(n, err, "read")
+        try:
+            opened, lost = opening.result()
+        except Exception as err:  # the task itself failed: every bundle of the chunk did
+            opened, lost = [], [(n, err) for n in chunk]
+        failed(lost, "read")
         if number + 1 < len(chunks):
-            opening = open_chunk(chunks[number + 1])
+            opening = open_chunk(number + 1, chunks[number + 1])
         checked: list[CheckedBundle] = []
         if opened:
             try:
                 checked = validate_task.submit([o for _, o in opened], methodology, number).result()
             except Exception as err:  # a bug in the suites or the validator: every bundle of the chunk fails
-                for n, _ in opened:
-                    failed(n, err, "validated")
+                failed([(n, err) for n, _ in opened], "validated")
                 opened = []
         collect_kept(kept)  # the previous chunk's, before this one writes (a submission id may recur)
-        futures = keep_task.map([o for _, o in opened], checked, unmapped(places)) if opened else []
-        kept = [(n, future) for (n, _), future in zip(opened, futures, strict=True)]
+        verdicts = [(n, o, c) for (n, o), c in zip(opened, checked, strict=True)]
+        kept = ([n for n, _, _ in verdicts], keep_task.submit(verdicts, places, cycle=cycle, chunk=number,
+                                                             n=len(verdicts))) if verdicts else None
+        done += len(chunk) - len(verdicts)
     collect_kept(kept)
     return [results[n] for n in sorted(results)], failures
 

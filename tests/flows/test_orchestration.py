@@ -299,7 +299,7 @@ def test_ingest_retries_io_failures_and_not_bugs(prefect_local, landing: Path, t
         return real_open(bundle, *args, **kwargs)
 
     monkeypatch.setattr(nightly_module, "open_bundle", flaky_ingest)
-    monkeypatch.setattr(nightly_module, "open_task", nightly_module.open_task.with_options(retry_delay_seconds=0))
+    monkeypatch.setattr(nightly_module, "BUNDLE_RETRY_DELAYS", [0, 0])
 
     failure[:] = [TypeError("a bug")]
     with pytest.raises(IngestFailed, match="TypeError: a bug") as failed:
@@ -341,9 +341,11 @@ def test_a_locked_cycle_fails_the_run_in_one_line_after_the_other_cycles(prefect
 
 
 @pytest.mark.slow
-def test_dask_runner_publishes_the_same_tables_as_the_thread_pool(prefect_local, landing: Path,
-                                                                  tmp_path: Path) -> None:
+def test_dask_runner_publishes_the_same_tables_as_the_thread_pool(prefect_local, landing: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from distributed import Client, LocalCluster, get_task_stream
+
+    monkeypatch.setenv("PEKPPP_INGEST_CHUNK_MB", "0.000001")  # one bundle per chunk, so both workers get some
 
     threads, _ = run(nightly, tmp_path / "threads", landing, cycle="2024")
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
@@ -351,8 +353,8 @@ def test_dask_runner_publishes_the_same_tables_as_the_thread_pool(prefect_local,
         address = cluster.scheduler_address.replace("tcp://", "dask://")
         on_dask, _ = run(nightly, tmp_path / "dask", landing, cycle="2024", task_runner=address)
     assert len({task["worker"] for task in stream.data}) == 2  # both worker processes ingested bundles
-    # open + keep per bundle, and one validate for the (single, small) chunk: all ran on Dask
-    assert len(stream.data) == 2 * threads[0]["bundles_new"] + 1
+    # open, validate and keep per chunk, one bundle each: all ran on Dask
+    assert len(stream.data) == 3 * threads[0]["bundles_new"]
     assert on_dask[0]["release_id"] != threads[0]["release_id"]
     ignore = {"release_id", "manifest", "current_release", "message", "diff", "diff_against", "changes"}
     assert {k: v for k, v in on_dask[0].items() if k not in ignore} == \
