@@ -227,7 +227,7 @@ def keep_checked(opened: OpenedBundle, checked: CheckedBundle, places: Places, l
     bundle, submission_id = opened.bundle, opened.submission_id
     status = LATE if opened.late else REJECTED if checked.rejected else ACCEPTED
     kept = with_owner(checked.tables, bundle.region_code, submission_id) if status == ACCEPTED else {}
-    ledger.keep_rows(submission_id, kept, checked.issues)
+    ledger.keep_rows(submission_id, kept, checked.issues, region_code=bundle.region_code)
     reports = places.reports / bundle.cycle / bundle.region_code / submission_id
     write_bundle_reports(reports, checked.issues, cycle=bundle.cycle, region_code=bundle.region_code,
                          region_name=region_name(bundle.region_code), bundle=bundle.name,

@@ -88,23 +88,32 @@ class Ledger:
     def accepted_dir(self, submission_id: str) -> Path:
         return self.root / "accepted" / submission_id
 
-    def issues_path(self, submission_id: str) -> Path:
-        return self.root / "issues" / f"{submission_id}.parquet"
+    def issues_path(self, submission_id: str, region_code: str) -> Path:
+        """Issues are per region and submission: the same bytes sent for two regions get two verdicts."""
+        return self.root / "issues" / region_code / f"{submission_id}.parquet"
 
-    def keep_rows(self, submission_id: str, tables: dict[str, pl.DataFrame], issues: pl.DataFrame) -> None:
-        """Store a bundle's accepted rows per table and its issues (before its ledger row)."""
+    def keep_rows(self, submission_id: str, tables: dict[str, pl.DataFrame], issues: pl.DataFrame, *,
+                  region_code: str) -> None:
+        """Store a bundle's accepted rows per table and its issues (before its ledger row).
+
+        Accepted rows are per submission alone: their units must belong to the bundle's region, so the
+        same bytes can be accepted for one region only.
+        """
         for name, frame in tables.items():
             write_frame(frame, self.accepted_dir(submission_id) / f"{name}.parquet")
-        write_frame(issues.select(list(ISSUE_SCHEMA)), self.issues_path(submission_id))
+        write_frame(issues.select(list(ISSUE_SCHEMA)), self.issues_path(submission_id, region_code))
 
-    def issues(self, submission_ids: list[str]) -> pl.DataFrame:
-        """The stored issues of these submissions, with the submission id."""
-        frames = [
-            pl.read_parquet(self.issues_path(sid)).with_columns(submission_id=pl.lit(sid))
-            for sid in submission_ids if self.issues_path(sid).exists()
-        ]
+    def issues(self, submissions: list[tuple[str, str]]) -> pl.DataFrame:
+        """The stored issues of these (submission id, region code) pairs, with both columns."""
+        frames = []
+        for sid, region in submissions:
+            path = self.issues_path(sid, region)
+            if not path.exists():
+                path = self.root / "issues" / f"{sid}.parquet"  # warehouses written before issues were per region
+            if path.exists():
+                frames.append(pl.read_parquet(path).with_columns(submission_id=pl.lit(sid), region_code=pl.lit(region)))
         if not frames:
-            return pl.DataFrame(schema={**ISSUE_SCHEMA, "submission_id": pl.String})
+            return pl.DataFrame(schema={**ISSUE_SCHEMA, "submission_id": pl.String, "region_code": pl.String})
         return pl.concat(frames, how="vertical_relaxed")
 
     def accepted_table(self, submission_ids: list[str], table: str, schema: pl.Schema) -> pl.LazyFrame:

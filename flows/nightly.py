@@ -4,22 +4,23 @@ Thin orchestration: tasks read, call a transform or the validator, write. Deploy
 in prefect.yaml; without a server the same flows run on Prefect's embedded local mode.
 
 Shape of a run: `nightly` (or `rerun-cycle`) runs one `process-cycle` subflow per cycle. The subflow
-holds the cycle's lock (flows/locks.py), finds the work and ingests it chunk by chunk on the chosen
-task runner, three tasks per chunk: `open-bundles` (keep the raw bytes, read), `validate-bundles`
+holds the cycle's lock (flows/locks.py), finds the work and ingests it in chunks of bundles on the
+chosen task runner, one `ingest-chunk` task per chunk: open (keep the raw bytes, read), validate
 (Great Expectations once per table for all the chunk's bundles: GE's fixed cost of ~0.1 s per call
-and table is paid per chunk, not per bundle) and `keep-bundles` (accepted rows, issues, region
-reports). Tasks work on chunks rather than single bundles because Prefect's bookkeeping per task run
-costs more than a small bundle's work; inside a chunk each bundle has its own I/O retries and its own
-failure, and its own log line. Then the subflow records the ledger once in its own process and
-publishes when something changed.
+and table is paid per chunk, not per bundle), keep (accepted rows, issues, region reports). Tasks
+work on chunks rather than single bundles because Prefect's bookkeeping per task run costs more than
+a small bundle's work, and a task returns only ledger entries: Prefect keeps every task result of a
+run in memory, so frames must not travel between tasks. Inside a chunk each bundle has its own I/O
+retries, its own failure and its own log line. Then the subflow records the ledger once in its own
+process and publishes when something changed.
 
 Task runners: by default a small thread pool. `PEKPPP_TASK_RUNNER=dask://host:port` (or the flow's
-`task_runner` parameter) sends the tasks to a Dask cluster instead; they receive everything they need
-as arguments (bundle, methodology, places, frames) and write only their own submission's files, so any
-worker that sees the same warehouse path can run them. Great Expectations in threads: the validator
-serialises GE's `batch.validate` with a process-wide lock (GE caches the batch on its shared execution
-engine under a fixed id); the GE context is built once before the threads start, since building it
-from several threads at once builds it several times.
+`task_runner` parameter) sends the chunk tasks to a Dask cluster instead; they receive everything they
+need as arguments (bundles, methodology, places) and write only their own submissions' files, so any
+worker that sees the same warehouse path can run them, each validating with its own GE context.
+Great Expectations in threads: the validator serialises GE's `batch.validate` with a process-wide
+lock (GE caches the batch on its shared execution engine under a fixed id); the GE context is built
+once before the threads start, since building it from several threads at once builds it several times.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ from prefect.context import FlowRunContext
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.ingest import (
-    CheckedBundle,
     IngestResult,
     LandedBundle,
     OpenedBundle,
@@ -203,45 +203,37 @@ def with_io_retries(step: Callable[[], T], delays: Sequence[float]) -> T:
     return step()
 
 
-@task(name="open-bundles", task_run_name="open {cycle} chunk {chunk} ({n} bundles)", retries=1,
+@task(name="ingest-chunk", task_run_name="ingest {cycle} chunk {chunk} ({n} bundles)", retries=1,
       retry_delay_seconds=RETRY_DELAYS_SECONDS[:1], retry_condition_fn=is_io_failure, cache_policy=NO_CACHE)
-def open_task(work: list[tuple[int, LandedBundle, str]], methodology: Methodology, places: Places, *, cycle: str,
-              chunk: int, n: int) -> tuple[list[tuple[int, OpenedBundle]], list[Failure]]:
-    """Keep the raw bytes of a chunk's bundles and read them; each bundle writes only its own raw copy.
+def ingest_chunk_task(work: list[tuple[int, LandedBundle, str]], methodology: Methodology, places: Places, *,
+                      cycle: str, chunk: int, n: int) -> tuple[list[tuple[int, IngestResult]], list[Failure]]:
+    """Open, validate and keep a chunk of bundles; returns each bundle's ledger entry, or why it failed.
 
-    A bundle whose I/O keeps failing after its retries is returned as a failure; the others go on.
+    Open: keep the raw bytes, read. Validate: the cycle's suites over all the chunk's bundles, one GE
+    call per table. Keep: accepted rows, issues and region report, each bundle writing only its own
+    submission's files. A bundle whose I/O keeps failing after its retries (or that meets a bug) fails
+    alone; the others go on. Only the small ledger entries leave the task: the frames die with it.
     """
-    opened, failures = [], []
+    logger = get_run_logger()
+    opened: list[tuple[int, OpenedBundle]] = []
+    failures: list[Failure] = []
     for position, bundle, submission_id in work:
         try:
             opened.append((position, with_io_retries(
                 lambda b=bundle, s=submission_id: open_bundle(b, methodology, places, s), BUNDLE_RETRY_DELAYS)))
         except Exception as err:  # I/O that outlived its retries, or a bug: this bundle fails, the others go on
             failures.append((position, err))
-    return opened, failures
-
-
-@task(name="validate-bundles", task_run_name="validate {methodology.cycle} chunk {chunk}", cache_policy=NO_CACHE)
-def validate_task(opened: list[OpenedBundle], methodology: Methodology, chunk: int) -> list[CheckedBundle]:
-    """Validate a chunk of read bundles with the cycle's suites, one GE call per table for all of them."""
-    checked = validate_opened(opened, methodology)
-    rows = sum(f.height for o in opened for f in o.read.tables.values())
-    get_run_logger().info("cycle %s chunk %d: %d bundle(s), %d row(s) validated", methodology.cycle, chunk,
-                          len(opened), rows)
-    return checked
-
-
-@task(name="keep-bundles", task_run_name="keep {cycle} chunk {chunk} ({n} bundles)", retries=1,
-      retry_delay_seconds=RETRY_DELAYS_SECONDS[:1], retry_condition_fn=is_io_failure, cache_policy=NO_CACHE)
-def keep_task(verdicts: list[tuple[int, OpenedBundle, CheckedBundle]], places: Places, *, cycle: str, chunk: int,
-              n: int) -> tuple[list[tuple[int, IngestResult]], list[Failure]]:
-    """Keep a chunk's validated bundles: rows, issues and region report, each its own submission's files."""
-    logger = get_run_logger()
-    kept, failures = [], []
-    for position, opened, checked in verdicts:
+    if not opened:
+        return [], failures
+    checked = validate_opened([o for _, o in opened], methodology)
+    logger.info("cycle %s chunk %d: %d bundle(s), %d row(s) validated", cycle, chunk, len(opened),
+                sum(f.height for _, o in opened for f in o.read.tables.values()))
+    kept: list[tuple[int, IngestResult]] = []
+    for (position, bundle_opened), verdict in zip(opened, checked, strict=True):
         try:
             result = with_io_retries(
-                lambda o=opened, c=checked: keep_checked(o, c, places, Ledger(places, cycle)), BUNDLE_RETRY_DELAYS)
+                lambda o=bundle_opened, c=verdict: keep_checked(o, c, places, Ledger(places, cycle)),
+                BUNDLE_RETRY_DELAYS)
         except Exception as err:  # I/O that outlived its retries, or a bug: this bundle fails, the others go on
             failures.append((position, err))
             continue
@@ -357,13 +349,12 @@ def _uses_threads() -> bool:
 
 def ingest_all(work: list[tuple[LandedBundle, str]], methodology: Methodology,
                places: Places) -> tuple[list[IngestResult], list[tuple[LandedBundle, BaseException]]]:
-    """Open, validate and keep the work on the flow's task runner; results in work order, and failures.
+    """Ingest the work in chunks (`in_chunks`), one `ingest-chunk` task each, on the flow's task runner.
 
-    Chunk by chunk (`in_chunks`), three tasks each: `open-bundles` (keep raw bytes, read), one
-    `validate-bundles` (GE once per table for the whole chunk) and `keep-bundles` (accepted rows, issues,
-    region reports). The next chunk is opened while one is validated and the previous one kept, so
-    reading, GE and writing overlap. Tasks per chunk rather than per bundle: Prefect's bookkeeping per
-    task run (~0.1 s of CPU) would otherwise cost more than a small bundle's work.
+    Chunks run side by side (two threads by default: one reads or writes while the other is in GE;
+    on Dask each worker validates its own chunks). A chunk holding a submission id that an earlier
+    chunk holds waits for it (`wait_for`), so the same bytes sent by two regions are kept one after
+    the other. Results come back in work order, with the bundles that failed.
     """
     if not work:
         return [], []
@@ -375,60 +366,34 @@ def ingest_all(work: list[tuple[LandedBundle, str]], methodology: Methodology,
     cycle = methodology.cycle
     progress = create_progress_artifact(0.0, key=artifact_key("ingest", cycle, "progress"),
                                         description=f"cycle {cycle}: bundles ingested of {len(work)}")
+    chunks = in_chunks(work, ingest_chunk_bytes())
+    futures: list[Any] = []
+    holder: dict[str, int] = {}  # submission id -> the last chunk holding it
+    for number, chunk in enumerate(chunks):
+        earlier = sorted({holder[work[n][1]] for n in chunk if work[n][1] in holder})
+        futures.append(ingest_chunk_task.submit(
+            [(n, *work[n]) for n in chunk], methodology, places, cycle=cycle, chunk=number, n=len(chunk),
+            wait_for=[futures[k] for k in earlier]))
+        holder.update((work[n][1], number) for n in chunk)
+
     results: dict[int, IngestResult] = {}
     failures: list[tuple[LandedBundle, BaseException]] = []
     done = 0
-
-    def failed(items: list[Failure], step: str) -> None:
-        for n, err in items:
+    for number, (chunk, future) in enumerate(zip(chunks, futures, strict=True)):
+        try:
+            kept, lost = future.result()
+        except Exception as err:  # the task itself failed: every bundle of the chunk did
+            kept, lost = [], [(n, err) for n in chunk]
+        results.update(kept)
+        for n, err in lost:
             bundle = work[n][0]
             failures.append((bundle, err))
-            logger.error("cycle %s: %s/%s could not be %s: %s: %s", cycle, bundle.region_code, bundle.name, step,
+            logger.error("cycle %s: %s/%s could not be ingested: %s: %s", cycle, bundle.region_code, bundle.name,
                          type(err).__name__, err)
-
-    def open_chunk(number: int, chunk: list[int]) -> Any:
-        return open_task.submit([(n, *work[n]) for n in chunk], methodology, places, cycle=cycle, chunk=number,
-                                n=len(chunk))
-
-    def collect_kept(kept: Any) -> None:
-        nonlocal done
-        if kept is None:
-            return
-        chunk, future = kept
-        try:
-            stored, lost = future.result()
-        except Exception as err:  # the task itself failed: every bundle of the chunk did
-            stored, lost = [], [(n, err) for n in chunk]
-        results.update(stored)
-        failed(lost, "kept")
         done += len(chunk)
         update_progress_artifact(progress, 100.0 * done / len(work))
-        logger.info("cycle %s: %d/%d bundles ingested", cycle, done, len(work))
-
-    chunks = in_chunks(work, ingest_chunk_bytes())
-    opening = open_chunk(0, chunks[0])
-    kept: Any = None
-    for number, chunk in enumerate(chunks):
-        try:
-            opened, lost = opening.result()
-        except Exception as err:  # the task itself failed: every bundle of the chunk did
-            opened, lost = [], [(n, err) for n in chunk]
-        failed(lost, "read")
-        if number + 1 < len(chunks):
-            opening = open_chunk(number + 1, chunks[number + 1])
-        checked: list[CheckedBundle] = []
-        if opened:
-            try:
-                checked = validate_task.submit([o for _, o in opened], methodology, number).result()
-            except Exception as err:  # a bug in the suites or the validator: every bundle of the chunk fails
-                failed([(n, err) for n, _ in opened], "validated")
-                opened = []
-        collect_kept(kept)  # the previous chunk's, before this one writes (a submission id may recur)
-        verdicts = [(n, o, c) for (n, o), c in zip(opened, checked, strict=True)]
-        kept = ([n for n, _, _ in verdicts], keep_task.submit(verdicts, places, cycle=cycle, chunk=number,
-                                                             n=len(verdicts))) if verdicts else None
-        done += len(chunk) - len(verdicts)
-    collect_kept(kept)
+        logger.info("cycle %s: chunk %d of %d done, %d/%d bundles ingested", cycle, number + 1, len(chunks), done,
+                    len(work))
     return [results[n] for n in sorted(results)], failures
 
 

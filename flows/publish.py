@@ -149,8 +149,8 @@ def release_tables(places: Places, methodology: Methodology, entries: pl.DataFra
     used = entries.filter(pl.col("status") == ACCEPTED)["submission_id"].to_list()
     previous_cycle, previous_ids = previous_cycle_of(places, methodology.cycle)
     scored = score_cycle(cycle_inputs(places, methodology, used, previous_ids, previous_cycle), methodology)
-    issues = ledger.issues(entries["submission_id"].to_list()).join(
-        entries.select("submission_id", "region_code").unique(), on="submission_id", how="left")
+    pairs = entries.select("submission_id", "region_code").unique(maintain_order=True)
+    issues = ledger.issues(list(pairs.iter_rows()))
     tables = {
         **scored,
         "submissions": entries.select("cycle", "region_code", "submission_id", "bundle", "received_at", "status",

@@ -288,6 +288,11 @@ def parse_methodology(raw: dict[str, Any], *, cycle: str, source: str = "", sha2
         if closes_at is not None and (not isinstance(closes_at, datetime) or closes_at.tzinfo is None):
             raise MethodologyError(f"{source}: [cycle] closes_at must be a date-time with its UTC offset")
         f03 = raw.get("f03", {})
+        if f03.get("enabled", False):
+            # The contract has no F-03 (citizen form) table yet: publishing F-02-only IPPs under a methodology
+            # that asks for a blend would be wrong numbers, so the cycle is refused until the table exists.
+            raise MethodologyError(f"{source}: [f03] enabled = true, but this version has no F-03 input table to "
+                                   "blend (see README, known gaps); set enabled = false or add F-03 support")
         limits = raw.get("limits", {})
         eligibility = raw.get("eligibility", {})
         return Methodology(

@@ -193,3 +193,26 @@ def test_newer_bundle_supersedes_and_same_bytes_are_ignored(cycle_run: dict) -> 
     assert by_bundle["2024-12-30T0900_resend"]["status"] == "accepted"
     assert by_bundle[accepted["bundle"]]["superseded_by"] == by_bundle["2024-12-30T0900_resend"]["submission_id"]
     assert accepted["bundle"] + "-copy" not in by_bundle
+
+
+def test_the_same_bytes_sent_for_two_regions_keep_two_verdicts(cycle_run: dict) -> None:
+    """One submission id, two regions: the copy in the wrong region's folder is rejected for ownership,
+    and each region's issue list stays its own (issues are kept per region and submission)."""
+    places: Places = cycle_run["places"]
+    submissions = read_table(places, "submissions")
+    accepted = submissions.filter(pl.col("status") == "accepted").row(0, named=True)
+    other = submissions.filter(pl.col("region_code") != accepted["region_code"]).row(0, named=True)["region_code"]
+    before = read_table(places, "validation_issues").filter(
+        (pl.col("submission_id") == accepted["submission_id"]) & (pl.col("region_code") == accepted["region_code"]))
+    target = places.landing / "2024" / other / accepted["bundle"]
+    shutil.copytree(places.landing / "2024" / accepted["region_code"] / accepted["bundle"], target)
+    summary = nightly(cycle="2024", landing=str(places.landing), warehouse=str(places.warehouse))[0]
+    assert summary["bundles_new"] == 1 and summary["rejected"] == 1
+    issues = read_table(places, "validation_issues").filter(pl.col("submission_id") == accepted["submission_id"])
+    mine = issues.filter(pl.col("region_code") == accepted["region_code"])
+    theirs = issues.filter(pl.col("region_code") == other)
+    assert mine.drop("release_id").sort(mine.columns[:-1]).equals(before.drop("release_id").sort(mine.columns[:-1]))
+    assert "region_ownership" not in mine["rule"].to_list()
+    assert "region_ownership" in theirs["rule"].to_list()
+    rows = read_table(places, "submissions").filter(pl.col("submission_id") == accepted["submission_id"])
+    assert {r["region_code"]: r["status"] for r in rows.iter_rows(named=True)}[other] == "rejected"

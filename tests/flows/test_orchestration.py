@@ -127,8 +127,7 @@ def test_only_io_failures_are_retried() -> None:
     except KeyError as bug:
         assert not is_io_failure(None, None, failed(bug))  # only an explicit cause counts
     assert not is_io_failure(None, None, Completed())
-    tasks = (nightly_module.open_task, nightly_module.keep_task, nightly_module.discover_bundles,
-             nightly_module.publish_task)
+    tasks = (nightly_module.ingest_chunk_task, nightly_module.discover_bundles, nightly_module.publish_task)
     for task in tasks:
         assert task.retries >= 1 and task.retry_condition_fn is is_io_failure, task.name
 
@@ -353,8 +352,8 @@ def test_dask_runner_publishes_the_same_tables_as_the_thread_pool(prefect_local,
         address = cluster.scheduler_address.replace("tcp://", "dask://")
         on_dask, _ = run(nightly, tmp_path / "dask", landing, cycle="2024", task_runner=address)
     assert len({task["worker"] for task in stream.data}) == 2  # both worker processes ingested bundles
-    # open, validate and keep per chunk, one bundle each: all ran on Dask
-    assert len(stream.data) == 3 * threads[0]["bundles_new"]
+    # one ingest-chunk task per chunk of one bundle each: all ran on Dask
+    assert len(stream.data) == threads[0]["bundles_new"]
     assert on_dask[0]["release_id"] != threads[0]["release_id"]
     ignore = {"release_id", "manifest", "current_release", "message", "diff", "diff_against", "changes"}
     assert {k: v for k, v in on_dask[0].items() if k not in ignore} == \

@@ -90,7 +90,7 @@ def build_cycle(places: Places, cycle: str, bundles: list[BundleSpec], now: date
         submission_id = f"{cycle}{n:02d}" + "ab" * 29
         kept = with_owner(_tables(bundle, cycle), bundle.region, submission_id) if bundle.status == "accepted" else {}
         issues = pl.DataFrame(list(bundle.issues), schema=ISSUE_SCHEMA)
-        ledger.keep_rows(submission_id, kept, issues)
+        ledger.keep_rows(submission_id, kept, issues, region_code=bundle.region)
         entries.append(Entry(cycle=cycle, region_code=bundle.region, submission_id=submission_id, bundle=bundle.name,
                              landing_path=f"{places.landing}/{cycle}/{bundle.region}/{bundle.name}", size=1,
                              mtime_ns=n, received_at=datetime.fromisoformat(bundle.received), status=bundle.status,

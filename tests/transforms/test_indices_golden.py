@@ -213,3 +213,18 @@ def test_score_cycle_end_to_end_on_frames(methodology_2024: Methodology) -> None
 def test_cents_text_keeps_two_decimals(cents: int, text: str) -> None:
     from transforms.rounding import cents_text
     assert pl.select(cents_text(pl.lit(cents))).item() == text
+
+
+def test_a_methodology_asking_for_the_f03_blend_is_refused_not_ignored() -> None:
+    """No F-03 input table exists yet: scoring F-02 alone under a cycle that asks for the blend would
+    publish wrong IPPs, so loading such a methodology fails with one clear line."""
+    import tomllib
+
+    from flows.settings import methodology_path
+    from transforms.methodology import MethodologyError, parse_methodology
+
+    raw = tomllib.loads(methodology_path("2024").read_text(encoding="utf-8"))
+    assert parse_methodology(raw, cycle="2024").f03_enabled is False
+    raw["f03"]["enabled"] = True
+    with pytest.raises(MethodologyError, match=r"\[f03\] enabled = true.*no F-03 input table"):
+        parse_methodology(raw, cycle="2024", source="2024.toml")
