@@ -25,6 +25,7 @@ once before the threads start, since building it from several threads at once bu
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -43,6 +44,7 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
+from prefect.exceptions import MissingContextError
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.ingest import (
@@ -186,6 +188,14 @@ Failure = tuple[int, BaseException]
 """A bundle (its position in the run's work) that could not be ingested, and why."""
 
 
+def _logger() -> Any:
+    """The run's logger inside a flow or task run, else this module's."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger(__name__)
+
+
 def with_io_retries(step: Callable[[], T], delays: Sequence[float]) -> T:
     """Run one bundle's step, again after each delay while it fails on I/O (see `is_io_error`).
 
@@ -198,7 +208,7 @@ def with_io_retries(step: Callable[[], T], delays: Sequence[float]) -> T:
         except Exception as err:
             if not is_io_error(err):
                 raise
-            get_run_logger().warning("I/O failure, retrying in %s s: %s", delay, err)
+            _logger().warning("I/O failure, retrying in %s s: %s", delay, err)
             time.sleep(delay)
     return step()
 

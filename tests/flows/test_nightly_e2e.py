@@ -195,24 +195,32 @@ def test_newer_bundle_supersedes_and_same_bytes_are_ignored(cycle_run: dict) -> 
     assert accepted["bundle"] + "-copy" not in by_bundle
 
 
-def test_the_same_bytes_sent_for_two_regions_keep_two_verdicts(cycle_run: dict) -> None:
-    """One submission id, two regions: the copy in the wrong region's folder is rejected for ownership,
-    and each region's issue list stays its own (issues are kept per region and submission)."""
+def test_the_same_bytes_sent_for_three_regions_keep_three_verdicts(cycle_run: dict,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """One submission id, three regions: the copies in the wrong regions' folders are rejected for
+    ownership, and each region's issue list stays its own (issues are kept per region and submission).
+    One bundle per chunk, so the second copy's chunk waits for the first's (same submission id)."""
+    monkeypatch.setenv("PEKPPP_INGEST_CHUNK_MB", "0.000001")
     places: Places = cycle_run["places"]
     submissions = read_table(places, "submissions")
     accepted = submissions.filter(pl.col("status") == "accepted").row(0, named=True)
-    other = submissions.filter(pl.col("region_code") != accepted["region_code"]).row(0, named=True)["region_code"]
+    others = submissions.filter(pl.col("region_code") != accepted["region_code"])["region_code"].unique().sort()
+    others = others.head(2).to_list()
     before = read_table(places, "validation_issues").filter(
         (pl.col("submission_id") == accepted["submission_id"]) & (pl.col("region_code") == accepted["region_code"]))
-    target = places.landing / "2024" / other / accepted["bundle"]
-    shutil.copytree(places.landing / "2024" / accepted["region_code"] / accepted["bundle"], target)
+    for other in others:
+        shutil.copytree(places.landing / "2024" / accepted["region_code"] / accepted["bundle"],
+                        places.landing / "2024" / other / accepted["bundle"])
     summary = nightly(cycle="2024", landing=str(places.landing), warehouse=str(places.warehouse))[0]
-    assert summary["bundles_new"] == 1 and summary["rejected"] == 1
+    assert summary["bundles_new"] == 2 and summary["rejected"] == 2
     issues = read_table(places, "validation_issues").filter(pl.col("submission_id") == accepted["submission_id"])
     mine = issues.filter(pl.col("region_code") == accepted["region_code"])
-    theirs = issues.filter(pl.col("region_code") == other)
-    assert mine.drop("release_id").sort(mine.columns[:-1]).equals(before.drop("release_id").sort(mine.columns[:-1]))
+    key = [c for c in mine.columns if c != "release_id"]
+    assert mine.select(key).sort(key, nulls_last=True).equals(before.select(key).sort(key, nulls_last=True))
     assert "region_ownership" not in mine["rule"].to_list()
-    assert "region_ownership" in theirs["rule"].to_list()
+    for other in others:
+        ownership = issues.filter((pl.col("region_code") == other) & (pl.col("rule") == "region_ownership"))
+        assert ownership.height and all(f"sent for region {other}." in m for m in ownership["message"].to_list())
     rows = read_table(places, "submissions").filter(pl.col("submission_id") == accepted["submission_id"])
-    assert {r["region_code"]: r["status"] for r in rows.iter_rows(named=True)}[other] == "rejected"
+    status = {r["region_code"]: r["status"] for r in rows.iter_rows(named=True)}
+    assert status == {accepted["region_code"]: "accepted", **{o: "rejected" for o in others}}

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,7 @@ from flows.nightly import (
     open_cycles,
     rerun_cycle,
     task_runner_for,
+    with_io_retries,
 )
 from flows.settings import PROJECT_ROOT, load_methodology
 from flows.storage import WarehouseError
@@ -130,6 +132,32 @@ def test_only_io_failures_are_retried() -> None:
     tasks = (nightly_module.ingest_chunk_task, nightly_module.discover_bundles, nightly_module.publish_task)
     for task in tasks:
         assert task.retries >= 1 and task.retry_condition_fn is is_io_failure, task.name
+
+
+def test_a_bundle_step_retries_io_failures_only() -> None:
+    calls: list[int] = []
+
+    def flaky(failures: int, error: Exception) -> Callable[[], str]:
+        def step() -> str:
+            calls.append(1)
+            if len(calls) <= failures:
+                raise error
+            return "done"
+        return step
+
+    assert with_io_retries(flaky(2, OSError(5, "Input/output error")), [0, 0]) == "done" and len(calls) == 3
+    calls.clear()
+    with pytest.raises(OSError):  # still failing after every retry: the last error comes out
+        with_io_retries(flaky(3, OSError(5, "Input/output error")), [0, 0])
+    assert len(calls) == 3
+    calls.clear()
+    with pytest.raises(KeyError):  # a bug is not retried
+        with_io_retries(flaky(1, KeyError("unit_id")), [0, 0])
+    assert len(calls) == 1
+    calls.clear()
+    wrapped = WarehouseError("disk gone")
+    wrapped.__cause__ = OSError(28, "No space left on device")
+    assert with_io_retries(flaky(1, wrapped), [0]) == "done" and len(calls) == 2
 
 
 def test_chunks_close_at_the_size_limit_and_before_a_repeated_submission(tmp_path: Path) -> None:
