@@ -42,6 +42,7 @@ import resource
 import string
 import threading
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -92,6 +93,8 @@ RESULT_FORMAT: dict[str, Any] = {
 _TABLE_COLUMNS = "expect_table_columns_to_match_set"
 _TABLE_ROWS = "expect_table_row_count_to_be_between"
 _NOT_NULL = "expect_column_values_to_not_be_null"
+_EQUALITY_ONLY = frozenset({"expect_column_values_to_not_be_null", "expect_compound_columns_to_be_unique"})
+"""Rules that only ask whether a value is there and whether it repeats (see `_to_pandas`)."""
 _MISSING_TEXT = "(empty)"
 _LISTED_MISSING_INDICATORS = 5  # how many missing indicator codes a completeness warning spells out
 _PANDAS_SAFE_DATES = (date(1700, 1, 1), date(2200, 12, 31))  # inside pandas' datetime64[ns] range
@@ -173,10 +176,16 @@ def check_suite_matches(table: str, spec: TableSpec) -> None:
 
 @dataclass(frozen=True)
 class _Gx:
-    """The per-process GE objects: one ephemeral context, one pandas asset, the loaded suites."""
+    """The per-process GE objects: one ephemeral context, one pandas asset, the loaded suites.
+
+    `suites` holds each table's suite whole (validated in one call when GE's own result object is kept,
+    for Data Docs); `parts` the same suite split by the columns its expectations look at (see
+    `suite_parts`), each part validated on a frame of only its columns.
+    """
 
     batch_definition: BatchDefinition
     suites: dict[str, ExpectationSuite]
+    parts: dict[str, list[tuple[tuple[str, ...], ExpectationSuite]]]
 
 
 @lru_cache(maxsize=1)
@@ -204,7 +213,34 @@ def _gx() -> _Gx:
     asset = context.data_sources.add_pandas("pekppp").add_dataframe_asset("submission_table")
     batch_definition = asset.add_batch_definition_whole_dataframe("whole_table")
     suites = {table: ExpectationSuite(**load_suite(table)) for table in INPUT_TABLES}
-    return _Gx(batch_definition, suites)
+    parts = {table: [(columns, ExpectationSuite(**part)) for columns, part in suite_parts(load_suite(table))]
+             for table in INPUT_TABLES}
+    return _Gx(batch_definition, suites, parts)
+
+
+def _part_id(suite_name: str, number: int) -> str:
+    """A stable expectation id (a UUID, as GE wants) naming the expectation's position in its suite."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"pekppp:{suite_name}:{number}"))
+
+
+def suite_parts(suite: dict[str, Any]) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
+    """The suite split into sub-suites by the columns their expectations look at, in suite order.
+
+    Why: GE's pandas engine drops null rows of the whole batch frame before each column rule
+    (`df[df[column].notnull()]`), copying every column of it once per rule and metric; on a frame of
+    only the rule's own columns that copy is one column. Validating each part on its own columns gives
+    the same per-expectation results ~4x faster on the survey table (table-level expectations, which
+    look at no column, form the part validated on the whole frame). Each part keeps the suite's name
+    with the columns appended, and its expectations unchanged (meta, ids, parameters).
+    """
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for number, expectation in enumerate(suite["expectations"]):
+        groups.setdefault(tuple(_columns_of(expectation["kwargs"])), []).append(
+            {**expectation, "id": _part_id(suite["name"], number)})
+    base = {k: v for k, v in suite.items() if k not in ("expectations", "id", "name")}
+    return [(columns, {**base, "name": f"{suite['name']}[{', '.join(columns) or 'table'}]",
+                       "expectations": expectations})
+            for columns, expectations in groups.items()]
 
 
 def warm_up() -> None:
@@ -507,13 +543,18 @@ def _to_pandas(frame: pl.DataFrame, suite: dict[str, Any]) -> pd.DataFrame:
     - repeated codes (unit_id, unit_type, ...) become categoricals, so GE's isin, duplicated and its
       per-rule row filtering work on integer codes; near-unique text (respondent_id) stays pandas'
       Arrow-backed string; the two columns of a compared pair share one category list (pandas compares
-      categoricals only then), so the comparison is one of integer codes too.
+      categoricals only then), so the comparison is one of integer codes too;
+    - text only tested for presence and uniqueness (respondent_id, unit_name: `_EQUALITY_ONLY` rules)
+      becomes its dense rank as float64 (null stays NaN): equal texts get equal numbers, so GE's null
+      and duplicate checks give the same rows, and pandas hashes numbers ~5x faster than Arrow strings.
     The default RangeIndex is kept: GE reports failing rows by index, which is then a position in
     `frame`, mapped back to `_row` there.
     """
     import pandas as pd
 
     wanted = {c for e in suite["expectations"] for c in _columns_of(e["kwargs"])}
+    valued = {c for e in suite["expectations"] if e["type"] not in _EQUALITY_ONLY
+              for c in _columns_of(e["kwargs"])}
     shared: dict[str, pl.DataType] = {}
     for a, b in _pair_columns(suite):
         if a in frame.columns and b in frame.columns:
@@ -524,6 +565,8 @@ def _to_pandas(frame: pl.DataFrame, suite: dict[str, Any]) -> pd.DataFrame:
         series = frame.get_column(name)
         if name in shared:
             series = series.cast(shared[name])
+        elif series.dtype == pl.String and name not in valued:
+            series = series.rank("dense").cast(pl.Float64)
         elif series.dtype == pl.String:
             if series.n_unique() * 2 < series.len():
                 series = series.cast(pl.Categorical)
@@ -621,11 +664,11 @@ def validate_bundles(bundles: Sequence[tuple[str, Mapping[str, pl.DataFrame]]], 
             stacked = pl.concat([frames[number].select(order) for number in batch], rechunk=True)
             data = _to_pandas(stacked, suite)
             del stacked
-            with _GX_LOCK:
-                ge_batch = gx_objects.batch_definition.get_batch(batch_parameters={"dataframe": data})
-                outcome = ge_batch.validate(gx_objects.suites[table], result_format=RESULT_FORMAT,
-                                            expectation_parameters=ge_params)
-            results = list(outcome.results)
+            if keep_results:
+                outcome = _ge_validate(gx_objects, data, gx_objects.suites[table], ge_params)
+                results = list(outcome.results)
+            else:
+                results = _validate_parts(gx_objects, data, gx_objects.parts[table], ge_params, suite)
             start = 0
             for number in batch:
                 frame = frames[number]
@@ -642,6 +685,32 @@ def validate_bundles(bundles: Sequence[tuple[str, Mapping[str, pl.DataFrame]]], 
                     issue_frames[number].append(_share_issue(table, n_bad, frame.height, methodology))
                 clean[number][table] = flagged.filter(~pl.col("_is_bad_row")).drop("_is_bad_row")
     return [_verdict(clean[number], issue_frames[number], methodology, ge_results[number]) for number in range(n)]
+
+
+def _ge_validate(gx_objects: _Gx, data: pd.DataFrame, suite: ExpectationSuite,
+                 ge_params: dict[str, Any]) -> Any:
+    """One GE `batch.validate` call of `suite` over `data` (one thread at a time, see `_GX_LOCK`)."""
+    with _GX_LOCK:
+        ge_batch = gx_objects.batch_definition.get_batch(batch_parameters={"dataframe": data})
+        return ge_batch.validate(suite, result_format=RESULT_FORMAT, expectation_parameters=ge_params)
+
+
+def _validate_parts(gx_objects: _Gx, data: pd.DataFrame, parts: list[tuple[tuple[str, ...], ExpectationSuite]],
+                    ge_params: dict[str, Any], suite: dict[str, Any]) -> list[ExpectationValidationResult]:
+    """Every expectation's result, in suite order, each part validated on a frame of only its columns.
+
+    A part whose column is missing from the batch is validated on the whole frame, so GE reports the
+    missing column on each of its expectations exactly as when the suite runs whole.
+    """
+    import pandas as pd
+
+    results: list[ExpectationValidationResult] = []
+    for columns, part in parts:
+        frame = (pd.DataFrame({c: data[c] for c in columns}, copy=False)
+                 if columns and set(columns) <= set(data.columns) else data)
+        results.extend(_ge_validate(gx_objects, frame, part, ge_params).results)
+    position = {_part_id(suite["name"], n): n for n in range(len(suite["expectations"]))}
+    return sorted(results, key=lambda r: position[str(r.expectation_config.id)])
 
 
 def _verdict(clean: dict[str, pl.DataFrame], issue_frames: list[pl.DataFrame], methodology: Methodology,

@@ -179,6 +179,29 @@ def _untidy_columns(raw: pl.DataFrame, names: list[str]) -> set[str]:
     return {n for n in names if found.get_column(n).item()}
 
 
+def _plain_values(raw: pl.DataFrame, columns: list[Column]) -> dict[str, pl.Series]:
+    """Typed values of the columns whose every cell is written the plain way (the common, clean case).
+
+    Plain means: a whole number as digits with an optional sign that fits the type (`str.to_integer`
+    takes no blanks, invisible characters or empty text, so such a column is also tidy), or a date as
+    ISO `YYYY-MM-DD` (asked only for tidy columns: the parser skips a leading blank). On those cells
+    the full rules (`whole_number`, `calendar_date` after `clean_text`) give these very values, but
+    compute every fallback spelling for every cell; a column with any other cell takes them.
+    """
+    if not columns or raw.height == 0:
+        return {}
+    probe = raw.select(_direct(pl.col(c.name).cast(pl.String), _dtype(c)).alias(c.name) for c in columns)
+    failed = raw.select((pl.col(c.name).is_not_null() & probe.get_column(c.name).is_null()).any() for c in columns)
+    return {c.name: probe.get_column(c.name) for c in columns if not failed.get_column(c.name).item()}
+
+
+def _direct(text: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """The plain spelling's parse alone (see `_plain_values`)."""
+    if dtype.is_integer():
+        return text.str.to_integer(strict=False).cast(dtype, strict=False)
+    return text.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+
+
 def _flag(rule: str, name: str) -> str:
     return f"__{rule}__{name}"
 
@@ -207,11 +230,14 @@ def parse_table(raw: pl.DataFrame, spec: TableSpec) -> tuple[pl.DataFrame, pl.Da
     present = [c for c in spec.columns if c.name in raw.columns]
     has_extra = EXTRA in raw.columns
     sources = [c.name for c in present] + ([EXTRA] if has_extra else [])
-    untidy = _untidy_columns(raw, sources)
+    converted = [c for c in present if _dtype(c) != pl.String]
+    plain = _plain_values(raw, [c for c in converted if _dtype(c).is_integer()])
+    untidy = _untidy_columns(raw, [name for name in sources if name not in plain])
+    plain |= _plain_values(raw, [c for c in converted if c.name not in plain and c.name not in untidy])
     text = raw.select(pl.col(ROW).cast(pl.Int64),
                       *(clean_text(name) if name in untidy else pl.col(name).cast(pl.String) for name in sources))
-    converted = [c for c in present if _dtype(c) != pl.String]
-    typed = text.with_columns(_typed(pl.col(c.name), _dtype(c)).alias(_typed_name(c.name)) for c in converted)
+    typed = text.with_columns(plain[c.name].alias(_typed_name(c.name)) if c.name in plain
+                              else _typed(pl.col(c.name), _dtype(c)).alias(_typed_name(c.name)) for c in converted)
 
     flags: list[tuple[str, Column | None, str]] = []  # (flag column, spec column, rule)
     flag_exprs: list[pl.Expr] = []

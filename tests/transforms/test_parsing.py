@@ -171,3 +171,30 @@ def test_header_normalisation(cell: str | None, expected: str) -> None:
 def test_duplicated_headers() -> None:
     assert duplicated_headers(["unit_id", "a", "unit_id", "a", "unit_id"]) == ["unit_id", "a"]
     assert duplicated_headers(["a", "b"]) == []
+
+
+def test_plain_columns_take_a_shortcut_that_gives_what_the_full_rules_give() -> None:
+    """A column whose cells are all plain integers or ISO dates skips the fallback spellings; one other
+    cell sends the whole column through the full rules, and the plain cells must come out the same."""
+    numbers = ["4", "+4", "007", "-0", "5", None]
+    alone, issues = parse_table(evaluations(numbers), EVALUATIONS)
+    assert issues.filter(pl.col("rule") != "not_null").is_empty()
+    for other in [" 4,0 ", "4.0", "\u00a04", "99999999999999999999"]:
+        mixed, _ = parse_table(evaluations([*numbers, other]), EVALUATIONS)
+        assert mixed["score"].head(len(numbers)).to_list() == alone["score"].to_list() == [4, 4, 7, 0, 5, None]
+
+    dates = ["2024-03-15", "2024-3-5", "+2024-03-15", "2024-02-29"]
+    n = len(dates)
+
+    def survey(texts: list[str]) -> pl.DataFrame:
+        k = len(texts)
+        return raw(unit_id=["U1"] * k, respondent_id=[f"R{i}" for i in range(k)], survey_date=texts,
+                   persyaratan=["4"] * k, prosedur=["300"] * (k - 1) + ["4"])
+
+    plain, _ = parse_table(survey(dates), SKM)
+    for other in ["15/03/2024", " 2024-03-15", "2024-03-15T08:30:00"]:
+        mixed, _ = parse_table(survey([*dates, other]), SKM)
+        assert mixed["survey_date"].head(n).to_list() == plain["survey_date"].to_list() == [
+            date(2024, 3, 15), date(2024, 3, 5), date(2024, 3, 15), date(2024, 2, 29)]
+    # an Int8 answer of 300 parses as an integer but does not fit: the column takes the full rules
+    assert plain["prosedur"].to_list() == [None, None, None, 4]
