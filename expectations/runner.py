@@ -51,6 +51,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import polars as pl
 
 from transforms.methodology import Methodology
@@ -357,14 +358,25 @@ def _raised(result: ExpectationValidationResult) -> str | None:
     return None
 
 
+def _failing_indexes(results: list[ExpectationValidationResult]) -> list[np.ndarray]:
+    """Per result, the batch positions GE reported failing, sorted (built once per batch, not per bundle;
+    numpy, since each Polars Series call is a small query, and a batch has hundreds of bundles)."""
+    return [np.sort(np.asarray(result.result.get("unexpected_index_list") or [], dtype=np.int64))
+            for result in results]
+
+
 def _table_issues(table: str, frame: pl.DataFrame, span: tuple[int, int],
-                  results: list[ExpectationValidationResult], params: dict[str, Any]) -> tuple[pl.DataFrame, pl.Series]:
+                  results: list[ExpectationValidationResult], params: dict[str, Any],
+                  failing: list[np.ndarray] | None = None) -> tuple[pl.DataFrame, pl.Series]:
     """One bundle's issue rows from GE's results over a batch, and the positions of its rows failing a row rule.
 
     `frame` is the bundle's table and `span` (start, height) where its rows sit in the validated batch:
     failing indexes inside the span are the bundle's, shifted to positions in `frame`. Table-level
     results hold for every bundle of the batch alike (batches only join tables of the same columns).
+    `failing` is `_failing_indexes(results)` when the caller has it already.
     """
+    if failing is None:
+        failing = _failing_indexes(results)
     start, height = span
     missing: set[str] = set()
     for result in results:
@@ -373,7 +385,7 @@ def _table_issues(table: str, frame: pl.DataFrame, span: tuple[int, int],
 
     frames: list[pl.DataFrame] = []
     row_failures: list[pl.Series] = []
-    for result in results:
+    for result, indexes in zip(results, failing, strict=True):
         config = result.expectation_config
         meta, kwargs = config.meta, config.kwargs
         columns = _columns_of(kwargs)
@@ -399,10 +411,10 @@ def _table_issues(table: str, frame: pl.DataFrame, span: tuple[int, int],
                                                     schema={"row": pl.Int64, "value": pl.String}),
                                        column=None, **fixed))
             continue
-        indexes = pl.Series("position", result.result.get("unexpected_index_list") or [], dtype=pl.Int64)
-        positions = indexes.filter((indexes >= start) & (indexes < start + height)) - start
-        if positions.is_empty():
+        first, end = np.searchsorted(indexes, [start, start + height])
+        if first == end:
             continue
+        positions = pl.Series("position", indexes[first:end] - start)
         if config.type == _NOT_NULL:
             # the reader nulls what it cannot parse and reports it; do not report that cell twice
             positions = positions.filter(~frame[BAD].gather(positions))
@@ -422,25 +434,33 @@ def _table_issues(table: str, frame: pl.DataFrame, span: tuple[int, int],
 
 
 def completeness_issues(units: pl.DataFrame, evaluations: pl.DataFrame | None,
-                        methodology: Methodology) -> pl.DataFrame:
-    """Warn for each unit lacking a score (by any evaluator) for some indicator of the cycle."""
+                        methodology: Methodology, *, by: Sequence[str] = ()) -> pl.DataFrame:
+    """Warn for each unit lacking a score (by any evaluator) for some indicator of the cycle.
+
+    `by` names columns both frames carry that keep groups apart (`_bundle` when many bundles are
+    checked at once); they lead the issue columns of the result.
+    """
+    by = list(by)
     codes = methodology.indicator_codes
     indicators = pl.DataFrame({"indicator_code": codes, "_position": range(len(codes))},
                               schema={"indicator_code": pl.String, "_position": pl.Int64})
-    scored = (evaluations.filter(pl.col("score").is_not_null()).select("unit_id", "indicator_code").unique()
-              if evaluations is not None else pl.DataFrame(schema={"unit_id": pl.String,
-                                                                   "indicator_code": pl.String}))
+    scored = (evaluations.lazy().filter(pl.col("score").is_not_null()).select(*by, "unit_id", "indicator_code")
+              .unique() if evaluations is not None else
+              pl.LazyFrame(schema={**{c: units.schema[c] for c in by}, "unit_id": pl.String,
+                                   "indicator_code": pl.String}))
     missing = (
-        units.filter(pl.col("unit_id").is_not_null()).select(ROW, "unit_id")
-        .join(indicators, how="cross")
-        .join(scored, on=["unit_id", "indicator_code"], how="anti")
-        .sort(ROW, "_position")
-        .group_by(ROW, "unit_id", maintain_order=True)
+        units.lazy().filter(pl.col("unit_id").is_not_null()).select(*by, ROW, "unit_id")
+        .join(indicators.lazy(), how="cross")
+        .join(scored, on=[*by, "unit_id", "indicator_code"], how="anti")
+        .sort(*by, ROW, "_position")
+        .group_by(*by, ROW, "unit_id", maintain_order=True)
         .agg(n_missing=pl.len(), codes=pl.col("indicator_code"))
+        .collect()
     )
     listed = pl.col("codes").list.head(_LISTED_MISSING_INDICATORS).list.join(", ")
     more = pl.when(pl.col("n_missing") > _LISTED_MISSING_INDICATORS).then(pl.lit(", ...")).otherwise(pl.lit(""))
     return missing.select(
+        *by,
         pl.lit("units").alias("table"),
         pl.col(ROW).cast(pl.Int64).alias("row"),
         pl.lit("unit_id").alias("column"),
@@ -456,29 +476,35 @@ def completeness_issues(units: pl.DataFrame, evaluations: pl.DataFrame | None,
     )
 
 
-def sample_issues(units: pl.DataFrame, responses: pl.DataFrame | None, methodology: Methodology) -> pl.DataFrame:
+def sample_issues(units: pl.DataFrame, responses: pl.DataFrame | None, methodology: Methodology, *,
+                  by: Sequence[str] = ()) -> pl.DataFrame:
     """Warn for each unit whose survey has fewer respondents than its population needs.
 
     Lookup takes the next larger N of the cycle's table; above its largest N the last sample applies;
     a population smaller than its sample needs everyone (the sample cannot exceed the population).
-    Units without `annual_service_users` have nothing to check.
+    Units without `annual_service_users` have nothing to check. `by`: as in `completeness_issues`.
     """
-    counts = (responses.filter(pl.col("unit_id").is_not_null()).group_by("unit_id")
+    by = list(by)
+    counts = (responses.lazy().filter(pl.col("unit_id").is_not_null()).group_by(*by, "unit_id")
               .agg(n_respondents=pl.col("respondent_id").n_unique())
               if responses is not None else
-              pl.DataFrame(schema={"unit_id": pl.String, "n_respondents": pl.UInt32}))
+              pl.LazyFrame(schema={**{c: units.schema[c] for c in by}, "unit_id": pl.String,
+                                   "n_respondents": pl.UInt32}))
     population = pl.col("annual_service_users")
     short = (
-        required_sample(units.filter(population.is_not_null() & pl.col("unit_id").is_not_null()).lazy(),
-                        methodology, key=[ROW, "unit_id"]).collect()
-        .join(counts, on="unit_id", how="left")
+        required_sample(units.lazy().filter(population.is_not_null() & pl.col("unit_id").is_not_null()),
+                        methodology, key=[*by, ROW, "unit_id"])
+        .join(counts, on=[*by, "unit_id"], how="left")
         .with_columns(
             required=pl.col("sample_required"),
             n_respondents=pl.col("n_respondents").fill_null(0).cast(pl.Int64),
         )
         .filter(pl.col("n_respondents") < pl.col("required"))
+        .sort(*by, ROW)
+        .collect()
     )
     return short.select(
+        *by,
         pl.lit("units").alias("table"),
         pl.col(ROW).cast(pl.Int64).alias("row"),
         pl.lit("annual_service_users").alias("column"),
@@ -578,12 +604,16 @@ def _to_pandas(frame: pl.DataFrame, suite: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)
 
 
-def _order(issues: pl.DataFrame) -> pl.DataFrame:
-    """By table (contract order), then source row (table-level problems first), column and rule."""
+def _order(issues: pl.DataFrame, first: Sequence[str] = ()) -> pl.DataFrame:
+    """By table (contract order), then source row (table-level problems first), column and rule.
+
+    `first` names columns to order by before those (the bundle, when many bundles' issues are ordered
+    together); the sort is stable, so issues equal on every key keep their order.
+    """
     rank = {t: n for n, t in enumerate(INPUT_TABLES)}
     return (issues.with_columns(_table_rank=pl.col("table").replace_strict(rank, default=len(rank),
                                                                             return_dtype=pl.Int64))
-            .sort("_table_rank", "row", "column", "rule", nulls_last=False, maintain_order=True)
+            .sort(*first, "_table_rank", "row", "column", "rule", nulls_last=False, maintain_order=True)
             .drop("_table_rank"))
 
 
@@ -669,22 +699,72 @@ def validate_bundles(bundles: Sequence[tuple[str, Mapping[str, pl.DataFrame]]], 
                 results = list(outcome.results)
             else:
                 results = _validate_parts(gx_objects, data, gx_objects.parts[table], ge_params, suite)
+            failing = _failing_indexes(results)
             start = 0
             for number in batch:
                 frame = frames[number]
                 if keep_results:
                     ge_results[number][table] = outcome
                 params = suite_parameters(methodology, bundles[number][0])
-                issues, failures = _table_issues(table, frame, (start, frame.height), results, params)
+                issues, failures = _table_issues(table, frame, (start, frame.height), results, params, failing)
                 start += frame.height
-                issue_frames[number].append(issues)
-                bad = pl.col(BAD) | pl.int_range(pl.len(), dtype=pl.Int64).is_in(failures.implode())
-                flagged = prepared[number][table].with_columns(_is_bad_row=bad)
-                n_bad = int(flagged.get_column("_is_bad_row").sum())
-                if frame.height and n_bad / frame.height > methodology.limits.max_bad_row_share:
-                    issue_frames[number].append(_share_issue(table, n_bad, frame.height, methodology))
-                clean[number][table] = flagged.filter(~pl.col("_is_bad_row")).drop("_is_bad_row")
-    return [_verdict(clean[number], issue_frames[number], methodology, ge_results[number]) for number in range(n)]
+                if issues.height:
+                    issue_frames[number].append(issues)
+                kept = prepared[number][table]
+                reader_bad = kept.get_column(BAD)
+                if failures.is_empty() and not reader_bad.any():
+                    clean[number][table] = kept  # the common case: nothing to set aside
+                    continue
+                failed = np.zeros(kept.height, dtype=bool)
+                failed[failures.to_numpy()] = True
+                bad = reader_bad | pl.Series(failed)
+                n_bad = int(bad.sum())
+                if kept.height and n_bad / kept.height > methodology.limits.max_bad_row_share:
+                    issue_frames[number].append(_share_issue(table, n_bad, kept.height, methodology))
+                clean[number][table] = kept.filter(~bad)
+    return _verdicts(clean, issue_frames, _aggregate_issues(clean, methodology), methodology, ge_results)
+
+
+def _columns_frame(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """Some columns of a frame without a query (a `select` per bundle costs a Polars query each)."""
+    return pl.DataFrame([frame.get_column(c) for c in columns])
+
+
+def _stacked(clean: list[dict[str, pl.DataFrame]], numbers: list[int], table: str,
+             columns: list[str]) -> pl.DataFrame:
+    """One table of several bundles under each other, with the bundle's number in `_bundle`."""
+    frames = [_columns_frame(clean[k][table], columns) for k in numbers]
+    stacked = pl.concat(frames, how="vertical") if frames else pl.DataFrame()
+    return stacked.with_columns(pl.Series(BUNDLE, np.repeat(numbers, [f.height for f in frames]), pl.Int32))
+
+
+def _aggregate_issues(clean: list[dict[str, pl.DataFrame]], methodology: Methodology) -> pl.DataFrame:
+    """Completeness and sample warnings of every bundle at once (issue columns plus `_bundle`).
+
+    They need the key columns; a bundle lacking a table or column is already rejected for it and gets
+    no aggregate warnings, as before. A bundle without a survey has no respondents at all.
+    """
+    def has(frame: pl.DataFrame | None, columns: set[str]) -> bool:
+        return frame is not None and columns <= set(frame.columns)
+
+    found: list[pl.DataFrame] = []
+    with_units = [k for k, tables in enumerate(clean) if has(tables.get("units"), {"unit_id"})]
+    complete = [k for k in with_units if has(clean[k].get("evaluations"), {"unit_id", "indicator_code", "score"})]
+    if complete:
+        found.append(completeness_issues(
+            _stacked(clean, complete, "units", [ROW, "unit_id"]),
+            _stacked(clean, complete, "evaluations", ["unit_id", "indicator_code", "score"]),
+            methodology, by=[BUNDLE]))
+    sampled = [k for k in with_units if "skm_responses" not in clean[k]
+               or has(clean[k]["skm_responses"], {"unit_id", "respondent_id"})]
+    if sampled:
+        surveyed = [k for k in sampled if "skm_responses" in clean[k]]
+        found.append(sample_issues(
+            _stacked(clean, sampled, "units", [ROW, "unit_id", "annual_service_users"]),
+            _stacked(clean, surveyed, "skm_responses", ["unit_id", "respondent_id"]) if surveyed else None,
+            methodology, by=[BUNDLE]))
+    return (pl.concat([f.select(BUNDLE, *ISSUE_COLUMNS) for f in found]) if found
+            else pl.DataFrame(schema={BUNDLE: pl.Int32, **ISSUE_SCHEMA}))
 
 
 def _ge_validate(gx_objects: _Gx, data: pd.DataFrame, suite: ExpectationSuite,
@@ -713,27 +793,36 @@ def _validate_parts(gx_objects: _Gx, data: pd.DataFrame, parts: list[tuple[tuple
     return sorted(results, key=lambda r: position[str(r.expectation_config.id)])
 
 
-def _verdict(clean: dict[str, pl.DataFrame], issue_frames: list[pl.DataFrame], methodology: Methodology,
-             ge_results: dict[str, Any]) -> Validation:
-    """Add a bundle's aggregate warnings (completeness, sample size) and decide whether it is rejected."""
-    # the aggregate warnings need the key columns; a table or column missing is already critical
-    units, evaluations, responses = clean.get("units"), clean.get("evaluations"), clean.get("skm_responses")
-    if units is not None and "unit_id" in units.columns:
-        if evaluations is not None and {"unit_id", "indicator_code", "score"} <= set(evaluations.columns):
-            issue_frames.append(completeness_issues(units, evaluations, methodology))
-        if responses is None or {"unit_id", "respondent_id"} <= set(responses.columns):
-            issue_frames.append(sample_issues(units, responses, methodology))
+def _verdicts(clean: list[dict[str, pl.DataFrame]], issue_frames: list[list[pl.DataFrame]],
+              aggregates: pl.DataFrame, methodology: Methodology,
+              ge_results: list[dict[str, Any]]) -> list[Validation]:
+    """Every bundle's issues in order, and whether it is rejected (any critical issue), in a few queries.
 
-    issues = _order(pl.concat([f.select(ISSUE_COLUMNS) for f in issue_frames]) if issue_frames
-                    else pl.DataFrame(schema=ISSUE_SCHEMA))
-    critical = issues.filter(pl.col("severity") == SEVERITY_CRITICAL)
-    reason = None
-    if critical.height:
-        reason = critical.item(0, "message")
-        if critical.height > 1:
-            reason += f" ({critical.height - 1} more problem(s) reject this bundle; see the issue list.)"
-    return Validation(clean=clean, issues=issues, rejected=critical.height > 0, reason=reason,
-                      ge_results=ge_results)
+    The issues of all bundles are ordered together, by bundle first, so each bundle's list is what
+    ordering it alone gives (`_order`: a stable sort, and each bundle's issues keep their own order:
+    row rules and table rules, then completeness, then sample warnings).
+    """
+    own = [f for frames in issue_frames for f in frames]
+    numbers = np.repeat(np.arange(len(issue_frames)), [sum(f.height for f in frames) for frames in issue_frames])
+    everything = pl.concat([
+        (pl.concat(own, how="vertical") if own else pl.DataFrame(schema=ISSUE_SCHEMA))
+        .with_columns(pl.Series(BUNDLE, numbers, pl.Int32)).select(BUNDLE, *ISSUE_COLUMNS),
+        aggregates,
+    ])
+    ordered = _order(everything, first=[BUNDLE])
+    by_bundle = ordered.partition_by(BUNDLE, as_dict=True, include_key=False, maintain_order=True)
+    critical = (ordered.filter(pl.col("severity") == SEVERITY_CRITICAL)
+                .group_by(BUNDLE, maintain_order=True).agg(pl.len().alias("n"), pl.first("message")))
+    verdicts = {number: (n, message) for number, n, message in critical.iter_rows()}
+    empty = pl.DataFrame(schema=ISSUE_SCHEMA)
+    out: list[Validation] = []
+    for number in range(len(issue_frames)):
+        n_critical, reason = verdicts.get(number, (0, None))
+        if n_critical > 1:
+            reason = f"{reason} ({n_critical - 1} more problem(s) reject this bundle; see the issue list.)"
+        out.append(Validation(clean=clean[number], issues=by_bundle.get((number,), empty), rejected=n_critical > 0,
+                              reason=reason, ge_results=ge_results[number]))
+    return out
 
 
 def validate_tables(tables: Mapping[str, pl.DataFrame], methodology: Methodology, region_code: str, *,
