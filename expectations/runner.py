@@ -189,8 +189,17 @@ class _Gx:
     parts: dict[str, list[tuple[tuple[str, ...], ExpectationSuite]]]
 
 
-@lru_cache(maxsize=1)
+_GX_BUILD_LOCK = threading.Lock()
+
+
 def _gx() -> _Gx:
+    """The per-process GE objects, built on first use (one thread builds them, others wait)."""
+    with _GX_BUILD_LOCK:
+        return _build_gx()
+
+
+@lru_cache(maxsize=1)
+def _build_gx() -> _Gx:
     """Build the in-memory GE context once per process; nothing is written to disk."""
     import great_expectations as gx
     from great_expectations.core import ExpectationSuite

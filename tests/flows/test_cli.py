@@ -75,3 +75,24 @@ def test_console_script_runs_from_any_directory(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert list((out / "2023").glob("*/*/units.csv"))
     assert tmp_path != PROJECT_ROOT
+
+
+def test_run_in_a_new_process_on_local_mode(landing: Path, tmp_path: Path) -> None:
+    """`pekppp run` as cron starts it: its own Prefect server (started on a thread while GE is imported),
+    the nightly flow recorded on that server, a release published, the summary printed."""
+    import os
+
+    script = Path(sys.executable).parent / "pekppp"
+    warehouse = tmp_path / "wh"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+    done = subprocess.run([str(script), "run", "--cycle", "2024", "--landing", str(landing),
+                           "--warehouse", str(warehouse)], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "2 bundles seen, 2 new: 2 accepted" in done.stdout
+    assert list((warehouse / "_releases" / "2024").glob("*.json"))
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "prefect" / "prefect.db") as db:
+        runs = db.execute("select f.name, r.state_type from flow_run r join flow f on f.id = r.flow_id").fetchall()
+    assert ("nightly", "COMPLETED") in runs and ("process-cycle", "COMPLETED") in runs
