@@ -152,7 +152,8 @@ class CycleData:
         if name not in self._by_region:
             frame = (self.indicator_losses[0] if name == "losses" and self.indicator_losses else
                      self.unit_rows if name == "unit_rows" else
-                     self.region_aspects if name == "region_aspects" else self[name])
+                     self.region_aspect_rows if name == "region_aspects" else
+                     self.standing if name == "standing" else self[name])
             self._by_region[name] = {key[0]: part for key, part in  # type: ignore[misc]
                                      frame.partition_by("region_code", as_dict=True, maintain_order=True).items()}
             self._by_region[name][""] = frame.clear()
@@ -170,6 +171,12 @@ class CycleData:
         return report_data.aspect_summary(self["aspect_scores"].lazy(), self.methodology, ["region_code"]).collect()
 
     @cached_property
+    def region_aspect_rows(self) -> pl.DataFrame:
+        """Each region's aspects beside the national mean, weakest first (nulls last, then aspect order)."""
+        return (self.region_aspects.join(self.national_aspects, on="aspect_code", how="left")
+                .sort(["region_code", "mean", "aspect_order"], nulls_last=True))
+
+    @cached_property
     def national_aspects(self) -> pl.DataFrame:
         """Mean score per aspect over every unit of the cycle (the cards' national marker)."""
         return report_data.aspect_summary(self["aspect_scores"].lazy(), self.methodology).select(
@@ -182,6 +189,15 @@ class CycleData:
     @cached_property
     def issue_groups(self) -> pl.DataFrame:
         return report_data.issue_groups(self["validation_issues"].lazy()).collect()
+
+    @cached_property
+    def _issue_groups_by_submission(self) -> dict[str, pl.DataFrame]:
+        return {key[0]: part for key, part in  # type: ignore[misc]
+                self.issue_groups.partition_by("submission_id", as_dict=True, maintain_order=True).items()}
+
+    def issue_groups_of(self, submission_id: str) -> pl.DataFrame:
+        """One submission's issue groups (split once for all cards, as `of_region`)."""
+        return self._issue_groups_by_submission.get(submission_id, self.issue_groups.clear())
 
     @cached_property
     def indicator_losses(self) -> tuple[pl.DataFrame, pl.DataFrame] | None:
@@ -239,11 +255,14 @@ def join(parts: Iterable[object], separator: str = "") -> Html:
     return Html(separator.join(h(p) for p in parts))
 
 
+_ID_DIGITS = str.maketrans(",.", ".,")
+
+
 def number(value: float | int | None, decimals: int = 2) -> str:
     """Indonesian number format: decimal comma, thousands point (3,63; 12.805); a dash for no value."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    return f"{value:,.{decimals}f}".translate(str.maketrans(",.", ".,"))
+    return f"{value:,.{decimals}f}".translate(_ID_DIGITS)
 
 
 def percent(share: float | None, decimals: int = 1) -> str:
@@ -742,9 +761,7 @@ def _region_units(data: CycleData, region_code: str) -> Html:
 
 
 def _region_aspects(data: CycleData, region_code: str) -> Html:
-    mine = data.of_region("region_aspects", region_code).lazy()
-    rows = (report_data.ranked_aspects(mine).join(data.national_aspects.lazy(), on="aspect_code", how="left")
-            .sort(["mean", "aspect_order"], nulls_last=True).collect())
+    rows = data.of_region("region_aspects", region_code)
     if rows.is_empty() or rows["mean"].null_count() == rows.height:
         return empty("Tidak ada nilai aspek untuk daerah ini.")
     bars = [Bar(f"{r['aspect_code']}. {r['aspect_name']}", r["mean"], number(r["mean"]), zone_colour(r["zone"]),
@@ -782,13 +799,12 @@ def _region_feedback(data: CycleData, region_code: str) -> Html:
     bundles = data.of_region("submissions", region_code).sort("received_at", descending=True)
     if bundles.is_empty():
         return empty("Tidak ada berkas dari daerah ini.")
-    groups = data.issue_groups
     parts: list[Html] = [table(["Berkas", "Diunggah", "Status", "Masalah", "Keterangan"], [
         [Html(f"<code>{h(r['bundle'])}</code>"), when(r["received_at"]), BUNDLE_LABELS.get(r["status"], r["status"]),
          number(r["n_issues"], 0), r["reason"] or ("dipakai dalam rilis ini" if r["status"] == "accepted" else "")]
         for r in bundles.iter_rows(named=True)], numeric=[3])]
     for bundle in bundles.iter_rows(named=True):
-        mine = groups.filter(pl.col("submission_id") == bundle["submission_id"])
+        mine = data.issue_groups_of(bundle["submission_id"])
         parts.append(Html(f"<h3>Berkas <code>{h(bundle['bundle'])}</code> – "
                           f"{h(BUNDLE_LABELS.get(bundle['status'], bundle['status']))}</h3>"))
         if mine.is_empty():
@@ -822,7 +838,7 @@ def issue_detail(examples: list[dict]) -> Html:
 def render_region_card(data: CycleData, region_code: str) -> str:
     """One region's card as one HTML page."""
     name = data.region_names.get(region_code, region_code)
-    standing = data.standing.filter(pl.col("region_code") == region_code)
+    standing = data.of_region("standing", region_code)
     national = data["national_scores"]
     province = data.region_names.get(region_code[:2], region_code[:2])
     title = f"Rapor Wilayah {name} – PEKPPP {data.cycle}"
