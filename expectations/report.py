@@ -164,14 +164,16 @@ class Counts:
 
 
 def issue_counts(issues: pl.DataFrame) -> Counts:
+    """Issues per severity and the distinct source rows set aside, in one query."""
     severity = pl.col("severity")
-    row_level = issues.filter((severity == SEVERITY_ROW) & pl.col("row").is_not_null())
-    return Counts(
-        critical=issues.filter(severity == SEVERITY_CRITICAL).height,
-        row=issues.filter(severity == SEVERITY_ROW).height,
-        warning=issues.filter(severity == SEVERITY_WARNING).height,
-        rows_set_aside=row_level.select("table", "row").unique().height,
-    )
+    row_level = (severity == SEVERITY_ROW) & pl.col("row").is_not_null()
+    counts = issues.select(
+        critical=(severity == SEVERITY_CRITICAL).sum(),
+        row=(severity == SEVERITY_ROW).sum(),
+        warning=(severity == SEVERITY_WARNING).sum(),
+        rows_set_aside=pl.struct("table", "row").filter(row_level).n_unique(),
+    ).row(0, named=True)
+    return Counts(**{k: int(v or 0) for k, v in counts.items()})
 
 
 def _plural(n: int, word: str) -> str:
@@ -288,9 +290,10 @@ def _md_code(text: str) -> str:
 
 
 def bundle_report_markdown(issues: pl.DataFrame, *, cycle: str, region_code: str, region_name: str, bundle: str,
-                           submission_id: str, status: str, reason: str | None) -> str:
+                           submission_id: str, status: str, reason: str | None,
+                           groups: list[IssueGroup] | None = None, counts: Counts | None = None) -> str:
     """The report as Markdown that reads well in a terminal (`pekppp validate`) and renders anywhere."""
-    counts = issue_counts(issues)
+    counts = counts or issue_counts(issues)
     head = headline(status, counts, cycle=cycle)
     lines = [f"# Laporan validasi kiriman: {_md(head.title)}", ""]
     lines += [f"- {label}: {_md(value) if label != 'Submission ID' else _md_code(value)}"
@@ -300,7 +303,7 @@ def bundle_report_markdown(issues: pl.DataFrame, *, cycle: str, region_code: str
         lines += [f"**Reason:** {_md(reason)}", ""]
     lines += [f"Problems: {_summary_text(counts)}", ""]
     current = None
-    for group in issue_groups(issues):
+    for group in (issue_groups(issues) if groups is None else groups):
         if group.severity != current:
             current = group.severity
             title, gloss = _severity_title(current, status)
@@ -395,9 +398,10 @@ def _html_group(group: IssueGroup) -> str:
 
 
 def bundle_report_html(issues: pl.DataFrame, *, cycle: str, region_code: str, region_name: str, bundle: str,
-                       submission_id: str, status: str, reason: str | None) -> str:
+                       submission_id: str, status: str, reason: str | None,
+                       groups: list[IssueGroup] | None = None, counts: Counts | None = None) -> str:
     """The report as one self-contained, printable HTML page (inline CSS, no script, no network)."""
-    counts = issue_counts(issues)
+    counts = counts or issue_counts(issues)
     head = headline(status, counts, cycle=cycle)
     facts = "".join(f"<dt>{_e(label)}</dt><dd>{_e(value)}</dd>"
                     for label, value in _facts(cycle, region_code, region_name, bundle, submission_id, status))
@@ -407,7 +411,7 @@ def bundle_report_html(issues: pl.DataFrame, *, cycle: str, region_code: str, re
         (counts.warning, "warnings")))
     body: list[str] = []
     current = None
-    for group in issue_groups(issues):
+    for group in (issue_groups(issues) if groups is None else groups):
         if group.severity != current:
             current = group.severity
             title, gloss = _severity_title(current, status)
@@ -441,9 +445,10 @@ def write_bundle_reports(folder: Path, issues: pl.DataFrame, **meta: Any) -> dic
     `meta` are the renderers' keywords (cycle, region_code, region_name, bundle, submission_id,
     status, reason). Returns the written paths by format ("html", "markdown").
     """
+    shared = {"groups": issue_groups(issues), "counts": issue_counts(issues)}  # both pages show the same
     pages = {
-        "html": (folder / REPORT_HTML, bundle_report_html(issues, **meta)),
-        "markdown": (folder / REPORT_MARKDOWN, bundle_report_markdown(issues, **meta)),
+        "html": (folder / REPORT_HTML, bundle_report_html(issues, **meta, **shared)),
+        "markdown": (folder / REPORT_MARKDOWN, bundle_report_markdown(issues, **meta, **shared)),
     }
     for path, text in pages.values():
         write_bytes_atomic(path, text.encode("utf-8"))
