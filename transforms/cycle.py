@@ -73,19 +73,22 @@ def score_units(inputs: CycleInputs, methodology: Methodology) -> tuple[pl.LazyF
 def score_cycle(inputs: CycleInputs, methodology: Methodology) -> dict[str, pl.DataFrame]:
     """Every scored output table of the cycle, collected together, in a stable row order."""
     units, aspects, elements = score_units(inputs, methodology)
-    units = units.cache()
-    regions = region_scores.region_scores(units, inputs.regions, methodology).cache()
-    national = region_scores.national_scores(units, methodology)
-    previous = previous_ipp(inputs.previous_evaluations, methodology) if inputs.previous_evaluations is not None \
-        else None
-    roster = awards.award_roster(units, regions, methodology, previous)
-    frames = pl.collect_all([
+    # Two steps: the unit rows (which read and aggregate every survey answer) are computed once, then
+    # the roll-ups and the roster read them from memory. In one `collect_all` each of those queries
+    # computed the unit rows again. Rechunked: the rows come in one chunk per submission, and Polars
+    # 2.1 can panic formatting strings over a filtered many-chunk frame ("i < self.len()").
+    unit_frame, aspect_frame, element_frame = pl.collect_all([
         units.sort(UNIT_KEY),
         aspects.sort([*UNIT_KEY, "aspect_code"]),
         elements.sort([*UNIT_KEY, "element"]),
-        regions,
-        national,
-        roster,
     ])
-    names = ["unit_scores", "aspect_scores", "skm_scores", "region_scores", "national_scores", "award_roster"]
-    return dict(zip(names, frames, strict=True))
+    unit_frame = unit_frame.rechunk()
+    scored = unit_frame.lazy()
+    regions = region_scores.region_scores(scored, inputs.regions, methodology).cache()
+    national = region_scores.national_scores(scored, methodology)
+    previous = previous_ipp(inputs.previous_evaluations, methodology) if inputs.previous_evaluations is not None \
+        else None
+    roster = awards.award_roster(scored, regions, methodology, previous)
+    region_frame, national_frame, roster_frame = pl.collect_all([regions, national, roster])
+    return {"unit_scores": unit_frame, "aspect_scores": aspect_frame, "skm_scores": element_frame,
+            "region_scores": region_frame, "national_scores": national_frame, "award_roster": roster_frame}
