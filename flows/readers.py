@@ -189,8 +189,9 @@ def _numbered(frame: pl.DataFrame, first_row: int) -> pl.DataFrame:
     `with_row_index` keeps the reader's chunk layout; a freshly built column would not, and every
     later expression over both would first copy all columns into one chunk (seconds at 10 M rows).
     """
-    frame = frame.with_row_index(ROW, offset=first_row).with_columns(pl.col(ROW).cast(pl.Int64))
-    frame = frame.select(*(c for c in frame.columns if c != ROW), ROW)
+    columns = frame.columns
+    frame = frame.with_row_index(ROW, offset=first_row)
+    frame = frame.select(*columns, pl.col(ROW).cast(pl.Int64))
     cells = [c for c in frame.columns if c not in (ROW, EXTRA)]
     if not cells:
         return frame

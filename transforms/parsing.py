@@ -184,15 +184,18 @@ def _plain_values(raw: pl.DataFrame, columns: list[Column]) -> dict[str, pl.Seri
 
     Plain means: a whole number as digits with an optional sign that fits the type (`str.to_integer`
     takes no blanks, invisible characters or empty text, so such a column is also tidy), or a date as
-    ISO `YYYY-MM-DD` (asked only for tidy columns: the parser skips a leading blank). On those cells
-    the full rules (`whole_number`, `calendar_date` after `clean_text`) give these very values, but
-    compute every fallback spelling for every cell; a column with any other cell takes them.
+    ISO `YYYY-MM-DD` (the caller keeps a date column only when it is also tidy: the parser skips a
+    leading blank). On those cells the full rules (`whole_number`, `calendar_date` after `clean_text`)
+    give these very values, but compute every fallback spelling for every cell; a column with any
+    other cell takes them. One query for all columns (a bundle's small files pay per query).
     """
     if not columns or raw.height == 0:
         return {}
     probe = raw.select(_direct(pl.col(c.name).cast(pl.String), _dtype(c)).alias(c.name) for c in columns)
-    failed = raw.select((pl.col(c.name).is_not_null() & probe.get_column(c.name).is_null()).any() for c in columns)
-    return {c.name: probe.get_column(c.name) for c in columns if not failed.get_column(c.name).item()}
+    # a parse is null where the cell is empty or did not parse: equal null counts mean every cell parsed
+    # (null counts are kept with the data: no second query per file)
+    return {c.name: probe.get_column(c.name) for c in columns
+            if probe.get_column(c.name).null_count() == raw.get_column(c.name).null_count()}
 
 
 def _direct(text: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -231,9 +234,11 @@ def parse_table(raw: pl.DataFrame, spec: TableSpec) -> tuple[pl.DataFrame, pl.Da
     has_extra = EXTRA in raw.columns
     sources = [c.name for c in present] + ([EXTRA] if has_extra else [])
     converted = [c for c in present if _dtype(c) != pl.String]
-    plain = _plain_values(raw, [c for c in converted if _dtype(c).is_integer()])
+    parsed = _plain_values(raw, converted)
+    whole = {c.name for c in converted if _dtype(c).is_integer()}
+    plain = {name: values for name, values in parsed.items() if name in whole}  # tidy by construction
     untidy = _untidy_columns(raw, [name for name in sources if name not in plain])
-    plain |= _plain_values(raw, [c for c in converted if c.name not in plain and c.name not in untidy])
+    plain |= {name: values for name, values in parsed.items() if name not in whole and name not in untidy}
     text = raw.select(pl.col(ROW).cast(pl.Int64),
                       *(clean_text(name) if name in untidy else pl.col(name).cast(pl.String) for name in sources))
     typed = text.with_columns(plain[c.name].alias(_typed_name(c.name)) if c.name in plain
