@@ -634,3 +634,19 @@ def test_suites_split_by_column_give_what_the_whole_suite_gives(methodology_2024
         assert split.issues.equals(whole.issues), split.issues.join(whole.issues, on=list(ISSUE_SCHEMA), how="anti")
         assert (split.rejected, split.reason) == (whole.rejected, whole.reason)
         assert all(split.clean[t].equals(whole.clean[t]) for t in whole.clean)
+
+
+def test_the_ge_context_is_built_once_when_threads_ask_together() -> None:
+    """The nightly flow builds GE's context on a thread while chunk tasks start; a task validating
+    meanwhile waits for that build instead of building a second context."""
+    import threading
+
+    runner._build_gx.cache_clear()
+    built: list[object] = []
+    threads = [threading.Thread(target=lambda: built.append(runner._gx())) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(built) == 3 and all(b is built[0] for b in built)
+    assert runner._build_gx.cache_info().misses == 1
