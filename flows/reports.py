@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import polars as pl
@@ -150,7 +150,7 @@ class CycleData:
         """The rows of a table (a published one, or `losses`) for one region: the table is split once,
         so 500 region cards cost one pass over it, not 500 filters."""
         if name not in self._by_region:
-            frame = (self.indicator_losses[0] if name == "losses" and self.indicator_losses else
+            frame = (self.top_losses if name == "losses" and self.indicator_losses else
                      self.unit_rows if name == "unit_rows" else
                      self.region_aspect_rows if name == "region_aspects" else
                      self.standing if name == "standing" else self[name])
@@ -200,13 +200,24 @@ class CycleData:
         return self._issue_groups_by_submission.get(submission_id, self.issue_groups.clear())
 
     @cached_property
+    def top_losses(self) -> pl.DataFrame:
+        """Each region's costliest indicators (at most TOP_INDICATORS) beside the national mean score."""
+        assert self.indicator_losses is not None
+        by_region, national = self.indicator_losses
+        return (by_region.filter(pl.int_range(pl.len()).over("region_code") < TOP_INDICATORS)
+                .join(national.select("indicator_code", national=pl.col("mean")), on="indicator_code", how="left",
+                      maintain_order="left"))
+
+    @cached_property
     def indicator_losses(self) -> tuple[pl.DataFrame, pl.DataFrame] | None:
         """Indicator costs per region and nationally, or None without the kept evaluations."""
         if self.evaluations is None:
             return None
         evaluations, units = self.evaluations.lazy(), self.units.lazy()
-        return (report_data.indicator_losses(evaluations, units, self.methodology, ["region_code"]).collect(),
-                report_data.indicator_losses(evaluations, units, self.methodology).collect())
+        by_region, national = pl.collect_all([  # one plan: the units' indicator scores are computed once
+            report_data.indicator_losses(evaluations, units, self.methodology, ["region_code"]),
+            report_data.indicator_losses(evaluations, units, self.methodology)])
+        return by_region, national
 
 
 def load_cycle(places: Places, cycle: str) -> CycleData:
@@ -256,13 +267,25 @@ def join(parts: Iterable[object], separator: str = "") -> Html:
 
 
 _ID_DIGITS = str.maketrans(",.", ".,")
+_DASH = Html("–")
 
 
-def number(value: float | int | None, decimals: int = 2) -> str:
-    """Indonesian number format: decimal comma, thousands point (3,63; 12.805); a dash for no value."""
+def number(value: float | int | None, decimals: int = 2) -> Html:
+    """Indonesian number format: decimal comma, thousands point (3,63; 12.805); a dash for no value.
+
+    Html already (digits, signs, points and commas need no escaping), and cached: the cards of a
+    national cycle format ~300,000 numbers, mostly the same few hundred 2-decimal scores.
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{value:,.{decimals}f}".translate(_ID_DIGITS)
+        return _DASH
+    if value == 0:  # 0.0 and -0.0 are one cache key but print differently
+        return Html(f"{value:,.{decimals}f}".translate(_ID_DIGITS))
+    return _formatted(value, decimals)
+
+
+@lru_cache(maxsize=1 << 16)
+def _formatted(value: float | int, decimals: int) -> Html:
+    return Html(f"{value:,.{decimals}f}".translate(_ID_DIGITS))
 
 
 def percent(share: float | None, decimals: int = 1) -> str:
@@ -737,8 +760,11 @@ def _region_units(data: CycleData, region_code: str) -> Html:
     headers = ["Unit layanan", "Jenis Unit", *(Html(f'<abbr title="{h(a.name)}">{h(a.code)}</abbr>')
                                                for a in data.methodology.aspects),
                "IPP", "Predikat", "IKM", "Responden"]
+    badges: dict[str | None, Html] = {}
     body = []
     for r in rows.iter_rows(named=True):
+        if r["predicate"] not in badges:
+            badges[r["predicate"]] = predicate_badge(data.methodology, r["predicate"], short=True)
         status = "" if r["status"] == STATUS_SCORED else \
             f"<br><span class=\"note\">{h(STATUS_LABELS.get(r['status'], r['status']))}: " \
             f"{h(r['n_indicators_scored'])} dari {len(data.methodology.indicators)} indikator dinilai</span>"
@@ -747,7 +773,7 @@ def _region_units(data: CycleData, region_code: str) -> Html:
             f"{h(number(r['ikm']))} <abbr title=\"{h(mutu.get(r['ikm_mutu'], ''))}\">{h(r['ikm_mutu'])}</abbr>")
         body.append([Html(f"{h(r['unit_name'])}<br><span class=\"muted\">{h(r['unit_id'])}</span>{status}"),
                      r["unit_type"], *(number(r[f"aspect_{c}"]) for c in codes), number(r["ipp"]),
-                     predicate_badge(data.methodology, r["predicate"], short=True), ikm,
+                     badges[r["predicate"]], ikm,
                      f"{number(r['n_respondents'], 0)}{sample}"])
     legend = paragraph(
         "Aspek: " + "; ".join(f"{a.code} = {a.name} ({a.weight}%)" for a in data.methodology.aspects)
@@ -778,12 +804,9 @@ def _region_indicators(data: CycleData, region_code: str) -> Html:
     if data.indicator_losses is None:
         return empty("Data indikator tidak tersedia: baris evaluasi yang disimpan ledger untuk rilis ini tidak "
                      "ditemukan, sehingga hanya nilai aspek yang ditampilkan.")
-    national = data.indicator_losses[1]
-    mine = data.of_region("losses", region_code)
-    if mine.is_empty():
+    top = data.of_region("losses", region_code)
+    if top.is_empty():
         return empty("Tidak ada unit yang dinilai lengkap di daerah ini, sehingga indikator tidak dapat dirinci.")
-    top = mine.join(national.select("indicator_code", national=pl.col("mean")), on="indicator_code", how="left") \
-        .head(TOP_INDICATORS)
     explain = paragraph(
         "Pengurang IPP = (nilai maksimum − skor rata-rata) × bobot indikator dalam IPP, dirata-rata atas unit yang "
         f"dinilai lengkap: kenaikan IPP daerah bila semua unit mendapat nilai {data.methodology.score_max} pada "

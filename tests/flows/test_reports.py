@@ -401,6 +401,14 @@ def test_number_formats_are_indonesian() -> None:
     assert reports.when("2024-11-26T03:12:00+00:00") == "26 November 2024, 10.12 WIB"
 
 
+def test_cached_number_formats_do_not_depend_on_call_order() -> None:
+    """number() is cached: values equal as keys (0.0 and -0.0, 2 and 2.0) still print as themselves."""
+    assert [reports.number(v) for v in (0.0, -0.0, 0.0)] == ["0,00", "-0,00", "0,00"]
+    assert reports.number(2) == reports.number(2.0) == "2,00" and reports.number(2, 0) == "2"
+    assert reports.number(1234567.891) == "1.234.567,89" and reports.number(float("nan")) == "–"
+    assert isinstance(reports.number(5), reports.Html)  # safe as is: digits, points, commas and signs
+
+
 def test_the_module_command_writes_pages(warehouse: Places, capsys: pytest.CaptureFixture[str]) -> None:
     assert reports.main(["--cycle", "2024", "--warehouse", str(warehouse.warehouse)]) == 0
     assert "laporan_2024.html" in capsys.readouterr().out
