@@ -7,6 +7,8 @@ before its ledger row is written: a ledger row always points at complete files.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,8 +17,10 @@ import polars as pl
 
 from flows.settings import Places
 from flows.storage import write_frame
+from transforms.cycle import UNIT_TOTALS_VERSION, UnitTotals, unit_totals
 from transforms.schemas import ISSUE_SCHEMA
 from transforms.submissions import resolve_superseded
+from transforms.unit_scores import UNIT_KEY
 
 LEDGER_SCHEMA = pl.Schema({
     "cycle": pl.String,
@@ -34,6 +38,10 @@ LEDGER_SCHEMA = pl.Schema({
     "n_issues": pl.Int64,
     "raw_path": pl.String,
 })
+
+TOTALS_SOURCES = ("evaluations", "skm_responses")
+"""The kept tables a submission's per-unit sums are computed from."""
+STAMP = "source_stamp"
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,78 @@ class Ledger:
         if not paths:
             return pl.LazyFrame(schema=schema)
         return pl.scan_parquet(paths, missing_columns="insert", extra_columns="ignore").select(list(schema))
+
+    def totals_path(self, element_codes: Sequence[str]) -> Path:
+        """The cycle's kept per-unit sums: one file per totals version and list of survey elements."""
+        elements = hashlib.sha256("\x1f".join(element_codes).encode()).hexdigest()[:12]
+        return self.root / f"totals-v{UNIT_TOTALS_VERSION}-{elements}.parquet"
+
+    def _stamps(self, submission_ids: list[str]) -> pl.DataFrame:
+        """Which kept rows each submission's sums come from: inode, size and mtime of its kept tables.
+
+        Kept tables are only ever replaced by a rename (`write_frame`), which changes all three; so a
+        rerun that keeps a submission's rows again gets its sums computed again.
+        """
+        def stamp(sid: str) -> str:
+            parts = []
+            for table in TOTALS_SOURCES:
+                path = self.accepted_dir(sid) / f"{table}.parquet"
+                info = path.stat() if path.exists() else None
+                parts.append(f"{info.st_ino}:{info.st_size}:{info.st_mtime_ns}" if info else "-")
+            return "|".join(parts)
+
+        return pl.DataFrame({"submission_id": submission_ids, STAMP: [stamp(s) for s in submission_ids]},
+                            schema={"submission_id": pl.String, STAMP: pl.String})
+
+    def unit_totals(self, submission_ids: list[str], schemas: dict[str, pl.Schema],
+                    element_codes: Sequence[str], *, keep: bool = True) -> UnitTotals:
+        """The per-unit sums of these submissions' kept evaluation and survey rows.
+
+        Kept for the cycle in one file (`totals_path`) with each submission's stamp (`_stamps`): the
+        sums of submissions not in it, or kept from other rows, are computed from their rows (in one
+        pass) and the file is written again; a run with one new bundle aggregates that bundle alone.
+        `schemas` are the kept tables' schemas; with `keep=False` (reports) nothing is written.
+        """
+        path = self.totals_path(element_codes)
+        stamps = self._stamps(submission_ids)
+        stored = pl.read_parquet(path) if path.exists() else None
+        kept = None
+        if stored is not None:  # part 2 holds one row per submission, with its stamp
+            valid = stored.filter(pl.col("_part") == 2).join(stamps, on=["submission_id", STAMP], how="semi")
+            kept = stored.filter(pl.col("submission_id").is_in(valid["submission_id"].implode()))
+        have = set() if kept is None else set(kept["submission_id"].unique().to_list())
+        missing = [sid for sid in submission_ids if sid not in have]
+        frames = [] if kept is None else [kept]
+        if missing:
+            by = ["submission_id"]
+            sums = unit_totals(self.accepted_table(missing, "evaluations", schemas["evaluations"]),
+                               self.accepted_table(missing, "skm_responses", schemas["skm_responses"]),
+                               element_codes, by)
+            unit_level = sums.evaluators.join(sums.elements, on=[*by, *UNIT_KEY], how="full", coalesce=True)
+            indicators, units = pl.collect_all([sums.indicators, unit_level])
+            done = stamps.filter(pl.col("submission_id").is_in(missing))
+            fresh = pl.concat([indicators.with_columns(_part=pl.lit(0, pl.Int8)),
+                               units.with_columns(_part=pl.lit(1, pl.Int8)),
+                               done.with_columns(_part=pl.lit(2, pl.Int8))], how="diagonal")
+            frames.append(fresh.sort("submission_id", "_part", *UNIT_KEY, "indicator_code", nulls_last=True))
+        frame = pl.concat(frames, how="diagonal_relaxed") if frames else None
+        if keep and frame is not None and (missing or stored is None or kept is None or kept.height != stored.height):
+            # both parts are in (submission, part, unit, indicator) order: a stable sort by submission
+            # merges them into the same file whatever order the submissions arrived in
+            frame = frame.sort("submission_id", maintain_order=True)
+            write_frame(frame, path)  # only the submissions asked for: superseded ones' sums go
+        if frame is None:
+            return unit_totals(pl.LazyFrame(schema=schemas["evaluations"]),
+                               pl.LazyFrame(schema=schemas["skm_responses"]), element_codes)
+        lazy = frame.lazy()
+        return UnitTotals(
+            indicators=lazy.filter(pl.col("_part") == 0).select(*UNIT_KEY, "indicator_code", "score_sum",
+                                                                 "n_scores"),
+            evaluators=lazy.filter((pl.col("_part") == 1) & pl.col("n_evaluators").is_not_null())
+            .select(*UNIT_KEY, "n_evaluators"),
+            elements=lazy.filter((pl.col("_part") == 1) & pl.col("n_respondents").is_not_null())
+            .select(*UNIT_KEY, "n_respondents", *(f"{e}__{k}" for k in ("sum", "n") for e in element_codes)),
+        )
 
     def known_by_stat(self) -> dict[tuple[str, int, int], str]:
         """(landing path, size, mtime) → submission id, so unchanged bundles are not hashed again."""

@@ -106,7 +106,8 @@ def code_version() -> str:
         return "unknown"
 
 
-def _input_schemas(methodology: Methodology) -> dict[str, pl.Schema]:
+def input_schemas(methodology: Methodology) -> dict[str, pl.Schema]:
+    """The kept tables' schemas: the declared input columns plus region_code and submission_id."""
     owner = {"region_code": pl.String, "submission_id": pl.String}
     survey = skm_spec(methodology.survey.element_codes)
     return {
@@ -118,11 +119,15 @@ def _input_schemas(methodology: Methodology) -> dict[str, pl.Schema]:
 
 def cycle_inputs(places: Places, methodology: Methodology, submission_ids: list[str],
                  previous_ids: list[str] | None = None, previous_cycle: str | None = None) -> CycleInputs:
-    """Lazy frames over the kept rows of the submissions that count."""
+    """Lazy frames over the kept rows of the submissions that count, with their kept per-unit sums.
+
+    Scoring reads the sums (see `Ledger.unit_totals`), not the evaluation and survey rows again.
+    """
     ledger = Ledger(places, methodology.cycle)
-    schemas = _input_schemas(methodology)
+    schemas = input_schemas(methodology)
+    elements = methodology.survey.element_codes
     previous = None
-    if previous_cycle and previous_ids:
+    if previous_cycle and previous_ids:  # read, never written: that cycle's ledger is its own run's
         previous = Ledger(places, previous_cycle).accepted_table(previous_ids, "evaluations", schemas["evaluations"])
     return CycleInputs(
         units=ledger.accepted_table(submission_ids, "units", schemas["units"]),
@@ -130,6 +135,7 @@ def cycle_inputs(places: Places, methodology: Methodology, submission_ids: list[
         responses=ledger.accepted_table(submission_ids, "skm_responses", schemas["skm_responses"]),
         regions=regions_reference().lazy(),
         previous_evaluations=previous,
+        totals=ledger.unit_totals(submission_ids, schemas, elements),
     )
 
 

@@ -34,12 +34,12 @@ from pathlib import Path
 import polars as pl
 
 from flows.ledger import Ledger
-from flows.publish import current_release
+from flows.publish import current_release, input_schemas
 from flows.settings import Places, load_methodology, regions_reference
 from flows.storage import write_bytes_atomic
 from transforms import report_data
 from transforms.methodology import Methodology
-from transforms.schemas import EVALUATIONS, UNITS
+from transforms.schemas import UNITS
 from transforms.unit_scores import STATUS_SCORED
 
 REPORT_TABLES = ("unit_scores", "aspect_scores", "region_scores", "national_scores", "award_roster", "submissions",
@@ -117,6 +117,20 @@ def kept_table(places: Places, cycle: str, submission_ids: list[str], table: str
     return ledger.accepted_table(submission_ids, table, schema).collect()
 
 
+def kept_indicator_totals(places: Places, methodology: Methodology, submission_ids: list[str]) -> pl.DataFrame | None:
+    """The indicator sums of the rows the ledger kept for these submissions; None when any rows are missing.
+
+    Read from the sums the last publish kept (computed from the rows, not written, if it kept none).
+    """
+    ledger = Ledger(places, methodology.cycle)
+    if not submission_ids or not all((ledger.accepted_dir(s) / "evaluations.parquet").exists()
+                                     for s in submission_ids):
+        return None
+    totals = ledger.unit_totals(submission_ids, input_schemas(methodology), methodology.survey.element_codes,
+                                keep=False)
+    return totals.indicators.collect()
+
+
 @dataclass(frozen=True)
 class CycleData:
     """Everything the pages of one cycle are made from, read once."""
@@ -127,7 +141,8 @@ class CycleData:
     units: pl.DataFrame
     previous_cycle: str | None
     previous_national: pl.DataFrame | None
-    evaluations: pl.DataFrame | None
+    indicator_totals: pl.DataFrame | None
+    """The released units' indicator sums (see `Ledger.unit_totals`), or None without their kept rows."""
     reference: pl.DataFrame
 
     def __getitem__(self, name: str) -> pl.DataFrame:
@@ -211,9 +226,9 @@ class CycleData:
     @cached_property
     def indicator_losses(self) -> tuple[pl.DataFrame, pl.DataFrame] | None:
         """Indicator costs per region and nationally, or None without the kept evaluations."""
-        if self.evaluations is None:
+        if self.indicator_totals is None:
             return None
-        evaluations, units = self.evaluations.lazy(), self.units.lazy()
+        evaluations, units = self.indicator_totals.lazy(), self.units.lazy()
         by_region, national = pl.collect_all([  # one plan: the units' indicator scores are computed once
             report_data.indicator_losses(evaluations, units, self.methodology, ["region_code"]),
             report_data.indicator_losses(evaluations, units, self.methodology)])
@@ -221,18 +236,18 @@ class CycleData:
 
 
 def load_cycle(places: Places, cycle: str) -> CycleData:
-    """Read the release, the methodology, the previous cycle's national row and the kept evaluations.
+    """Read the release, the methodology, the previous cycle's national row and the kept indicator sums.
 
     Indicator-level figures need the evaluations behind the release: the rows the ledger kept for
-    the bundles its units came from (`unit_scores.submission_id`, the manifest's submissions_used).
+    the bundles its units came from (`unit_scores.submission_id`, the manifest's submissions_used),
+    read as the per-unit indicator sums the publish kept of them.
     """
     published = read_published(places, cycle)
     methodology = load_methodology(cycle)
     units = published["unit_scores"]
     used = sorted(units["submission_id"].unique().to_list())
     owner = {"region_code": pl.String, "submission_id": pl.String}
-    evaluations = kept_table(places, cycle, used, "evaluations",
-                             pl.Schema({**EVALUATIONS.polars_schema, **owner}))
+    indicator_totals = kept_indicator_totals(places, methodology, used)
     if methodology.rollup_method == "weighted":
         column = methodology.rollup_weight_column
         kept_units = kept_table(places, cycle, used, "units", pl.Schema({**UNITS.polars_schema, **owner}))
@@ -245,7 +260,7 @@ def load_cycle(places: Places, cycle: str) -> CycleData:
     previous_national = None
     if previous_cycle and _table_files(places, "national_scores", previous_cycle):
         previous_national = read_table(places, "national_scores", previous_cycle)
-    return CycleData(cycle, methodology, published, units, previous_cycle, previous_national, evaluations,
+    return CycleData(cycle, methodology, published, units, previous_cycle, previous_national, indicator_totals,
                      regions_reference())
 
 

@@ -6,6 +6,7 @@ unit_id), frames out: the scored output tables, before a release id is stamped o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -14,21 +15,67 @@ from transforms import awards, region_scores, skm_scores, unit_scores
 from transforms.methodology import Methodology
 from transforms.unit_scores import UNIT_KEY
 
+UNIT_TOTALS_VERSION = 1
+"""Bump when `unit_totals` changes what it computes: totals kept under another version are recomputed."""
+
+
+@dataclass(frozen=True)
+class UnitTotals:
+    """The per-unit sums every score is made from: all that scoring reads the evaluation and survey rows for.
+
+    Each is a function of one unit's rows and needs no methodology (bar which columns are survey
+    elements), so the ledger keeps them per submission and a run with one new bundle aggregates only
+    that bundle's rows.
+    """
+
+    indicators: pl.LazyFrame
+    """UNIT_KEY, indicator_code, score_sum, n_scores (non-null scores)."""
+    evaluators: pl.LazyFrame
+    """UNIT_KEY, n_evaluators (distinct evaluator ids over all evaluation rows)."""
+    elements: pl.LazyFrame
+    """UNIT_KEY, n_respondents, <element>__sum and <element>__n per element code."""
+
+
+def unit_totals(evaluations: pl.LazyFrame, responses: pl.LazyFrame, element_codes: Sequence[str],
+                by: Sequence[str] = ()) -> UnitTotals:
+    """The per-unit sums of these evaluation and survey rows (lazy); `by` adds group keys before the unit's."""
+    return UnitTotals(indicators=unit_scores.indicator_totals(evaluations, by),
+                      evaluators=unit_scores.evaluator_counts(evaluations, by),
+                      elements=skm_scores.element_totals_of(responses, element_codes, by))
+
 
 @dataclass(frozen=True)
 class CycleInputs:
-    """Accepted rows of a cycle, all regions together (lazy)."""
+    """Accepted rows of a cycle, all regions together (lazy).
+
+    `totals`, when given, are the per-unit sums of `evaluations` and `responses` (kept per
+    submission by the ledger) and are used instead of aggregating those rows again; likewise
+    `previous_indicator_totals` for `previous_evaluations`.
+    """
 
     units: pl.LazyFrame
     evaluations: pl.LazyFrame
     responses: pl.LazyFrame
     regions: pl.LazyFrame
     previous_evaluations: pl.LazyFrame | None = None
+    totals: UnitTotals | None = None
+    previous_indicator_totals: pl.LazyFrame | None = None
+
+    def unit_totals(self, methodology: Methodology) -> UnitTotals:
+        return self.totals or unit_totals(self.evaluations, self.responses, methodology.survey.element_codes)
+
+    def previous_totals(self) -> pl.LazyFrame | None:
+        """Last cycle's indicator totals, or None without a previous cycle."""
+        if self.previous_indicator_totals is not None:
+            return self.previous_indicator_totals
+        if self.previous_evaluations is not None:
+            return unit_scores.indicator_totals(self.previous_evaluations)
+        return None
 
 
-def previous_ipp(previous_evaluations: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
+def previous_ipp(previous_totals: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
     """Last cycle's unit IPPs recomputed under *this* cycle's methodology (for fair improvement)."""
-    indicators = unit_scores.indicator_scores(previous_evaluations, methodology)
+    indicators = unit_scores.indicator_scores_of(previous_totals, methodology)
     aspects = unit_scores.aspect_scores(indicators, methodology)
     return unit_scores.unit_ipp(aspects, methodology).select(
         *UNIT_KEY, previous_ipp_cents=pl.col("ipp_cents"))
@@ -37,16 +84,17 @@ def previous_ipp(previous_evaluations: pl.LazyFrame, methodology: Methodology) -
 def score_units(inputs: CycleInputs, methodology: Methodology) -> tuple[pl.LazyFrame, pl.LazyFrame,
                                                                      pl.LazyFrame]:
     """Unit rows (IPP, IKM, sample, eligibility, rank), aspect rows and survey element rows."""
-    indicators = unit_scores.indicator_scores(inputs.evaluations, methodology)
+    sums = inputs.unit_totals(methodology)
+    indicators = unit_scores.indicator_scores_of(sums.indicators, methodology)
     aspects = unit_scores.aspect_scores(indicators, methodology)
     ipp = unit_scores.unit_ipp(aspects, methodology)
-    totals = skm_scores.element_totals(inputs.responses, methodology)
+    totals = sums.elements
     ikm = skm_scores.unit_ikm(totals, methodology)
     sample = skm_scores.required_sample(inputs.units, methodology)
     units = (
         inputs.units
         .join(ipp, on=UNIT_KEY, how="left")
-        .join(unit_scores.evaluator_counts(inputs.evaluations), on=UNIT_KEY, how="left")
+        .join(sums.evaluators, on=UNIT_KEY, how="left")
         .join(ikm, on=UNIT_KEY, how="left")
         .join(sample, on=UNIT_KEY, how="left")
         .with_columns(
@@ -86,8 +134,8 @@ def score_cycle(inputs: CycleInputs, methodology: Methodology) -> dict[str, pl.D
     scored = unit_frame.lazy()
     regions = region_scores.region_scores(scored, inputs.regions, methodology).cache()
     national = region_scores.national_scores(scored, methodology)
-    previous = previous_ipp(inputs.previous_evaluations, methodology) if inputs.previous_evaluations is not None \
-        else None
+    previous_totals = inputs.previous_totals()
+    previous = None if previous_totals is None else previous_ipp(previous_totals, methodology)
     roster = awards.award_roster(scored, regions, methodology, previous)
     region_frame, national_frame, roster_frame = pl.collect_all([regions, national, roster])
     return {"unit_scores": unit_frame, "aspect_scores": aspect_frame, "skm_scores": element_frame,

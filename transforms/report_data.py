@@ -13,7 +13,7 @@ import polars as pl
 from transforms.methodology import Methodology
 from transforms.rounding import CENTS, band_of, cents_to_value, competition_rank, half_up_cents
 from transforms.submissions import ACCEPTED, LATE, REJECTED, SUPERSEDED
-from transforms.unit_scores import STATUS_SCORED, UNIT_KEY, evaluator_denominator, indicator_scores
+from transforms.unit_scores import STATUS_SCORED, UNIT_KEY, evaluator_denominator, indicator_scores_of
 
 SEVERITY_ORDER = {"critical": 0, "row": 1, "warning": 2}
 TIER_PROVINCE = "provinsi"
@@ -179,7 +179,7 @@ def ranked_aspects(summary: pl.LazyFrame) -> pl.LazyFrame:
     return summary.sort(["mean", "aspect_order"], descending=[True, False], nulls_last=True)
 
 
-def indicator_losses(evaluations: pl.LazyFrame, units: pl.LazyFrame, methodology: Methodology,
+def indicator_losses(totals: pl.LazyFrame, units: pl.LazyFrame, methodology: Methodology,
                      by: list[str] | None = None) -> pl.LazyFrame:
     """Per indicator (and per `by`): mean score of scored units and the IPP points it costs them.
 
@@ -187,6 +187,7 @@ def indicator_losses(evaluations: pl.LazyFrame, units: pl.LazyFrame, methodology
     is (max − score)·w_i/100·W_a/100 averaged over the units: what the IPP would gain if every unit
     scored the maximum there. Over all indicators the costs add up to max − the mean unit IPP, so
     the largest costs are what pulled the score down most. Exact integers until one half-up rounding.
+    `totals` are the units' indicator sums (`unit_scores.indicator_totals` of their evaluation rows).
     """
     by = by or []
     d = evaluator_denominator(methodology)
@@ -199,7 +200,7 @@ def indicator_losses(evaluations: pl.LazyFrame, units: pl.LazyFrame, methodology
         "aspect_name": [a.name for a in methodology.aspects for _ in a.indicators],
     }, schema={"indicator_code": pl.String, "indicator_name": pl.String, "indicator_order": pl.Int64,
                "aspect_name": pl.String})
-    scores = indicator_scores(evaluations, methodology).join(scored, on=UNIT_KEY, how="inner")
+    scores = indicator_scores_of(totals, methodology).join(scored, on=UNIT_KEY, how="inner")
     if not by:
         scores = scores.with_columns(_all=pl.lit(True))
     gap = (pl.lit(methodology.score_max * d, dtype=pl.Int128) - pl.col("scaled").cast(pl.Int128))

@@ -7,6 +7,8 @@ by their code (the column name), never by position.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 
 from transforms.methodology import Methodology
@@ -17,8 +19,12 @@ UNIT_KEY = ["region_code", "unit_id"]
 
 def element_totals(responses: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
     """Per unit, wide: respondents, and for each element the sum and count of its answers."""
-    elements = methodology.survey.element_codes
-    return responses.group_by(UNIT_KEY).agg(
+    return element_totals_of(responses, methodology.survey.element_codes)
+
+
+def element_totals_of(responses: pl.LazyFrame, elements: Sequence[str], by: Sequence[str] = ()) -> pl.LazyFrame:
+    """`element_totals` for the given element columns, per unit and `by` (see `transforms.cycle.UnitTotals`)."""
+    return responses.group_by([*by, *UNIT_KEY]).agg(
         pl.len().cast(pl.Int64).alias("n_respondents"),
         *(pl.col(e).cast(pl.Int64).sum().alias(f"{e}__sum") for e in elements),
         *(pl.col(e).count().cast(pl.Int64).alias(f"{e}__n") for e in elements),

@@ -8,6 +8,7 @@ over the common denominator 100·100·D: the sums are exact and rounding happens
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import reduce
 
 import polars as pl
@@ -40,18 +41,30 @@ def indicator_weights(methodology: Methodology) -> pl.LazyFrame:
     )
 
 
+def indicator_totals(evaluations: pl.LazyFrame, by: Sequence[str] = ()) -> pl.LazyFrame:
+    """Per unit (and `by`) and indicator code: sum and count of the evaluators' (non-null) scores.
+
+    Needs no methodology, so it can be computed once per submission and kept (see `transforms.cycle`).
+    """
+    return (evaluations.filter(pl.col("score").is_not_null())
+            .group_by([*by, *UNIT_KEY, "indicator_code"])
+            .agg(score_sum=pl.col("score").cast(pl.Int64).sum(), n_scores=pl.len().cast(pl.Int64)))
+
+
 def indicator_scores(evaluations: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
-    """Per unit and indicator: sum of evaluators' scores, their count, and the mean as `D·mean` integer.
+    """Per unit and indicator: sum of evaluators' scores, their count, and the mean as `D·mean` integer."""
+    return indicator_scores_of(indicator_totals(evaluations), methodology)
+
+
+def indicator_scores_of(totals: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
+    """`indicator_scores` from `indicator_totals`: the cycle's indicators with weights and `scaled`.
 
     Only the cycle's indicators count; `scaled` = score_sum · (D / n) is exact because n divides D
     whenever n <= max_evaluators (larger n is flagged, not silently rounded).
     """
     d = evaluator_denominator(methodology)
     return (
-        evaluations.filter(pl.col("score").is_not_null())
-        .group_by([*UNIT_KEY, "indicator_code"])
-        .agg(score_sum=pl.col("score").cast(pl.Int64).sum(), n_scores=pl.len().cast(pl.Int64))
-        .join(indicator_weights(methodology), on="indicator_code", how="inner")
+        totals.join(indicator_weights(methodology), on="indicator_code", how="inner")
         .with_columns(
             divisible=(pl.lit(d) % pl.col("n_scores")) == 0,
             scaled=pl.col("score_sum") * (pl.lit(d) // pl.col("n_scores")),
@@ -127,9 +140,9 @@ def predicate_columns(cents: pl.Expr, methodology: Methodology) -> dict[str, pl.
     }
 
 
-def evaluator_counts(evaluations: pl.LazyFrame) -> pl.LazyFrame:
+def evaluator_counts(evaluations: pl.LazyFrame, by: Sequence[str] = ()) -> pl.LazyFrame:
     """Distinct evaluators per unit (null evaluator ids count as one anonymous evaluator)."""
-    return evaluations.group_by(UNIT_KEY).agg(
+    return evaluations.group_by([*by, *UNIT_KEY]).agg(
         n_evaluators=pl.col("evaluator_id").fill_null("").n_unique().cast(pl.Int64))
 
 

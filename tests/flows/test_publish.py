@@ -7,6 +7,7 @@ No Prefect: small cycles are generated and ingested once per session with the in
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import fcntl
 import json
@@ -22,6 +23,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from polars.testing import assert_frame_equal
 
 import flows.publish as publish_module
 import flows.storage as storage
@@ -33,7 +35,10 @@ from flows.publish import (
     RELEASES_KEPT,
     current_release,
     current_release_id,
+    cycle_inputs,
+    input_schemas,
     part_name,
+    previous_cycle_of,
     publish,
     release_dirs,
     release_manifest,
@@ -42,12 +47,14 @@ from flows.publish import (
     table_link,
 )
 from flows.settings import METHODOLOGY_DIR, Places, load_methodology
-from flows.storage import SchemaViolation, WarehouseError, arrow_table, write_parquet
+from flows.storage import SchemaViolation, WarehouseError, arrow_table, write_frame, write_parquet
 from flows.warehouse_db import load_duckdb
+from transforms.cycle import score_cycle
 from transforms.methodology import MethodologyError
 from transforms.release_diff import RELEASE_DIFF, change_counts, unit_changes
 from transforms.schemas import OUTPUT_TABLES, UNIT_SCORES, Column, TableSpec
 from transforms.submissions import ACCEPTED
+from transforms.unit_scores import indicator_totals
 
 CYCLES = ("2023", "2024")
 T0 = datetime(2025, 1, 6, 1, 0, tzinfo=UTC)
@@ -617,3 +624,48 @@ def test_load_duckdb_on_an_empty_or_missing_warehouse(tmp_path: Path) -> None:
         assert con.execute("DESCRIBE unit_scores").fetchall()[-1][:2] == ("cycle", "VARCHAR")
     with pytest.raises(WarehouseError, match="does not exist"):
         load_duckdb(tmp_path / "nowhere", tmp_path / "x.duckdb")
+
+
+# ---------------------------------------------------------------- kept per-unit sums
+
+
+def _accepted_ids(places: Places, cycle: str = "2024") -> list[str]:
+    return Ledger(places, cycle).load().filter(pl.col("status") == ACCEPTED)["submission_id"].to_list()
+
+
+def test_scores_from_the_kept_unit_totals_equal_scores_from_the_rows(places: Places) -> None:
+    methodology = load_methodology("2024")
+    previous_cycle, previous_ids = previous_cycle_of(places, "2024")
+    inputs = cycle_inputs(places, methodology, _accepted_ids(places), previous_ids, previous_cycle)
+    assert inputs.totals is not None and previous_ids
+    assert Ledger(places, "2024").totals_path(methodology.survey.element_codes).exists()
+    assert not list((places.ledger / "2023").glob("totals-*")), "a previous cycle's ledger is only read"
+    from_totals = score_cycle(inputs, methodology)
+    from_rows = score_cycle(dataclasses.replace(inputs, totals=None), methodology)
+    assert from_totals["unit_scores"]["status"].to_list().count("scored") > 0
+    for name, frame in from_rows.items():
+        assert_frame_equal(from_totals[name], frame)
+
+
+def test_kept_unit_totals_follow_the_submissions_and_their_rows(places: Places) -> None:
+    methodology = load_methodology("2024")
+    ledger, schemas, elements = Ledger(places, "2024"), input_schemas(methodology), methodology.survey.element_codes
+    ids = sorted(_accepted_ids(places))
+    path = ledger.totals_path(elements)
+    ledger.unit_totals(ids[1:], schemas, elements)
+    ledger.unit_totals(ids, schemas, elements)  # one submission more: added to what was kept
+    stepwise = pl.read_parquet(path)
+    path.unlink()
+    ledger.unit_totals(ids, schemas, elements)
+    assert_frame_equal(stepwise, pl.read_parquet(path))  # the same file whatever order they came in
+    ledger.unit_totals(ids[:1], schemas, elements)
+    assert pl.read_parquet(path)["submission_id"].unique().to_list() == ids[:1]  # superseded ones' sums go
+
+    # a rerun keeps a submission's rows again (here with every score one lower): its sums are redone
+    kept = ledger.accepted_dir(ids[0]) / "evaluations.parquet"
+    lowered = pl.read_parquet(kept).with_columns(pl.col("score") - 1)
+    write_frame(lowered, kept)
+    totals = ledger.unit_totals(ids[:1], schemas, elements).indicators.collect()
+    expected = indicator_totals(lowered.lazy()).collect()
+    assert_frame_equal(totals, expected.select(totals.columns), check_row_order=False)
+    assert totals["score_sum"].sum() == lowered["score"].sum()

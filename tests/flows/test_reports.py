@@ -224,8 +224,8 @@ def test_rollup_is_the_published_rollup_for_either_method(method: str) -> None:
 def test_indicator_costs_add_up_to_what_the_region_misses(warehouse: Places) -> None:
     methodology = load_methodology("2024")
     data = reports.load_cycle(warehouse, "2024")
-    assert data.evaluations is not None
-    losses = report_data.indicator_losses(data.evaluations.lazy(), data.units.lazy(), methodology,
+    assert data.indicator_totals is not None
+    losses = report_data.indicator_losses(data.indicator_totals.lazy(), data.units.lazy(), methodology,
                                           ["region_code"]).collect()
     sidoarjo = losses.filter(pl.col("region_code") == "35.15")
     total = sum(Fraction(int(n), int(d)) for n, d in zip(sidoarjo["loss_num"], sidoarjo["loss_den"], strict=True))

@@ -650,3 +650,18 @@ def test_all_4s_survey_gives_100_in_2024_and_99_90_in_2023() -> None:
     specs = [UnitSpec("35.78", "U1", "RSUD", None, {}, answers)]
     got = {m.cycle: score_cycle(cycle_inputs(m, specs), m)["unit_scores"]["ikm"].item() for m in (M2023, M2024)}
     assert got == {"2023": 99.90, "2024": 100.00}
+
+
+def test_the_kept_totals_version_moves_with_the_code_that_computes_them() -> None:
+    """The ledger keeps per-unit sums under UNIT_TOTALS_VERSION and trusts them on later runs: changing
+    what they compute without bumping the version would score new releases from stale sums."""
+    import hashlib
+    import inspect
+
+    from transforms import cycle, skm_scores
+
+    source = "".join(inspect.getsource(f) for f in (unit_scores.indicator_totals, unit_scores.evaluator_counts,
+                                                   skm_scores.element_totals_of, cycle.unit_totals))
+    pinned = {1: "705bda800859820f"}
+    assert hashlib.sha256(source.encode()).hexdigest()[:16] == pinned[cycle.UNIT_TOTALS_VERSION], (
+        "the per-unit sums changed: bump transforms.cycle.UNIT_TOTALS_VERSION and pin the new hash here")
