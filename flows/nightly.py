@@ -20,9 +20,7 @@ need as arguments (bundles, methodology, places) and write only their own submis
 worker that sees the same warehouse path can run them, each validating with its own GE context.
 Great Expectations in threads: the validator serialises GE's `batch.validate` with a process-wide
 lock (GE caches the batch on its shared execution engine under a fixed id); the GE context is built
-once, under its own lock, on a thread: started when the run begins if the landing zone holds a bundle
-the ledger does not know (or on a re-run), so GE's import overlaps Prefect creating the cycle's subflow
-and tasks and the reading of the first chunks; a run with nothing new does not import GE.
+once, under its own lock, on a thread started with the chunks so its import overlaps their reading.
 """
 
 from __future__ import annotations
@@ -583,38 +581,16 @@ def run_cycles(cycles: list[str], places: Places, *, rerun: bool,
     runner = task_runner_for(task_runner)  # a bad spec fails before any cycle starts
     summaries: list[CycleSummary] = []
     failures: list[CycleFailure] = []
-    will_validate = isinstance(runner, ThreadPoolTaskRunner) and (rerun or _unseen_in_landing(places, cycles))
-    warming = _warm_up_beside() if will_validate else None
-    try:
-        for cycle in cycles:
-            subflow = process_cycle.with_options(task_runner=runner)
-            state = subflow(cycle=cycle, landing=str(places.landing), warehouse=str(places.warehouse),
-                            rerun=rerun, return_state=True)
-            try:
-                summaries.append(state.result())
-            except Exception as err:
-                failures.append((cycle, err))
-                get_run_logger().error("cycle %s failed: %s", cycle, err)
-    finally:
-        if warming is not None:
-            warming.join()
+    for cycle in cycles:
+        subflow = process_cycle.with_options(task_runner=runner)
+        state = subflow(cycle=cycle, landing=str(places.landing), warehouse=str(places.warehouse), rerun=rerun,
+                        return_state=True)
+        try:
+            summaries.append(state.result())
+        except Exception as err:
+            failures.append((cycle, err))
+            get_run_logger().error("cycle %s failed: %s", cycle, err)
     return summaries, failures
-
-
-def _unseen_in_landing(places: Places, cycles: list[str]) -> bool:
-    """Whether a cycle's landing folder holds a bundle its ledger does not know by path, size and mtime.
-
-    A hint for starting GE's import early (while Prefect creates the cycle's subflow and tasks), not
-    a decision: `new_bundles` decides what is new. Any error means no hint; the run reports it.
-    """
-    try:
-        for cycle in cycles:
-            known = Ledger(places, cycle).known_by_stat()
-            if any((str(b.path), b.size, b.mtime_ns) not in known for b in discover(places.landing, cycle)):
-                return True
-    except Exception:
-        return False
-    return False
 
 
 def raise_failures(failures: list[CycleFailure]) -> None:

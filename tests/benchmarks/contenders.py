@@ -405,8 +405,8 @@ def run_nightly_incremental(args: argparse.Namespace) -> dict[str, Any]:
         watch = Stopwatch()
         instrument(watch)
         run = _timed_nightly(watch, Places(landing=args.landing, warehouse=args.warehouse))
-        if args.server_url:  # GE is imported inside the run, on a thread from its start (something is new)
-            ge_context = run["raw"]["seconds"].get("ge_import", 0.0)  # overlapping the phases
+        if args.server_url:  # GE is imported inside the run (as `pekppp run` does), beside the first chunk
+            ge_context = run["raw"]["seconds"].get("ge_import", 0.0)  # so within the ingest phase
         watch.stop()
     finally:
         if server is not None:

@@ -314,7 +314,7 @@ def report(data: Dataset, runs: dict[str, ChildRun], fig: dict[str, Any], machin
                          + (f"server start {inc['server_start_s']:.1f} while GE imports "
                             f"{inc['ge_context_s']:.1f}, flow {inc['run']['flow_s']:.1f} ("
                             if inc["server_start_s"] else
-                            f"flow {inc['run']['flow_s']:.1f} (GE import {inc['ge_context_s']:.1f} beside the rest, ")
+                            f"flow {inc['run']['flow_s']:.1f} (GE import {inc['ge_context_s']:.1f} within ingest, ")
                          + _phase_text(inc["run"]) + f"), server stop {inc['server_stop_s']:.1f}, rest "
                          f"{runs[name].wall_seconds - inc['process_s']:.1f}")
     if fig["validate_rows_per_s_pipeline"]:

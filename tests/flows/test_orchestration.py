@@ -27,8 +27,7 @@ from prefect.utilities.callables import parameter_schema
 
 import flows.nightly as nightly_module
 from flows.generate import generate_cycle
-from flows.ingest import LandedBundle, discover, ingest_bundle
-from flows.ledger import Ledger
+from flows.ingest import LandedBundle
 from flows.locks import CycleLocked, cycle_lock, lock_path
 from flows.nightly import (
     INGEST_THREADS,
@@ -44,7 +43,7 @@ from flows.nightly import (
     task_runner_for,
     with_io_retries,
 )
-from flows.settings import PROJECT_ROOT, Places, load_methodology
+from flows.settings import PROJECT_ROOT, load_methodology
 from flows.storage import WarehouseError
 from transforms.schemas import OUTPUT_TABLES
 
@@ -171,23 +170,6 @@ def test_chunks_close_at_the_size_limit_and_before_a_repeated_submission(tmp_pat
     # the same bytes from two regions are never in one chunk, so never kept at once
     assert in_chunks(work(("a", 1), ("b", 1), ("a", 1), ("c", 1), ("a", 1)), 100) == [[0, 1], [2, 3], [4]]
     assert in_chunks(work(("a", 500)), 100) == [[0]]
-
-
-def test_the_early_ge_hint_sees_bundles_the_ledger_does_not_know(tmp_path: Path) -> None:
-    """GE's import starts with the run only when the landing zone holds something new (a hint, see
-    `_unseen_in_landing`): a nightly run with nothing new must not pay for it."""
-    places = Places(landing=tmp_path / "landing", warehouse=tmp_path / "warehouse")
-    assert not nightly_module._unseen_in_landing(places, ["2024"])  # no landing folder: no hint, no error
-    methodology = load_methodology("2024")
-    generate_cycle("2024", places.landing, regions=2, units=2, respondents=5, seed=3, methodology=methodology)
-    assert nightly_module._unseen_in_landing(places, ["2024"])
-    ledger = Ledger(places, "2024")
-    bundles = discover(places.landing, "2024")
-    ledger.record([ingest_bundle(b, methodology, places, ledger).entry for b in bundles])
-    assert not nightly_module._unseen_in_landing(places, ["2024"])
-    touched = next(p for p in bundles[0].path.rglob("*") if p.is_file())
-    os.utime(touched, ns=(time.time_ns(), time.time_ns()))  # re-uploaded: same path, new mtime
-    assert nightly_module._unseen_in_landing(places, ["2024"])
 
 
 HOLDER = """
