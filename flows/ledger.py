@@ -112,17 +112,30 @@ class Ledger:
         write_frame(issues.select(list(ISSUE_SCHEMA)), self.issues_path(submission_id, region_code))
 
     def issues(self, submissions: list[tuple[str, str]]) -> pl.DataFrame:
-        """The stored issues of these (submission id, region code) pairs, with both columns."""
-        frames = []
+        """The stored issues of these (submission id, region code) pairs, with both columns, in that order.
+
+        One scan over all the files (a national cycle has ~550); files of another layout are read one
+        by one instead.
+        """
+        located = []
         for sid, region in submissions:
             path = self.issues_path(sid, region)
             if not path.exists():
                 path = self.root / "issues" / f"{sid}.parquet"  # warehouses written before issues were per region
             if path.exists():
-                frames.append(pl.read_parquet(path).with_columns(submission_id=pl.lit(sid), region_code=pl.lit(region)))
-        if not frames:
+                located.append((str(path), sid, region))
+        if not located:
             return pl.DataFrame(schema={**ISSUE_SCHEMA, "submission_id": pl.String, "region_code": pl.String})
-        return pl.concat(frames, how="vertical_relaxed")
+        owners = pl.DataFrame(located, schema=["_path", "submission_id", "region_code"], orient="row")
+        paths = list(dict.fromkeys(p for p, _, _ in located))  # an old-layout file can serve two regions
+        try:
+            scanned = pl.scan_parquet(paths, include_file_paths="_path").collect()
+        except pl.exceptions.PolarsError:  # files whose columns differ (older writers): one at a time
+            scanned = pl.concat([pl.read_parquet(p).with_columns(_path=pl.lit(p)) for p in paths],
+                                how="vertical_relaxed")
+        # each pair in turn, its file's rows in file order
+        return (owners.join(scanned, on="_path", how="inner", maintain_order="left_right")
+                .select(*(c for c in scanned.columns if c != "_path"), "submission_id", "region_code"))
 
     def accepted_table(self, submission_ids: list[str], table: str, schema: pl.Schema) -> pl.LazyFrame:
         """The kept rows of one table over the given submissions, lazily; empty when none has it."""

@@ -669,3 +669,20 @@ def test_kept_unit_totals_follow_the_submissions_and_their_rows(places: Places) 
     expected = indicator_totals(lowered.lazy()).collect()
     assert_frame_equal(totals, expected.select(totals.columns), check_row_order=False)
     assert totals["score_sum"].sum() == lowered["score"].sum()
+
+
+def test_stored_issues_come_per_pair_in_order_also_from_the_old_layout(places: Places) -> None:
+    ledger = Ledger(places, "2024")
+    pairs = list(ledger.load().select("submission_id", "region_code").unique(maintain_order=True).iter_rows())
+    one_by_one = pl.concat([pl.read_parquet(ledger.issues_path(sid, region)).with_columns(
+        submission_id=pl.lit(sid), region_code=pl.lit(region)) for sid, region in pairs])
+    assert one_by_one.height > 0
+    assert_frame_equal(ledger.issues(pairs), one_by_one)
+    # a warehouse from before issues were per region: one file per submission, read for each region asking
+    sid, region = next((s, r) for s, r in pairs if pl.read_parquet(ledger.issues_path(s, r)).height)
+    old = ledger.root / "issues" / f"{sid}.parquet"
+    ledger.issues_path(sid, region).rename(old)
+    issues = ledger.issues([(sid, region), (sid, "99.99"), ("unknown", region)])
+    rows = pl.read_parquet(old).height
+    assert issues["region_code"].to_list() == [region] * rows + ["99.99"] * rows
+    assert issues.drop("region_code").head(rows).equals(issues.drop("region_code").tail(rows))
