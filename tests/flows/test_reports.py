@@ -414,3 +414,46 @@ def test_the_module_command_writes_pages(warehouse: Places, capsys: pytest.Captu
     assert "laporan_2024.html" in capsys.readouterr().out
     assert reports.main(["--cycle", "2019", "--warehouse", str(warehouse.warehouse)]) == 3
     assert "no published release" in capsys.readouterr().err
+
+
+def _unit_row_one_by_one(r: dict, methodology: object) -> str:
+    """A card's unit row as the cards wrote it cell by cell before `unit_rows_html` (the reference)."""
+    m = methodology
+    mutu = {b.code: b.label for b in m.survey.mutu}  # type: ignore[attr-defined]
+    codes = [a.code for a in m.aspects]  # type: ignore[attr-defined]
+    h, number = reports.h, reports.number
+    status = "" if r["status"] == "scored" else \
+        f"<br><span class=\"note\">{h(reports.STATUS_LABELS.get(r['status'], r['status']))}: " \
+        f"{h(r['n_indicators_scored'])} dari {len(m.indicators)} indikator dinilai</span>"  # type: ignore[attr-defined]
+    sample = "" if r["sample_required"] is None else f" / {number(r['sample_required'], 0)}"
+    ikm = "–" if r["ikm"] is None else reports.Html(
+        f"{h(number(r['ikm']))} <abbr title=\"{h(mutu.get(r['ikm_mutu'], ''))}\">{h(r['ikm_mutu'])}</abbr>")
+    cells = [reports.Html(f"{h(r['unit_name'])}<br><span class=\"muted\">{h(r['unit_id'])}</span>{status}"),
+             r["unit_type"], *(number(r[f"aspect_{c}"]) for c in codes), number(r["ipp"]),
+             reports.predicate_badge(m, r["predicate"], short=True), ikm,  # type: ignore[arg-type]
+             f"{number(r['n_respondents'], 0)}{sample}"]
+    return reports.tr(cells, [*range(2, 3 + len(codes)), 4 + len(codes), 5 + len(codes)])
+
+
+def test_unit_rows_built_column_wise_match_the_cell_by_cell_rows(warehouse: Places) -> None:
+    """Every odd value a unit row can hold gives the same bytes as escaping and formatting cell by cell."""
+    data = reports.load_cycle(warehouse, "2024")
+    rows = pl.concat([data.unit_rows] * 12)  # enough rows for every combination of the patterns below
+    n = rows.height
+    odd = pl.DataFrame({
+        "unit_name": [f"Dinas <A&B> \"{k}\" 'x'" if k % 2 else None for k in range(n)],
+        "unit_type": ["KECAMATAN & <br>" if k % 3 == 0 else "DPMPTSP" for k in range(n)],
+        "status": [["scored", "incomplete", "too_many_evaluators", "odd-status", None][k % 5] for k in range(n)],
+        "n_indicators_scored": [None if k % 4 == 0 else 29 for k in range(n)],
+        "ikm": [[None, float("nan"), 88.5, 100.0, -0.0][k % 5] for k in range(n)],
+        "ikm_mutu": [None if k % 3 == 1 else ["A", "Z", "<B>"][k % 3] for k in range(n)],
+        "predicate": [None if k % 2 else ["A", "Q"][k % 4 // 2] for k in range(n)],
+        "sample_required": [None if k % 2 else 1234 for k in range(n)],
+        "ipp": [[None, 0.0, -0.0, 4.995, 1234.5][k % 5] for k in range(n)],
+    })
+    rows = rows.with_columns(*(odd[c].cast(rows[c].dtype) for c in odd.columns))
+    aspect = next(c for c in rows.columns if c.startswith("aspect_"))
+    rows = rows.with_columns(pl.Series(aspect, [[None, float("nan"), -0.0, 0.1, 3.14159][k % 5] for k in range(n)]))
+    expected = [_unit_row_one_by_one(r, data.methodology) for r in rows.iter_rows(named=True)]
+    assert n >= 60 and len(set(expected)) > 30
+    assert reports.unit_rows_html(rows, data.methodology)["html"].to_list() == expected
