@@ -9,11 +9,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import socket
+import subprocess
 import sys
 import tempfile
-import threading
-from collections.abc import Callable, Sequence
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
 TASK_RUNNER_HELP = "threads, threads:N or dask://host:port (default $PEKPPP_TASK_RUNNER or threads)"
@@ -78,49 +82,102 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _start_server_while_warming_up() -> None:
-    """Start Prefect's local server on a thread while this one imports Great Expectations.
+class LocalServer:
+    """Prefect's local API server for one command, started the way Prefect's local mode starts it.
 
-    Both take seconds and neither needs the other: the server is a subprocess that the main process
-    only polls until it answers, GE's import is Python work here. Without this, a new process paid
-    them one after the other (~7 s server, then ~5 s GE at the first validation). The server object
-    is the one Prefect's client uses in local mode (one per process), so the flow finds it running;
-    if starting it failed, the flow's client starts it again and reports the error itself. Nothing
-    to overlap when the operator points PREFECT_API_URL at a running server: GE is then imported at
-    the first validation, as before, so a run with nothing new does not import it at all.
+    Prefect's own launcher (`SubprocessASGIServer`) lives in `prefect.server.api.server`, whose import
+    costs ~2.5 s before the server process even starts; here the same command (uvicorn on Prefect's
+    app factory, ephemeral: no UI, no background services) is spawned right after Prefect's settings
+    are read, so the server starts while this process imports the flows and Great Expectations.
+    Its output goes to `<PREFECT_HOME>/pekppp-server.log`; it is stopped when the command ends.
     """
-    from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
 
-    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+    def __init__(self, settings: Any) -> None:
+        import prefect
+
+        self.timeout = float(settings.server.ephemeral.startup_timeout_seconds)
+        self.home = Path(settings.home).expanduser()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.home / "pekppp-server.log"
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.api_url = f"http://127.0.0.1:{self.port}/api"
+        env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+               "PREFECT__SERVER_FINAL": "1", **settings.to_environment_variables(exclude_unset=True)}
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(prefect.__file__).parent.parent),
+                 "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port",
+                 str(self.port), "--log-level", "error", "--lifespan", "on"],
+                env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self) -> None:
+        """Return once the API answers; a server that exits or stays silent past the timeout is an error."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            with contextlib.suppress(OSError), urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                tail = self.log_path.read_text(errors="replace").strip().splitlines()[-3:]
+                raise RuntimeError(f"Prefect's local server did not start on port {self.port} (see "
+                                   f"{self.log_path}: {' | '.join(tail) or 'no output'})")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@contextlib.contextmanager
+def local_prefect(*, warm_up_ge: bool = True) -> Iterator[None]:
+    """Prefect for a command: the operator's server if one is configured, else a local one for the command.
+
+    The local server (see `LocalServer`) starts first; meanwhile this process imports the flows and
+    builds GE's context (`warm_up_ge`), then waits until the server answers. Both take seconds and
+    neither needs the other: a new process used to pay them one after the other. With a configured
+    server (PREFECT_API_URL, in the environment or a Prefect profile) nothing starts here and GE is
+    imported at the first validation, so a run with nothing new does not import it at all.
+    """
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
+    settings = get_current_settings()
+    if settings.api.url or not settings.server.ephemeral.enabled:
+        yield
         return
-    from expectations.runner import warm_up
-
-    def start() -> None:
-        with contextlib.suppress(Exception):  # the flow's client retries and reports (see above)
-            SubprocessASGIServer().start()
-
-    starting = threading.Thread(target=start, name="pekppp-prefect-server-start")
-    starting.start()
+    server = LocalServer(settings)
     try:
-        warm_up()
+        import flows.nightly  # noqa: F401  (the flows, Prefect's client: imported while the server starts)
+
+        if warm_up_ge:
+            from expectations.runner import warm_up
+
+            warm_up()
+        server.wait_ready()
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            yield
     finally:
-        starting.join()
+        server.stop()
 
 
 def _run_flow(args: argparse.Namespace, flow_name: str) -> int:
     """Run `nightly` or `rerun-cycle` on Prefect's local mode and print what it did."""
     _prepare_prefect()
-    from flows import nightly as flows_module
+    with local_prefect():
+        from flows import nightly as flows_module
 
-    _start_server_while_warming_up()
-    places = _places(args)
-    flow = flows_module.nightly if flow_name == "nightly" else flows_module.rerun_cycle
-    try:
-        summaries = flow(cycle=args.cycle, landing=str(places.landing), warehouse=str(places.warehouse),
-                         task_runner=args.task_runner)
-    except flows_module.TaskRunnerError as err:
-        raise UsageError(str(err)) from err
+        places = _places(args)
+        flow = flows_module.nightly if flow_name == "nightly" else flows_module.rerun_cycle
+        try:
+            summaries = flow(cycle=args.cycle, landing=str(places.landing), warehouse=str(places.warehouse),
+                             task_runner=args.task_runner)
+        except flows_module.TaskRunnerError as err:
+            raise UsageError(str(err)) from err
     _print_summaries(summaries, places.warehouse)
     return EXIT_OK
 
@@ -192,11 +249,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     _prepare_prefect()
-    from flows.demo import run_demo
+    with local_prefect():
+        from flows.demo import run_demo
 
-    _start_server_while_warming_up()
-    places = _places(args)
-    summaries, database = run_demo(places)
+        places = _places(args)
+        summaries, database = run_demo(places)
     _print_summaries(summaries, places.warehouse)
     print(f"DuckDB: {database} (one view per table; e.g. duckdb {database} "
           "\"select cycle, predicate, count(*) from unit_scores group by all\")")

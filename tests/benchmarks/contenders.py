@@ -14,6 +14,7 @@ so no pipeline file is edited and the flow runs unchanged. Each child writes one
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -382,42 +383,37 @@ def run_nightly(args: argparse.Namespace) -> dict[str, Any]:
 def run_nightly_incremental(args: argparse.Namespace) -> dict[str, Any]:
     """A new process (as cron starts one) running nightly after one new bundle landed in a full cycle.
 
-    With `--server-url`, the flow reports to that running Prefect server instead of starting one.
+    With `--server-url`, the flow reports to that running Prefect server; without, it starts its own
+    exactly as `pekppp run` does (`flows.cli.local_prefect`: the server spawned first, the flows and
+    GE imported while it starts).
     """
     _prefect_env(args.prefect_home)
-    if args.server_url:
-        os.environ["PREFECT_API_URL"] = args.server_url
-    imported = time.perf_counter()
-    import expectations.runner as runner
-    import flows.nightly  # noqa: F401
     from flows.settings import Places
 
-    imports = time.perf_counter() - imported
-    server, server_s, ge_context = None, 0.0, 0.0
-    if not args.server_url:
-        # as `pekppp run` does (flows/cli.py): the server starts on a thread while this one imports GE
-        started = time.perf_counter()
-        box: dict[str, Any] = {}
-        starting = threading.Thread(target=lambda: box.update(server=_start_server()[0]))
-        starting.start()
-        runner.warm_up()
-        ge_context = time.perf_counter() - started
-        starting.join()
-        server, server_s = box["server"], time.perf_counter() - started
-    server_stop = 0.0
-    try:
+    places = Places(landing=args.landing, warehouse=args.warehouse)
+    started = time.perf_counter()
+    ready_s = imports = 0.0
+    if args.server_url:
+        os.environ["PREFECT_API_URL"] = args.server_url
+        import flows.nightly  # noqa: F401
+
+        imports = time.perf_counter() - started
+        prefect: Any = contextlib.nullcontext()
+    else:
+        from flows.cli import local_prefect
+
+        prefect = local_prefect()
+    with prefect:
+        if not args.server_url:
+            ready_s = time.perf_counter() - started
         watch = Stopwatch()
         instrument(watch)
-        run = _timed_nightly(watch, Places(landing=args.landing, warehouse=args.warehouse))
-        if args.server_url:  # GE is imported inside the run (as `pekppp run` does), beside the first chunk
-            ge_context = run["raw"]["seconds"].get("ge_import", 0.0)  # so within the ingest phase
+        run = _timed_nightly(watch, places)
         watch.stop()
-    finally:
-        if server is not None:
-            stopping = time.perf_counter()
-            server.stop()
-            server_stop = time.perf_counter() - stopping
-    return {"imports_s": imports, "server_start_s": server_s, "server_stop_s": server_stop,
+        stopping = time.perf_counter()
+    server_stop = time.perf_counter() - stopping
+    ge_context = run["raw"]["seconds"].get("ge_import", 0.0)  # with a running server: inside the run
+    return {"imports_s": imports, "server_ready_s": ready_s, "server_start_s": ready_s, "server_stop_s": server_stop,
             "ge_context_s": ge_context, "run": run, "peak_rss_mb": peak_rss_mb(),
             "process_s": time.perf_counter() - STARTED, "server_url": args.server_url}
 

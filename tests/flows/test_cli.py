@@ -78,8 +78,9 @@ def test_console_script_runs_from_any_directory(tmp_path: Path) -> None:
 
 
 def test_run_in_a_new_process_on_local_mode(landing: Path, tmp_path: Path) -> None:
-    """`pekppp run` as cron starts it: its own Prefect server (started on a thread while GE is imported),
-    the nightly flow recorded on that server, a release published, the summary printed."""
+    """`pekppp run` as cron starts it: its own Prefect server (started while the flows and GE are
+    imported), the nightly flow recorded on that server, a release published, the summary printed, and
+    the server gone when the command ends."""
     import os
 
     script = Path(sys.executable).parent / "pekppp"
@@ -96,3 +97,27 @@ def test_run_in_a_new_process_on_local_mode(landing: Path, tmp_path: Path) -> No
     with sqlite3.connect(tmp_path / "prefect" / "prefect.db") as db:
         runs = db.execute("select f.name, r.state_type from flow_run r join flow f on f.id = r.flow_id").fetchall()
     assert ("nightly", "COMPLETED") in runs and ("process-cycle", "COMPLETED") in runs
+    assert (tmp_path / "prefect" / "pekppp-server.log").exists()
+    assert not _processes_with_env(f"PREFECT_HOME={tmp_path / 'prefect'}"), "the local server outlived the command"
+
+
+def _processes_with_env(entry: str) -> list[int]:
+    """Processes whose environment holds `entry` (Linux /proc; processes we may not read are skipped)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if entry.encode() in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_a_configured_prefect_server_is_used_and_none_is_started() -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.cli import local_prefect
+
+    configured = "http://127.0.0.1:9/api"
+    with temporary_settings(updates={PREFECT_API_URL: configured}), local_prefect(warm_up_ge=False):
+        assert PREFECT_API_URL.value() == configured
