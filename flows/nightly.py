@@ -33,12 +33,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import (
+    create_link_artifact,
     create_markdown_artifact,
     create_progress_artifact,
     create_table_artifact,
@@ -47,8 +49,10 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.exceptions import MissingContextError
+from prefect.states import Failed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from expectations.report import REPORT_HTML
 from flows.ingest import (
     IngestResult,
     LandedBundle,
@@ -60,6 +64,7 @@ from flows.ingest import (
 )
 from flows.ledger import Ledger
 from flows.locks import cycle_lock
+from flows.operations import record_run
 from flows.publish import Release, current_release, publish
 from flows.readers import bundle_fingerprint
 from flows.settings import Places, known_cycles, load_methodology
@@ -117,7 +122,7 @@ class CycleSummary:
     changes: dict[str, int] | None = None
     diff: str | None = None
     message: str = ""
-    rejections: list[dict[str, str]] = field(default_factory=list)
+    rejections: list[dict[str, Any]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- task runners and retries
@@ -318,6 +323,15 @@ def new_bundles(bundles: list[LandedBundle], ledger: Ledger,
     return fresh
 
 
+def rerun_refusal(places: Places, cycle: str) -> str | None:
+    """Why `cycle` cannot be re-run (nothing of it was ever ingested), with what to run instead."""
+    if not Ledger(places, cycle).load().is_empty():
+        return None
+    return (f"cycle {cycle} has no stored submissions to re-run; ingest its bundles first: "
+            f"prefect deployment run nightly/nightly --params '{{\"cycle\": \"{cycle}\"}}' "
+            f"(without a server: pekppp run --cycle {cycle})")
+
+
 def stored_bundles(ledger: Ledger) -> list[tuple[LandedBundle, str]]:
     """Every bundle a cycle ever received, as its kept raw copy: a re-run's work."""
     entries = ledger.load()
@@ -447,7 +461,7 @@ def summarise(summary: CycleSummary, results: list[IngestResult], release: Relea
             summary.rejections.append({"region": result.entry.region_code, "bundle": result.entry.bundle,
                                        "submission_id": result.entry.submission_id, "status": status,
                                        "reason": result.entry.reason or "",
-                                       "n_issues": str(result.entry.n_issues)})
+                                       "n_issues": int(result.entry.n_issues)})
     if release is not None:
         units = release.tables["unit_scores"]
         national = release.tables["national_scores"].row(0, named=True)
@@ -481,41 +495,85 @@ def outcome_line(s: CycleSummary) -> str:
             f"no release published; {readers}")
 
 
-def run_markdown(summaries: list[CycleSummary], places: Places, failures: Sequence[CycleFailure] = ()) -> str:
-    lines = ["# pekppp run", "", f"Warehouse: `{places.warehouse}`", ""]
-    lines += [f"- {s.message}" for s in summaries] + [f"- cycle {c}: **FAILED**: {err}" for c, err in failures] \
-        or ["- no cycle to process (no open cycle)"]
-    lines += ["", "| cycle | new bundles | accepted | rejected | late | units scored | national IPP | release |",
-              "|---|---|---|---|---|---|---|---|"]
-    for s in summaries:
-        ipp = f"{s.national_ipp:.2f} ({s.national_predicate})" if s.national_ipp is not None else "-"
-        release = s.release_id or f"none (nothing new; current {s.current_release or '-'})"
-        lines.append(f"| {s.cycle} | {s.bundles_new} | {s.accepted} | {s.rejected} | {s.late} | "
-                     f"{s.units_scored}/{s.units} | {ipp} | {release} |")
-    rejected = [r | {"cycle": s.cycle} for s in summaries for r in s.rejections]
-    if rejected:
+def file_link(path: Path) -> str:
+    """A link an operator can open on the machine that holds the warehouse."""
+    return path.resolve().as_uri()
+
+
+def officer_report(places: Places, cycle: str, rejection: dict[str, Any]) -> Path:
+    """The region officer's page of one bundle (written for every bundle the run kept)."""
+    return places.reports / cycle / rejection["region"] / rejection["submission_id"] / REPORT_HTML
+
+
+def cycle_markdown(kind: str, summary: CycleSummary | None, cycle: str, places: Places,
+                   failure: BaseException | None = None) -> str:
+    """One cycle's summary for the run's artifacts: the outcome, its numbers and links to act on."""
+    lines = [f"# pekppp {kind}: cycle {cycle}", ""]
+    if failure is not None or summary is None:
+        lines += [f"**FAILED**: {' '.join(str(failure).split())}", "",
+                  f"Nothing was published for cycle {cycle}; readers still see the previous release. "
+                  "Fix the cause and run again (`pekppp status` shows the cycle's state)."]
+        return "\n".join(lines)
+    lines += [summary.message, "",
+              "| new bundles | accepted | rejected | late | regions | units scored | national IPP | release |",
+              "|---:|---:|---:|---:|---:|---:|---:|---|"]
+    ipp = f"{summary.national_ipp:.2f} ({summary.national_predicate})" if summary.national_ipp is not None else "-"
+    lines.append(f"| {summary.bundles_new} | {summary.accepted} | {summary.rejected} | {summary.late} | "
+                 f"{summary.regions} | {summary.units_scored}/{summary.units} | {ipp} | "
+                 f"{summary.release_id or f'none (current {summary.current_release or chr(45)})'} |")
+    links = []
+    report = places.reports / cycle / f"laporan_{cycle}.html"
+    if summary.manifest:
+        links.append(f"- release manifest: [{Path(summary.manifest).name}]({file_link(Path(summary.manifest))})")
+    if summary.diff:
+        diff = Path(summary.diff)
+        links.append(f"- changes against {summary.diff_against}: [{diff.name}]({file_link(diff)})")
+    if report.exists():
+        links.append(f"- cycle report: [{report.name}]({file_link(report)})")
+    if links:
+        lines += ["", "## Links", "", *links]
+    if summary.rejections:
         lines += ["", "## Not used (also in the table artifact and `validation_issues`)", "",
-                  "| cycle | region | bundle | status | reason |", "|---|---|---|---|---|"]
-        lines += [f"| {r['cycle']} | {r['region']} | {r['bundle']} | {r['status']} | {r['reason']} |"
-                  for r in rejected]
+                  "| region | bundle | status | issues | reason | officer report |", "|---|---|---|---:|---|---|"]
+        for r in summary.rejections:
+            page = officer_report(places, cycle, r)
+            link = f"[report.html]({file_link(page)})" if page.exists() else "-"
+            reason = " ".join(str(r["reason"]).split()).replace("|", "\\|")
+            lines.append(f"| {r['region']} | {r['bundle']} | {r['status']} | {r['n_issues']} | {reason} | {link} |")
     return "\n".join(lines)
 
 
-NOT_USED_COLUMNS = ("cycle", "region", "bundle", "submission_id", "status", "reason", "n_issues")
-
-
-def not_used_table(summaries: list[CycleSummary]) -> dict[str, list[str]]:
-    """The rejected and late bundles of a run, column-wise (an empty table still shows its columns)."""
-    rows = [r | {"cycle": s.cycle} for s in summaries for r in s.rejections]
-    return {column: [r[column] for r in rows] for column in NOT_USED_COLUMNS}
+def not_used_rows(summary: CycleSummary, places: Places) -> list[dict[str, Any]]:
+    """The rejected and late bundles of a cycle, one typed row each (n_issues a number)."""
+    return [{"cycle": summary.cycle, "region": r["region"], "bundle": r["bundle"],
+             "submission_id": r["submission_id"], "status": r["status"], "reason": r["reason"],
+             "n_issues": int(r["n_issues"]), "officer_report": file_link(officer_report(places, summary.cycle, r))}
+            for r in summary.rejections]
 
 
 def publish_artifacts(kind: str, summaries: list[CycleSummary], places: Places,
                       failures: Sequence[CycleFailure]) -> None:
-    create_markdown_artifact(key=f"{kind}-summary", markdown=run_markdown(summaries, places, failures),
-                             description=f"What the {kind} run ingested and published")
-    create_table_artifact(key=f"{kind}-not-used", table=not_used_table(summaries),
-                          description=f"Bundles the {kind} run rejected or recorded late, with the reason")
+    """Per cycle: `<kind>-summary-<C>` (Markdown with links), `<kind>-not-used-<C>` (table), and links
+    `<kind>-report-<C>` / `<kind>-manifest-<C>` when a release was published."""
+    for summary in summaries:
+        cycle = summary.cycle
+        create_markdown_artifact(key=artifact_key(kind, "summary", cycle),
+                                 markdown=cycle_markdown(kind, summary, cycle, places),
+                                 description=f"What the {kind} run did to cycle {cycle}")
+        create_table_artifact(key=artifact_key(kind, "not-used", cycle), table=not_used_rows(summary, places),
+                              description=f"Bundles of cycle {cycle} the {kind} run rejected or recorded late")
+        report = places.reports / cycle / f"laporan_{cycle}.html"
+        if summary.release_id and report.exists():
+            create_link_artifact(key=artifact_key(kind, "report", cycle), link=file_link(report),
+                                 link_text=f"laporan {cycle}", description=f"Cycle report of {cycle}")
+        if summary.release_id and summary.manifest:
+            create_link_artifact(key=artifact_key(kind, "manifest", cycle), link=file_link(Path(summary.manifest)),
+                                 link_text=f"release {summary.release_id}",
+                                 description=f"Manifest of the release of {cycle} this run published")
+    for cycle, err in failures:
+        create_markdown_artifact(key=artifact_key(kind, "summary", cycle),
+                                 markdown=cycle_markdown(kind, None, cycle, places, err),
+                                 description=f"The {kind} run failed on cycle {cycle}")
 
 
 # ---------------------------------------------------------------- flows
@@ -581,16 +639,32 @@ def run_cycles(cycles: list[str], places: Places, *, rerun: bool,
     runner = task_runner_for(task_runner)  # a bad spec fails before any cycle starts
     summaries: list[CycleSummary] = []
     failures: list[CycleFailure] = []
+    kind = "rerun" if rerun else "nightly"
     for cycle in cycles:
+        started = datetime.now(UTC)
         subflow = process_cycle.with_options(task_runner=runner)
         state = subflow(cycle=cycle, landing=str(places.landing), warehouse=str(places.warehouse), rerun=rerun,
                         return_state=True)
         try:
-            summaries.append(state.result())
+            summary = state.result()
         except Exception as err:
             failures.append((cycle, err))
             get_run_logger().error("cycle %s failed: %s", cycle, err)
+            _record_run(places, cycle, kind=kind, outcome="failed", message=" ".join(str(err).split()),
+                        started_at=started)
+            continue
+        summaries.append(summary)
+        _record_run(places, cycle, kind=kind, outcome=summary.outcome, message=summary.message, started_at=started,
+                    release_id=summary.release_id)
     return summaries, failures
+
+
+def _record_run(places: Places, cycle: str, **record: Any) -> None:
+    """Keep the cycle's last run for `pekppp status`; a warehouse that cannot take it does not fail the run."""
+    try:
+        record_run(places, cycle, **record)
+    except OSError as err:
+        get_run_logger().warning("cycle %s: last run not recorded (%s)", cycle, err)
 
 
 def raise_failures(failures: list[CycleFailure]) -> None:
@@ -636,7 +710,7 @@ def nightly(cycle: str | None = None, landing: str | None = None, warehouse: str
 
 @flow(name="rerun-cycle", log_prints=True)
 def rerun_cycle(cycle: str, landing: str | None = None, warehouse: str | None = None,
-                task_runner: str | None = None) -> list[dict]:
+                task_runner: str | None = None) -> list[dict] | State:
     """Recompute a past cycle from its kept raw bundles under its own methodology; publish a new release.
 
     Args:
@@ -647,6 +721,11 @@ def rerun_cycle(cycle: str, landing: str | None = None, warehouse: str | None = 
     """
     places = Places.from_env(landing, warehouse)
     load_methodology(cycle)
+    refusal = rerun_refusal(places, cycle)
+    if refusal:  # an operator's mistake, not a crash: one line, no traceback
+        get_run_logger().error("%s", refusal)
+        _record_run(places, cycle, kind="rerun", outcome="failed", message=refusal, started_at=datetime.now(UTC))
+        return Failed(message=refusal)
     summaries, failures = run_cycles([cycle], places, rerun=True, task_runner=task_runner)
     publish_artifacts("rerun", summaries, places, failures)
     raise_failures(failures)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 import yaml
@@ -27,7 +29,7 @@ from prefect.utilities.callables import parameter_schema
 
 import flows.nightly as nightly_module
 from flows.generate import generate_cycle
-from flows.ingest import LandedBundle
+from flows.ingest import LandedBundle, discover
 from flows.locks import CycleLocked, cycle_lock, lock_path
 from flows.nightly import (
     INGEST_THREADS,
@@ -43,7 +45,8 @@ from flows.nightly import (
     task_runner_for,
     with_io_retries,
 )
-from flows.settings import PROJECT_ROOT, load_methodology
+from flows.operations import last_run, status_lines
+from flows.settings import PROJECT_ROOT, Places, load_methodology
 from flows.storage import WarehouseError
 from transforms.schemas import OUTPUT_TABLES
 
@@ -292,13 +295,25 @@ def test_nightly_runs_open_cycles_only_and_says_when_nothing_is_new(prefect_loca
     assert f"published release {first['release_id']}" in first["message"]
     assert not (tmp_path / "warehouse" / "_ledger" / "2023.parquet").exists()  # closed: not run unless asked
 
-    not_used = latest_artifact("nightly-not-used")
+    not_used = latest_artifact("nightly-not-used-2024")  # one key per cycle
     assert not_used.flow_run_id == state.state_details.flow_run_id
-    table = json.loads(not_used.data)
-    assert table["status"] == ["rejected"] * first["rejected"] and first["rejected"] >= 1
-    assert all(table["reason"])
-    assert first["message"] in latest_artifact("nightly-summary").data
+    rows = json.loads(not_used.data)
+    assert [r["status"] for r in rows] == ["rejected"] * first["rejected"] and first["rejected"] >= 1
+    assert all(r["reason"] for r in rows)
+    assert all(isinstance(r["n_issues"], int) and r["n_issues"] >= 1 for r in rows)  # numbers, not text
+    for r in rows:  # each rejected bundle links to its officer's report, which exists
+        assert Path(urlparse(r["officer_report"]).path).is_file(), r
+    summary = latest_artifact("nightly-summary-2024").data
+    assert first["message"] in summary
+    links = dict(re.findall(r"\[([^\]]+)\]\((file://[^)]+)\)", summary))
+    assert Path(urlparse(links[Path(first["manifest"]).name]).path) == Path(first["manifest"])
+    assert Path(urlparse(links["laporan_2024.html"]).path).is_file()
+    assert sum(name == "report.html" for name in re.findall(r"\[(report\.html)\]", summary)) == first["rejected"]
+    assert Path(urlparse(latest_artifact("nightly-report-2024").data).path).name == "laporan_2024.html"
     assert float(latest_artifact("ingest-2024-progress").data) == 100.0
+    record = last_run(Places.from_env(landing, tmp_path / "warehouse"), "2024")
+    assert record and (record["kind"], record["outcome"], record["release_id"]) == \
+        ("nightly", PUBLISHED, first["release_id"])
 
     again, _ = run(nightly, tmp_path, landing)
     second = again[0]
@@ -306,7 +321,7 @@ def test_nightly_runs_open_cycles_only_and_says_when_nothing_is_new(prefect_loca
     assert second["current_release"] == first["release_id"]
     assert "nothing new" in second["message"] and "no release published" in second["message"]
     assert f"readers still see release {first['release_id']}" in second["message"]
-    assert json.loads(latest_artifact("nightly-not-used").data)["status"] == []
+    assert json.loads(latest_artifact("nightly-not-used-2024").data) == []
 
     closed, _ = run(nightly, tmp_path, landing, cycle="2023")  # a closed cycle when asked
     assert closed[0]["cycle"] == "2023" and closed[0]["outcome"] == PUBLISHED and closed[0]["accepted"] == 2
@@ -359,12 +374,54 @@ def test_a_locked_cycle_fails_the_run_in_one_line_after_the_other_cycles(prefect
         assert f"pid {holder.pid}" in message and str(lock_path(warehouse, "2023")) in message
         assert not (warehouse / "_ledger" / "2023.parquet").exists()
         assert (warehouse / "_releases" / "2024" / "current.json").exists()  # the other cycle went ahead
-        assert "cycle 2023: **FAILED**: cycle 2023 is being processed" in latest_artifact("nightly-summary").data
+        assert "cycle 2023: **FAILED**: cycle 2023 is being processed" in latest_artifact("nightly-summary-2023").data
     finally:
         holder.kill()
         holder.wait()
     summaries, _ = run(nightly, tmp_path, landing, cycle="2023")
     assert summaries[0]["outcome"] == PUBLISHED
+
+
+@pytest.mark.slow
+def test_rerun_of_a_cycle_never_ingested_fails_in_one_line_naming_what_to_run(prefect_local, landing: Path,
+                                                                              tmp_path: Path) -> None:
+    state = rerun_cycle(cycle="2023", landing=str(landing), warehouse=str(tmp_path / "warehouse"),
+                        return_state=True)
+    assert state.is_failed()
+    message = state.message
+    assert "\n" not in message and "Traceback" not in message
+    assert message.startswith("cycle 2023 has no stored submissions to re-run")
+    assert """prefect deployment run nightly/nightly --params '{"cycle": "2023"}'""" in message
+    assert "pekppp run --cycle 2023" in message
+    record = last_run(Places.from_env(landing, tmp_path / "warehouse"), "2023")
+    assert record and (record["kind"], record["outcome"], record["message"]) == ("rerun", "failed", message)
+
+
+@pytest.mark.slow
+def test_status_tells_release_last_run_waiting_and_counts(prefect_local, landing: Path, tmp_path: Path) -> None:
+    places = Places.from_env(landing, tmp_path / "warehouse")
+    before = "\n".join(status_lines(places, "2024", with_server=False))
+    waiting = len(discover(landing, "2024"))
+    assert waiting >= 4
+    assert "release   none published yet" in before and "last run  none recorded" in before
+    assert f"bundles   {waiting} waiting in the landing zone; 0 received" in before
+
+    summaries, _ = run(nightly, tmp_path, landing, cycle="2024")
+    s = summaries[0]
+    after = "\n".join(status_lines(places, "2024", with_server=False))
+    manifest = manifest_of(places.warehouse, "2024")
+    assert f"release   {s['release_id']}, published {manifest['created_at']}, {s['units']} units" in after
+    assert "last run  nightly" in after and f": PUBLISHED: {s['message']}" in after
+    assert (f"bundles   0 waiting in the landing zone; {s['bundles_new']} received: {s['accepted']} accepted, "
+            f"{s['rejected']} rejected, {s['late']} late") in after
+    assert "next nightly: no Prefect server configured" in next_line(places)
+
+
+def next_line(places: Places) -> str:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: None}):
+        return status_lines(places, "2024")[-1]
 
 
 @pytest.mark.slow
