@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,10 +19,20 @@ from typing import Any
 import polars as pl
 
 from expectations.report import DATA_DOCS_DIR, write_bundle_reports, write_data_docs
+from flows.intake.entries import Refusal, inspect_bundle
 from flows.ledger import Entry, Ledger
 from flows.readers import SubmissionRejected, bundle_fingerprint, read_bundle
 from flows.settings import Places, regions_reference
-from flows.storage import store_raw
+from flows.storage import (
+    TMP_SUFFIX,
+    WarehouseError,
+    crash_point,
+    ensure_writable,
+    remove_temporaries,
+    remove_tree,
+    store_raw,
+    stored_refusals,
+)
 from transforms.methodology import Methodology
 from transforms.schemas import BAD, ISSUE_SCHEMA, SEVERITY_CRITICAL
 from transforms.submissions import ACCEPTED, LATE, REJECTED
@@ -59,28 +71,69 @@ def _visible(path: Path) -> bool:
 
 
 def landed_bundle(cycle: str, region_code: str, path: Path) -> LandedBundle:
-    """Describe a bundle by size and newest mtime (cheap), without reading its bytes."""
-    if path.is_dir():
-        files = [p for p in path.rglob("*") if p.is_file()]
-        size = sum(p.stat().st_size for p in files)
-        mtime = max([p.stat().st_mtime_ns for p in files] + [path.stat().st_mtime_ns])
-    else:
-        st = path.stat()
-        size, mtime = st.st_size, st.st_mtime_ns
+    """Describe a bundle by size and newest mtime (cheap), with lstat only: nothing is followed or read."""
+    try:
+        entries = inspect_bundle(path)
+        size, mtime = entries.size, entries.mtime_ns
+    except OSError:  # a folder that cannot be listed: its reading will say why
+        info = path.lstat()
+        size, mtime = info.st_size, info.st_mtime_ns
     return LandedBundle(cycle, region_code, path, size, mtime)
 
 
+def _is_folder(path: Path) -> bool:
+    """A real folder (a link to one is not: nothing outside the landing zone is entered)."""
+    return path.is_dir() and not path.is_symlink()
+
+
 def discover(landing: Path, cycle: str) -> list[LandedBundle]:
-    """Every bundle of a cycle in the landing zone, oldest upload first."""
+    """Every bundle of a cycle in the landing zone, oldest upload first.
+
+    Every visible entry of a region folder is a bundle to record: a folder or zip is read, anything
+    else (a .rar, a link, a FIFO) is rejected with its reason, so no upload goes unrecorded. What is
+    not under a region folder is listed by `landing_strays`.
+    """
     root = landing / cycle
-    if not root.is_dir():
+    if not _is_folder(root):
         return []
     found = []
-    for region_dir in sorted(p for p in root.iterdir() if p.is_dir() and _visible(p)):
-        for item in sorted(p for p in region_dir.iterdir() if _visible(p)):
-            if item.is_dir() or item.suffix.lower() == ".zip":
-                found.append(landed_bundle(cycle, region_dir.name, item))
+    for region_dir in sorted(p for p in root.iterdir() if _is_folder(p) and _visible(p)):
+        for item in sorted(p for p in region_dir.iterdir() if _visible(p) and not _is_junk_name(p.name)):
+            found.append(landed_bundle(cycle, region_dir.name, item))
     return sorted(found, key=lambda b: (b.mtime_ns, b.region_code, b.name))
+
+
+_JUNK = frozenset({".ds_store", "thumbs.db", "desktop.ini"})
+
+
+def _is_junk_name(name: str) -> bool:
+    return name.lower() in _JUNK
+
+
+def landing_strays(landing: Path, cycle: str) -> list[tuple[str, str]]:
+    """Entries of a cycle's landing folder that are not under a region folder: (path, why not used).
+
+    Hidden names (a leading dot) and the Ombudsman feed folder are not uploads and are not listed.
+    """
+    root = landing / cycle
+    if root.is_symlink():
+        return [(str(root), "the cycle folder is a symbolic link; nothing under it is read")]
+    if not root.is_dir():
+        return []
+    strays = []
+    for entry in sorted(root.iterdir()):
+        name = entry.name
+        if name.startswith(".") or name == "_ombudsman" or _is_junk_name(name):
+            continue
+        if entry.is_symlink():
+            strays.append((str(entry), "a symbolic link, not a region folder; it is not followed"))
+        elif not entry.is_dir():
+            strays.append((str(entry), "a file directly under the cycle folder; bundles go under "
+                                       f"{cycle}/<region_code>/"))
+        elif not _visible(entry):
+            strays.append((str(entry), f"folder name {name!r} starts with '_' or '~', so it is not a region "
+                                       "folder; upload under <cycle>/<region_code>/"))
+    return strays
 
 
 def region_problem(region_code: str) -> str | None:
@@ -121,16 +174,18 @@ class CheckedBundle:
     ge_results: dict[str, Any] = field(default_factory=dict)  # GE's results by table, when kept (Data Docs)
 
 
-def _read_checked(path: Path, methodology: Methodology, region_code: str) -> CheckedBundle:
+def _read_checked(path: Path, methodology: Methodology, region_code: str, *, name: str | None = None,
+                  refused: Sequence[Refusal] = ()) -> CheckedBundle:
     """Read a bundle; `rejected` when the folder or the files already decide it (before validation).
 
     Not rejected, `tables` are the reader's typed frames and `issues` its row-level problems.
+    `name` is the bundle's name as uploaded; `refused` the entries its copy left out (links, FIFOs...).
     """
     problem = region_problem(region_code)
     if problem:
         return CheckedBundle(True, problem, bundle_issue("unknown_region", problem, value=region_code), {})
     try:
-        read = read_bundle(path, methodology, region_code)
+        read = read_bundle(path, methodology, region_code, name=name, refused=refused)
     except SubmissionRejected as err:
         issues = pl.DataFrame(err.issues, schema=ISSUE_SCHEMA) if err.issues else bundle_issue("unreadable", str(err))
         return CheckedBundle(True, str(err), issues, {})
@@ -162,9 +217,20 @@ def _validated(reads: list[tuple[str, CheckedBundle]], methodology: Methodology,
 
 def check_bundle(path: Path, methodology: Methodology, region_code: str, *,
                  keep_results: bool = False) -> CheckedBundle:
-    """Read and validate a bundle exactly as the pipeline does; `pekppp validate` calls this too."""
-    return _validated([(region_code, _read_checked(path, methodology, region_code))], methodology,
-                      keep_results=keep_results)[0]
+    """Read and validate a bundle exactly as the pipeline does; `pekppp validate` calls this too.
+
+    The same path as a run: the bundle is first copied the way the raw store copies it (regular files
+    only, nothing followed; into a temporary folder), then the copy is read with what was refused.
+    """
+    work = Path(tempfile.mkdtemp(prefix="pekppp-validate-"))
+    try:
+        copy = store_raw(path, work / "raw")
+        read = _read_checked(copy, methodology, region_code, name=path.name, refused=stored_refusals(copy))
+    except WarehouseError as err:  # the bundle could not be copied: say why, as a run would fail it
+        read = CheckedBundle(True, str(err), bundle_issue("unreadable", str(err), value=path.name), {})
+    finally:
+        remove_tree(work)
+    return _validated([(region_code, read)], methodology, keep_results=keep_results)[0]
 
 
 def region_name(region_code: str) -> str:
@@ -193,13 +259,42 @@ def open_bundle(bundle: LandedBundle, methodology: Methodology, places: Places,
     """Keep the bundle's raw bytes (content-addressed) and read the kept copy; never raises for content."""
     if submission_id is None:
         submission_id, _files = bundle_fingerprint(bundle.path, methodology.limits)
-    raw = store_raw(bundle.path, places.raw / submission_id[:2] / submission_id)
+    raw = store_raw(bundle.path, places.raw / submission_id[:2] / submission_id,
+                    staging=raw_staging(places, bundle.cycle))
+    crash_point("ingest:raw")
     if methodology.is_late(bundle.received_at):
         reason = (f"cycle {methodology.cycle} closed at {methodology.closes_at}; bundle uploaded "
                   f"{bundle.received_at:%Y-%m-%d %H:%M} UTC is kept but not used")
         return OpenedBundle(bundle, submission_id, raw, CheckedBundle(True, reason, bundle_issue("late", reason), {}),
                             late=reason)
-    return OpenedBundle(bundle, submission_id, raw, _read_checked(raw, methodology, bundle.region_code))
+    name = bundle.name if not bundle.path.is_relative_to(places.raw) else raw.name
+    return OpenedBundle(bundle, submission_id, raw, _read_checked(raw, methodology, bundle.region_code, name=name,
+                                                                  refused=stored_refusals(raw)))
+
+
+def raw_staging(places: Places, cycle: str) -> Path:
+    """Where a cycle's raw copies are made before their rename: cleaned under the cycle's lock."""
+    return places.raw / ".staging" / cycle
+
+
+def prepare_cycle(places: Places, cycle: str) -> int:
+    """Before a cycle's work, under its lock: fail early on a warehouse that cannot be written, and
+    remove what a killed run left (raw copies half made, temporary files of the ledger and reports).
+
+    Returns how many leftovers were removed.
+    """
+    ensure_writable(places.warehouse)
+    removed = 0
+    staging = raw_staging(places, cycle)
+    if staging.is_dir():
+        removed += len(list(staging.iterdir()))
+        remove_tree(staging)
+    removed += remove_temporaries(places.ledger, prefix=f".{cycle}.")
+    for root in (places.ledger / cycle, places.reports / cycle):
+        if root.is_dir():
+            for folder in {p.parent for p in root.rglob(f"*{TMP_SUFFIX}")}:
+                removed += remove_temporaries(folder)
+    return removed
 
 
 def _data_docs_wanted(data_docs: bool | None) -> bool:
@@ -228,6 +323,7 @@ def keep_checked(opened: OpenedBundle, checked: CheckedBundle, places: Places, l
     status = LATE if opened.late else REJECTED if checked.rejected else ACCEPTED
     kept = with_owner(checked.tables, bundle.region_code, submission_id) if status == ACCEPTED else {}
     ledger.keep_rows(submission_id, kept, checked.issues, region_code=bundle.region_code)
+    crash_point("ingest:kept")
     reports = places.reports / bundle.cycle / bundle.region_code / submission_id
     write_bundle_reports(reports, checked.issues, cycle=bundle.cycle, region_code=bundle.region_code,
                          region_name=region_name(bundle.region_code), bundle=bundle.name,

@@ -30,7 +30,6 @@ import difflib
 import hashlib
 import io
 import json
-import os
 import re
 import stat
 import tempfile
@@ -46,6 +45,7 @@ from xml.etree import ElementTree
 import fastexcel
 import polars as pl
 
+from flows.intake.entries import BundleEntries, FileEntry, Refusal, inspect_bundle, open_regular
 from transforms.methodology import Limits, Methodology
 from transforms.parsing import EXTRA, duplicated_headers, normalise_header, parse_table
 from transforms.schemas import (
@@ -484,22 +484,9 @@ def _canonical(names: list[tuple[str, ...]]) -> tuple[int, list[str]]:
     return depth, ["/".join(p[depth:]) for p in names]
 
 
-def _folder_files(folder: Path) -> tuple[list[tuple[tuple[str, ...], Path]], list[str]]:
-    """(regular files as (parts, path), symbolic links found), walking without following links."""
-    files: list[tuple[tuple[str, ...], Path]] = []
-    links: list[str] = []
-    for directory, subdirs, filenames in os.walk(folder, followlinks=False):
-        here = Path(directory)
-        for name in sorted([*subdirs, *filenames]):
-            entry = here / name
-            relative = entry.relative_to(folder).as_posix()
-            if entry.is_symlink():
-                links.append(relative)
-            elif name in filenames and entry.is_file():
-                parts = _parts(relative)
-                if not _is_junk(parts):
-                    files.append((parts, entry))
-    return files, links
+def _refusal_issues(refused: Sequence[Refusal], bundle_name: str) -> list[dict[str, Any]]:
+    """The refused entries as critical issues naming each entry (the bundle's name for the bundle itself)."""
+    return [_issue(BUNDLE_TABLE, r.rule, r.message, value=r.name or bundle_name) for r in refused]
 
 
 def _zip_issue(rule: str, name: str, message: str) -> dict[str, Any]:
@@ -591,37 +578,38 @@ _ZIP_READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError,
 """What a damaged, encrypted or exotic zip raises while being read."""
 
 
-def _unreadable_bundle(path: Path, err: BaseException) -> SubmissionRejected:
+def _unreadable_bundle(name: str, err: BaseException) -> SubmissionRejected:
     return SubmissionRejected([_issue(BUNDLE_TABLE, RULE_UNREADABLE, (
-        f"The bundle {path.name} could not be opened as a zip ({_first_line(err)}); zip the table files "
-        "again (without a password) and upload again."), value=path.name)])
+        f"The bundle {name} could not be opened as a zip ({_first_line(err)}); zip the table files "
+        "again (without a password) and upload again."), value=name)])
 
 
 @contextmanager
-def open_bundle(path: Path, limits: Limits) -> Iterator[Path]:
+def open_bundle(path: Path, limits: Limits, name: str | None = None) -> Iterator[Path]:
     """The folder holding the bundle's files: the folder itself, or a zip safely unpacked in a temp dir.
 
     A single top folder inside (a zipped folder) is stepped into. Zips are checked before anything is
     written (`UnsafeBundle`); unpacking writes only inside a `TemporaryDirectory`, removed on exit.
     A folder with symbolic links is refused too. Other problems raise `SubmissionRejected`.
     """
-    if path.is_dir():
-        files, links = _folder_files(path)
-        if links:
-            raise UnsafeBundle([_issue(BUNDLE_TABLE, RULE_SYMLINK, (
-                f"The bundle holds a symbolic link '{link}'; links are refused for safety. Upload the real "
-                "files."), value=link) for link in links])
+    name = name or path.name
+    entries = inspect_bundle(path)
+    if entries.refused:
+        raise UnsafeBundle(_refusal_issues(entries.refused, name))
+    if entries.is_dir:
+        files = [(parts, path / entry.name) for entry in entries.files
+                 for parts in [_parts(entry.name)] if parts and not _is_junk(parts)]
         depth, _ = _canonical([parts for parts, _ in files])
         yield path.joinpath(*files[0][0][:depth]) if files else path
         return
     if path.suffix.lower() != ".zip":
         raise SubmissionRejected([_issue(BUNDLE_TABLE, RULE_NOT_A_BUNDLE, (
-            f"{path.name} is not a bundle: upload a folder or a .zip holding the table files."),
-            value=path.name)])
+            f"{name} is not a bundle: upload a folder or a .zip holding the table files."),
+            value=name)])
     try:
-        archive = zipfile.ZipFile(path)
+        archive = zipfile.ZipFile(open_regular(path, expected=entries.files[0]))
     except _ZIP_READ_ERRORS as err:
-        raise _unreadable_bundle(path, err) from err
+        raise _unreadable_bundle(name, err) from err
     with archive, tempfile.TemporaryDirectory(prefix="pekppp-bundle-") as temp:
         members = _checked_members(archive, limits)
         try:
@@ -629,7 +617,7 @@ def open_bundle(path: Path, limits: Limits) -> Iterator[Path]:
         except UnsafeBundle:
             raise
         except _ZIP_READ_ERRORS as err:
-            raise _unreadable_bundle(path, err) from err
+            raise _unreadable_bundle(name, err) from err
         yield Path(temp)
 
 
@@ -709,12 +697,20 @@ def bundle_fingerprint(path: Path, limits: Limits | None = None) -> tuple[str, l
     file's own sha256. With `limits`, a zip whose headers break them (see `open_bundle`) is identified
     the same way without being decompressed: pass the cycle's limits for bundles not yet checked.
     """
-    if path.is_dir():
-        files, _ = _folder_files(path)
-        _, names = _canonical([parts for parts, _ in files])
-        return _digest([(name, _opener(file)) for name, (_, file) in zip(names, files, strict=True)])
     try:
-        with zipfile.ZipFile(path) as archive:
+        entries = inspect_bundle(path)
+    except FileNotFoundError:
+        return _missing_fingerprint()
+    if entries.refused:  # nothing of a refused bundle is read: its id comes from what was refused
+        return _refused_digest(path, entries)
+    if entries.is_dir:
+        listed = [(parts, entry) for entry in entries.files
+                  for parts in [_parts(entry.name)] if parts and not _is_junk(parts)]
+        _, names = _canonical([parts for parts, _ in listed])
+        return _digest([(name, _opener(path / entry.name, entry))
+                        for name, (_, entry) in zip(names, listed, strict=True)])
+    try:
+        with zipfile.ZipFile(open_regular(path, expected=entries.files[0])) as archive:
             if limits is not None:
                 members = _checked_members(archive, limits)
             else:
@@ -726,14 +722,23 @@ def bundle_fingerprint(path: Path, limits: Limits | None = None) -> tuple[str, l
                            limit=limits.zip_max_bytes if limits is not None else None)
     except (UnsafeBundle, *_ZIP_READ_ERRORS):
         pass
-    if not path.is_file():
-        return _missing_fingerprint()
-    _, files = _digest([(path.name, _opener(path))])
+    _, files = _digest([(path.name, _opener(path, entries.files[0]))])
     return files[0]["sha256"], files
 
 
-def _opener(path: Path) -> Callable[[], IO[bytes]]:
-    return lambda: path.open("rb")
+def _refused_digest(path: Path, entries: BundleEntries) -> tuple[str, list[dict[str, Any]]]:
+    """The id of a bundle refused for what it holds: its safe files' names and sizes and its refused
+    entries (never a byte of content: a refused bundle is not read)."""
+    overall = hashlib.sha256(b"refused\0" + (b"dir" if entries.is_dir else path.suffix.lower().encode()))
+    for entry in entries.files:
+        overall.update(f"{entry.name}\0{entry.size}\n".encode())
+    for refusal in entries.refused:
+        overall.update(f"!{refusal.rule}\0{refusal.name}\n".encode())
+    return overall.hexdigest(), [{"name": e.name, "size": e.size, "sha256": None} for e in entries.files]
+
+
+def _opener(path: Path, entry: FileEntry | None = None) -> Callable[[], IO[bytes]]:
+    return lambda: open_regular(path, expected=entry)
 
 
 def _member_opener(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], IO[bytes]]:
@@ -760,14 +765,24 @@ class ReadBundle:
     reason: str | None = None
 
 
-def read_bundle(path: Path, methodology: Methodology, region_code: str) -> ReadBundle:
+def read_bundle(path: Path, methodology: Methodology, region_code: str, *, name: str | None = None,
+                refused: Sequence[Refusal] = ()) -> ReadBundle:
     """Open, read and type every table of a bundle; collect every problem; never raises for its content.
 
     Critical problems (severity `critical`, row null) reject the bundle: unsafe or unreadable zip,
     a table's file unreadable or empty, two files for one table, a required table or column missing.
     Everything that can still be read is read, so the region gets all problems at once. Row problems
     come from `parse_table`. Region, cycle and duplicate checks belong to the validation stage.
+
+    `name` is the bundle's name as uploaded (messages name it; default the path's name). `refused`
+    are entries refused when the bundle was copied (flows/intake/entries.py): such a bundle is
+    rejected at once, naming them, and nothing of it is read.
     """
+    name = name or path.name
+    if refused:
+        critical = _refusal_issues(refused, name)
+        return ReadBundle(submission_id="", files=[], issues=pl.DataFrame(critical, schema=ISSUE_SCHEMA),
+                          rejected=True, reason=_rejection_reason(critical, name, region_code))
     try:
         submission_id, files = bundle_fingerprint(path, methodology.limits)
     except OSError:
@@ -776,7 +791,7 @@ def read_bundle(path: Path, methodology: Methodology, region_code: str) -> ReadB
     row_issues: list[pl.DataFrame] = []
     tables: dict[str, pl.DataFrame] = {}
     try:
-        with open_bundle(path, methodology.limits) as folder:
+        with open_bundle(path, methodology.limits, name) as folder:
             located, problems = _locate_tables(folder)
             critical.extend(problems)
             specs = input_specs(methodology.survey.element_codes)
@@ -796,15 +811,16 @@ def read_bundle(path: Path, methodology: Methodology, region_code: str) -> ReadB
         critical.extend(err.issues)
     except Exception as err:  # never crash on what a region sent: anything unexpected is "unreadable"
         critical.append(_issue(BUNDLE_TABLE, RULE_UNREADABLE, (
-            f"The bundle {path.name} could not be read ({type(err).__name__}: {_first_line(err)}); check "
-            "that it is a folder or .zip of table files and upload again."), value=path.name))
+            f"The bundle {name} could not be read ({type(err).__name__}: {_first_line(err)}); check "
+            "that it is a folder or .zip of table files and upload again."), value=name))
     issues = pl.concat([pl.DataFrame(critical, schema=ISSUE_SCHEMA), *row_issues], how="vertical")
-    reason = None
-    if critical:
-        rejected = SubmissionRejected(critical)
-        reason = _one_line(f"Bundle {path.name} of region {region_code} rejected: {rejected}")
+    reason = _rejection_reason(critical, name, region_code) if critical else None
     return ReadBundle(submission_id=submission_id, files=files, tables=tables, issues=issues,
                       rejected=bool(critical), reason=reason)
+
+
+def _rejection_reason(critical: list[dict[str, Any]], name: str, region_code: str) -> str:
+    return _one_line(f"Bundle {name} of region {region_code} rejected: {SubmissionRejected(critical)}")
 
 
 def _problems_of(issues: list[dict[str, Any]], *rules: str) -> list[dict[str, Any]]:

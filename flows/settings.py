@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -92,3 +92,69 @@ def regions_reference() -> pl.DataFrame:
         regencies.select(pl.col("regency_code").alias("region_code"), "name", "province_code",
                          pl.col("kind").alias("level")),
     ]).sort("region_code")
+
+
+# ---------------------------------------------------------------- intake limits
+
+
+class SettingError(ValueError):
+    """An environment setting cannot be used (not a number, out of range)."""
+
+
+@dataclass(frozen=True)
+class IntakeLimits:
+    """What one bundle may hold before it is refused, whatever its cycle: the ingest edge's own guard.
+
+    Each figure is read from the environment (`PEKPPP_<NAME>` in capitals, e.g.
+    PEKPPP_BUNDLE_MAX_BYTES) when called, else the default below. The defaults sit far above any
+    real region's bundle (a national-size bundle is a few MB and ~20 k rows per table) and far below
+    what would exhaust the machine, so one hostile upload is refused alone and the run goes on.
+    """
+
+    bundle_max_bytes: int = 2 * 2**30
+    """Bytes of a bundle's files (a folder's files, or a zip's own size) before anything is copied."""
+    bundle_max_files: int = 256
+    """Entries (files, folders, anything) in a bundle folder."""
+    table_max_bytes: int = 1 * 2**30
+    """Bytes of one table's file as it is read (a zip's member, unpacked)."""
+    table_max_rows: int = 5_000_000
+    """Rows of one table."""
+    table_max_columns: int = 2_000
+    """Columns of one table (the contract has ~15; regions add a few of their own)."""
+    cell_max_chars: int = 100_000
+    """Characters in one cell (Excel itself stops at 32,767)."""
+    xlsx_max_cells: int = 20_000_000
+    """Cells of one sheet's bounding box (rows x columns), checked in the sheet's XML before the
+    Excel reader allocates it (it allocates the whole box: one far cell costs the whole box)."""
+    xlsx_max_unpacked_bytes: int = 1 * 2**30
+    """Bytes of an XLSX's parts unpacked (sheets, shared strings)."""
+    refuse_hard_links: bool = True
+    """Refuse a file with another name outside its bundle (env PEKPPP_REFUSE_HARD_LINKS=0 allows them,
+    for landing zones staged from hard links such as the benchmark's)."""
+
+    @classmethod
+    def from_env(cls) -> IntakeLimits:
+        values: dict[str, int | bool] = {}
+        for item in fields(cls):
+            name = f"PEKPPP_{item.name.upper()}"
+            raw = os.environ.get(name, "").strip()
+            if not raw:
+                continue
+            if item.type in (bool, "bool"):
+                if raw.lower() not in ("0", "1", "true", "false", "yes", "no"):
+                    raise SettingError(f"{name}={raw!r} is not 0 or 1")
+                values[item.name] = raw.lower() in ("1", "true", "yes")
+                continue
+            try:
+                number = int(raw.replace("_", ""))
+            except ValueError:
+                raise SettingError(f"{name}={raw!r} is not a whole number") from None
+            if number <= 0:
+                raise SettingError(f"{name}={raw!r} must be a positive number")
+            values[item.name] = number
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def intake_limits() -> IntakeLimits:
+    """The intake limits now (environment read when called, so a test or operator can change them)."""
+    return IntakeLimits.from_env()

@@ -16,6 +16,7 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -29,6 +30,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flows.intake.entries import BundleEntries, Refusal, copy_bundle, inspect_bundle
 from transforms.schemas import TableSpec, conform
 
 PARQUET_COMPRESSION = "zstd"
@@ -55,8 +57,9 @@ def one_line(err: BaseException | str) -> str:
 
 
 def os_reason(err: OSError) -> str:
-    """The OS's words for a failure, e.g. 'No space left on device'."""
-    return err.strerror or (errno.errorcode.get(err.errno or 0) if err.errno else None) or one_line(err)
+    """The OS's words for a failure, e.g. 'No space left on device'; never 'None'."""
+    return err.strerror or (errno.errorcode.get(err.errno or 0) if err.errno else None) or one_line(err) \
+        or type(err).__name__
 
 
 def crash_point(step: str) -> None:
@@ -175,32 +178,64 @@ def make_read_only(root: Path) -> None:
     root.chmod(root.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
-def store_raw(source: Path, target: Path) -> Path:
-    """Copy a bundle (folder or zip) byte for byte to `target/<name>`, read-only; a no-op if stored.
+RAW_REFUSED = ".refused.json"
+"""Beside a raw copy: the entries of the bundle that were refused and not copied (links, FIFOs, ...)."""
 
-    The copy is made under a hidden temporary folder and renamed into place, so a crash leaves
-    either nothing or the whole bundle.
+
+def stored_bundle(target: Path) -> Path | None:
+    """The bundle kept under a raw store folder, whatever name it arrived under; None when none is."""
+    if not target.is_dir():
+        return None
+    kept = sorted(p for p in target.iterdir() if not p.name.startswith("."))
+    return kept[0] if kept else None
+
+
+def stored_refusals(raw: Path) -> list[Refusal]:
+    """The refused entries recorded beside a raw copy (none for a clean bundle or an older copy)."""
+    sidecar = raw.parent / RAW_REFUSED
+    if not sidecar.exists():
+        return []
+    return [Refusal(**item) for item in json.loads(sidecar.read_text())]
+
+
+def store_raw(source: Path, target: Path, entries: BundleEntries | None = None, *,
+              staging: Path | None = None) -> Path:
+    """Keep a bundle's bytes under `target` (its content's folder), read-only; the kept bundle's path.
+
+    The raw store is keyed by content alone: when `target` already holds these bytes (sent under
+    another name, by another region, or by an earlier run) nothing is copied and the kept copy is
+    returned, whatever its name. Only the regular files `entries` lists are copied, through
+    O_NOFOLLOW opens (flows/intake/entries.py): links, FIFOs, devices and hard links out of the bundle
+    are never followed or read; they are listed in `.refused.json` beside the copy. The copy is made
+    under `staging` (default: a hidden folder beside `target`) and renamed into place, so a crash
+    leaves either nothing or the whole bundle.
     """
-    final = target / source.name
-    if final.exists():
-        return final
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    existing = stored_bundle(target)
+    if existing is not None:
+        return existing
+    entries = entries if entries is not None else inspect_bundle(source)
+    staging_root = staging if staging is not None else target.parent
+    staging_root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=TMP_SUFFIX, dir=staging_root))
     try:
-        if source.is_dir():
-            shutil.copytree(source, staging / source.name, symlinks=False)
-        else:
-            shutil.copy2(source, staging / source.name)
-        make_read_only(staging)
-        os.replace(staging, target)
+        copy_bundle(source, work / source.name, entries)
+        if entries.refused:
+            (work / RAW_REFUSED).write_text(json.dumps([r.__dict__ for r in entries.refused], indent=1))
+        make_read_only(work)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        crash_point("raw:copied")
+        os.replace(work, target)
+        _fsync_dir(target.parent)
     except OSError as err:
-        if target.exists():  # another run stored the same bytes first
-            return final
-        raise WarehouseError(f"cannot keep the raw copy of {source} under {target}: {err.strerror}") from err
+        kept = stored_bundle(target)
+        if kept is not None:  # another run stored the same bytes first
+            return kept
+        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+        raise WarehouseError(f"cannot keep the raw copy of {source} under {target}: {os_reason(err)}{where}") from err
     finally:
-        if staging.exists():
-            remove_tree(staging)
-    return final
+        if work.exists():
+            remove_tree(work)
+    return target / source.name
 
 
 def remove_tree(path: Path) -> None:
