@@ -20,7 +20,7 @@ from flows.intake.entries import inspect_bundle
 from flows.ledger import Ledger
 from flows.readers import bundle_fingerprint, read_bundle
 from flows.settings import IntakeLimits, Places, SettingError, intake_limits, load_methodology
-from flows.storage import stored_bundle, stored_refusals, store_raw
+from flows.storage import store_raw, stored_bundle, stored_refusals
 from transforms.methodology import Methodology
 
 REGION = "35.78"
@@ -57,9 +57,7 @@ def marker_anywhere(root: Path) -> list[str]:
         if path.is_symlink() or not path.is_file():
             continue
         data = path.read_bytes()
-        if MARKER.encode() in data:
-            found.append(str(path))
-        elif path.suffix == ".parquet" and MARKER in str(pl.read_parquet(path).rows()):
+        if MARKER.encode() in data or (path.suffix == ".parquet" and MARKER in str(pl.read_parquet(path).rows())):
             found.append(str(path))
     return found
 
