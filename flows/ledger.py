@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from flows.settings import Places
-from flows.storage import write_frame
+from flows.storage import crash_point, write_frame
 from transforms.cycle import UNIT_TOTALS_VERSION, UnitTotals, unit_totals
 from transforms.schemas import ISSUE_SCHEMA
 from transforms.submissions import resolve_superseded
@@ -91,6 +91,7 @@ class Ledger:
         ids = fresh.select("region_code", "submission_id")
         merged = pl.concat([current.join(ids, on=["region_code", "submission_id"], how="anti"), fresh])
         self.save(merged)
+        crash_point("ingest:recorded")
         return self.load()
 
     def accepted_dir(self, submission_id: str) -> Path:

@@ -59,13 +59,15 @@ from flows.ingest import (
     OpenedBundle,
     discover,
     keep_checked,
+    landing_strays,
     open_bundle,
+    prepare_cycle,
     validate_opened,
 )
 from flows.ledger import Ledger
 from flows.locks import cycle_lock
 from flows.operations import record_run
-from flows.publish import Release, current_release, publish
+from flows.publish import Release, current_release, publish, reconcile
 from flows.readers import bundle_fingerprint
 from flows.settings import Places, known_cycles, load_methodology
 from flows.storage import WarehouseError
@@ -598,6 +600,9 @@ def process_cycle(cycle: str, landing: str, warehouse: str, rerun: bool = False)
 
     with cycle_lock(places.warehouse, cycle, on_wait=waiting):
         ledger = Ledger(places, cycle)
+        leftovers = prepare_cycle(places, cycle)  # a read-only warehouse fails here, in one line
+        if leftovers:
+            logger.warning("cycle %s: removed %d leftover(s) of an interrupted run", cycle, leftovers)
         before = current_release(places, cycle)
         summary = CycleSummary(cycle=cycle, rerun=rerun,
                                current_release=str(before["release_id"]) if before else None)
@@ -606,6 +611,8 @@ def process_cycle(cycle: str, landing: str, warehouse: str, rerun: bool = False)
             summary.bundles_seen = len(work)
         else:
             bundles = discover_bundles(places.landing, cycle)
+            for stray, why in landing_strays(places.landing, cycle):
+                logger.warning("cycle %s: %s is not used: %s", cycle, stray, why)
             summary.bundles_seen = len(bundles)
             work = new_bundles(bundles, ledger, methodology)
         summary.bundles_new = len(work)
@@ -619,16 +626,30 @@ def process_cycle(cycle: str, landing: str, warehouse: str, rerun: bool = False)
                                                 bundle=originals[r.entry.submission_id]["bundle"]))
                        for r in results]
         ledger.record([r.entry for r in results])
-        if failures:
-            names = ", ".join(f"{b.region_code}/{b.name} ({type(e).__name__}: {' '.join(str(e).split())})"
-                              for b, e in failures[:3])
+        names = ", ".join(f"{b.region_code}/{b.name} ({type(e).__name__}: {' '.join(str(e).split())})"
+                          for b, e in failures[:3])
+        if failures and rerun:
             raise IngestFailed(f"cycle {cycle}: {len(failures)} of {len(work)} bundle(s) failed to ingest: {names}; "
                                f"the {len(results)} others are recorded, nothing was published; fix the cause and "
                                "run again (the failed ones count as new)")
-        release = publish_task(places, methodology) if results or rerun else None
+        repair = None
+        if not results and not rerun:  # nothing new: does the release readers see cover the ledger?
+            finished, repair = reconcile(places, cycle)
+            for line in finished:
+                logger.warning("cycle %s: %s (left by an interrupted publish)", cycle, line)
+            if repair:
+                logger.warning("cycle %s: repair publish: %s", cycle, repair)
+        release = publish_task(places, methodology) if results or rerun or repair else None
         if release is not None:
             reports_task(places, cycle)
+        if failures:  # the others are published: one upload's I/O failure blocks nobody
+            published = f"published in release {release.release_id}" if release else "recorded (nothing to publish)"
+            raise IngestFailed(f"cycle {cycle}: {len(failures)} of {len(work)} bundle(s) failed to ingest: {names}; "
+                               f"the {len(results)} others are {published}; fix the cause and run again (the "
+                               "failed ones count as new)")
         summary = summarise(summary, results, release)
+        if repair:
+            summary.message += f"; repair: {repair}"
         logger.info("%s", summary.message)
         return summary
 

@@ -370,6 +370,52 @@ def recover(places: Places, cycle: str) -> list[str]:
     return done
 
 
+def release_gap(places: Places, cycle: str) -> str | None:
+    """Why the release readers see does not cover the cycle's ledger, or None when it does.
+
+    Covered means: the release uses exactly the submissions the ledger accepts (after superseding),
+    and its `submissions` table lists as many bundles as the ledger holds. A ledger written by a run
+    killed before its publish finished leaves such a gap; the next run closes it by publishing.
+    """
+    entries = Ledger(places, cycle).load()
+    if entries.is_empty():
+        return None
+    accepted = set(entries.filter(pl.col("status") == ACCEPTED)["submission_id"].to_list())
+    shown = current_release(places, cycle)
+    if shown is None:
+        return (f"the ledger holds {entries.height} bundle(s) ({len(accepted)} accepted) and no release of cycle "
+                f"{cycle} shows them")
+    used = {s["submission_id"] for s in shown.get("submissions_used", [])}
+    missing, extra = sorted(accepted - used), sorted(used - accepted)
+    if missing or extra:
+        first = f"first missing: {missing[0]}" if missing else f"first no longer accepted: {extra[0]}"
+        return (f"release {shown['release_id']} uses {len(used)} submission(s), the ledger accepts {len(accepted)} "
+                f"({len(missing)} not in the release, {len(extra)} no longer accepted; {first})")
+    listed = shown.get("tables", {}).get("submissions", {}).get("rows")
+    if listed != entries.height:
+        return (f"release {shown['release_id']} lists {listed} bundle(s) in `submissions`, the ledger holds "
+                f"{entries.height}")
+    return None
+
+
+def reconcile(places: Places, cycle: str, *, lock_timeout: float = LOCK_TIMEOUT_S) -> tuple[list[str], str | None]:
+    """Finish what a killed publish left (see `recover`), then say whether a repair publish is needed.
+
+    Returns (what was finished, why the current release does not cover the ledger or None). Call
+    under the cycle's lock; takes the publish lock itself.
+    """
+    root = store_root(places, cycle)
+    if not root.is_dir() and Ledger(places, cycle).load().is_empty():
+        return [], None
+    try:
+        with exclusive_lock(root / LOCK, timeout=lock_timeout, what=f"publishing cycle {cycle}"):
+            done = recover(places, cycle)
+    except OSError as err:
+        raise WarehouseError(f"cannot check cycle {cycle}'s release in {places.warehouse}: {os_reason(err)}; "
+                             f"readers still see {current_release_id(places, cycle) or 'no release of it'}") from err
+    return done, release_gap(places, cycle)
+
+
 def prune_stores(places: Places, cycle: str, keep: int) -> None:
     """Drop table files of old releases (manifests stay); the newest `keep` and the current one remain."""
     current = current_release_id(places, cycle)

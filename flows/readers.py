@@ -46,6 +46,15 @@ import fastexcel
 import polars as pl
 
 from flows.intake.entries import BundleEntries, FileEntry, Refusal, inspect_bundle, open_regular
+from flows.intake.limits import (
+    RULE_LIMIT,
+    LimitExceeded,
+    check_file_size,
+    check_frame,
+    check_parquet,
+    check_xlsx,
+)
+from flows.settings import intake_limits
 from transforms.methodology import Limits, Methodology
 from transforms.parsing import EXTRA, duplicated_headers, normalise_header, parse_table
 from transforms.schemas import (
@@ -66,6 +75,8 @@ BUNDLE_TABLE = "bundle"
 
 RULE_UNREADABLE = "unreadable"
 RULE_DUPLICATE_COLUMN = "duplicate_column"
+RULE_DUPLICATE_KEY = "duplicate_key"
+RULE_MIXED_ENCODING = "mixed_encoding"
 RULE_EMPTY_TABLE = "empty_table"
 RULE_MISSING_TABLE = "missing_table"
 RULE_MISSING_COLUMN = "missing_column"
@@ -162,7 +173,18 @@ def read_raw(path: Path, table: str) -> pl.DataFrame:
             return _empty()
     except OSError as err:
         raise UnreadableFile(table, path, f"{path.name} could not be opened ({err.strerror or err})") from err
-    return reader(path, table)
+    limits = intake_limits()
+    try:
+        check_file_size(path, limits)
+        if reader is _read_xlsx:
+            check_xlsx(path, limits)
+        elif reader is _read_parquet:
+            check_parquet(path, limits)
+        frame = reader(path, table)
+        check_frame(frame, path, limits, row_column=ROW)
+    except LimitExceeded as err:
+        raise UnreadableFile(table, path, str(err), rule=RULE_LIMIT) from err
+    return frame
 
 
 def _empty() -> pl.DataFrame:
@@ -234,6 +256,12 @@ def _read_csv(path: Path, table: str) -> pl.DataFrame:
     separator, header, skip = _csv_layout(head_text)
     if not header:
         return _empty()
+    limits = intake_limits()
+    if len(header) > limits.table_max_columns or (len(head) == _HEAD and "\n" not in head_text):
+        raise LimitExceeded(
+            f"{path.name}'s header row has {'more than ' if len(head) == _HEAD else ''}{len(header)} columns "
+            f"(or is longer than {_HEAD} bytes), more than the {limits.table_max_columns} columns allowed (setting "
+            "PEKPPP_TABLE_MAX_COLUMNS); keep the contract's columns and a few of your own, and send it again.")
     names = _column_names(header, table, path)
     source: Path | bytes = path
     if encoding == "cp1252":
@@ -269,7 +297,32 @@ def _csv_encoding(path: Path, table: str) -> str:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             valid = False
+    if not valid:
+        _refuse_mixed_encoding(path, table)
     return "utf-8" if valid else "cp1252"
+
+
+def _refuse_mixed_encoding(path: Path, table: str) -> None:
+    """A file whose lines are partly UTF-8 text and partly Windows-1252 is refused, naming a line of each.
+
+    Read as either, some of its text would be garbled silently (UTF-8 'â€“' for '–'). Only files
+    that are not valid UTF-8 get here; lines of plain ASCII belong to both and are not counted.
+    """
+    utf8_line = cp1252_line = None
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.isascii():
+                continue
+            try:
+                line.decode("utf-8")
+                utf8_line = utf8_line or number
+            except UnicodeDecodeError:
+                cp1252_line = cp1252_line or number
+            if utf8_line and cp1252_line:
+                raise UnreadableFile(table, path, (
+                    f"{path.name} mixes encodings: line {utf8_line} is UTF-8 text and line {cp1252_line} is "
+                    "Windows-1252, so one of them would be garbled; open it in Excel, fix the odd characters and "
+                    "save it as 'CSV UTF-8', then send it again."), rule=RULE_MIXED_ENCODING)
 
 
 def _not_text(path: Path) -> str:
@@ -413,8 +466,42 @@ def _read_json(path: Path, table: str) -> pl.DataFrame:
         raise UnreadableFile(table, path, (
             f"{path.name} is not a valid JSON array of objects ({_first_line(err)}); write it as "
             '[{"column": value, ...}, ...] in UTF-8, or send the table as .csv or .xlsx.')) from err
+    _refuse_duplicate_keys([(None, data)], table, path)
     frame = frame.rename(dict(zip(frame.columns, _column_names(frame.columns, table, path), strict=True)))
     return _numbered(_as_text(frame, table, path), first_row=1)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, record: int) -> None:
+        self.key, self.record = key, record
+
+
+def _refuse_duplicate_keys(texts: list[tuple[int | None, bytes | str]], table: str, path: Path) -> None:
+    """A JSON object naming one key twice is refused (a JSON reader would keep one value silently).
+
+    `texts` are (line number or None, JSON text); objects are counted as they close, so for a
+    line-less array of flat records the count is the record number. Nothing is kept while parsing.
+    """
+    for line, text in texts:
+        closed = [0]
+
+        def pairs(items: list[tuple[str, Any]], closed: list[int] = closed) -> None:
+            closed[0] += 1
+            seen: set[str] = set()
+            for key, _value in items:
+                if key in seen:
+                    raise _DuplicateKey(key, closed[0])
+                seen.add(key)
+
+        try:
+            json.loads(text.decode("utf-8-sig") if isinstance(text, bytes) else text, object_pairs_hook=pairs)
+        except _DuplicateKey as dup:
+            where = f"line {line}" if line is not None else f"record {dup.record}"
+            raise UnreadableFile(table, path, (
+                f"{path.name} {where} has the key '{dup.key}' more than once, so it is unclear which value counts; "
+                "keep one and send the file again."), rule=RULE_DUPLICATE_KEY, column=dup.key) from None
+        except (ValueError, RecursionError):
+            continue  # not plain JSON to Python (deep nesting, odd numbers): what Polars read stands
 
 
 def _read_jsonl(path: Path, table: str) -> pl.DataFrame:
@@ -437,6 +524,8 @@ def _read_jsonl(path: Path, table: str) -> pl.DataFrame:
         raise UnreadableFile(table, path, (
             f"{path.name} is not valid JSON Lines ({_bad_json_line(numbered)}); write one JSON object per "
             "line in UTF-8, or send the table as .csv or .xlsx.")) from err
+    _refuse_duplicate_keys(list(zip(numbered.get_column(ROW).to_list(), numbered.get_column("line").to_list(),
+                                    strict=True)), table, path)
     frame = records.struct.unnest()
     frame = frame.rename(dict(zip(frame.columns, _column_names(frame.columns, table, path), strict=True)))
     frame = _as_text(frame, table, path).with_columns(numbered.get_column(ROW))
