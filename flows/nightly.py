@@ -643,7 +643,7 @@ def process_cycle(cycle: str, landing: str, warehouse: str, rerun: bool = False)
         if release is not None:
             reports_task(places, cycle)
         if failures:  # the others are published: one upload's I/O failure blocks nobody
-            published = f"published in release {release.release_id}" if release else "recorded (nothing to publish)"
+            published = f"published in release {release.release_id}" if release else "recorded, nothing was published"
             raise IngestFailed(f"cycle {cycle}: {len(failures)} of {len(work)} bundle(s) failed to ingest: {names}; "
                                f"the {len(results)} others are {published}; fix the cause and run again (the "
                                "failed ones count as new)")
