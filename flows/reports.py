@@ -39,6 +39,7 @@ from flows.settings import Places, load_methodology, regions_reference
 from flows.storage import write_bytes_atomic
 from transforms import report_data
 from transforms.methodology import Methodology
+from transforms.rounding import difference_of_published
 from transforms.schemas import UNITS
 from transforms.unit_scores import STATUS_SCORED
 
@@ -751,8 +752,8 @@ def _regions_appendix(data: CycleData) -> Html:
     if standing.is_empty():
         return section("Lampiran: Peringkat Pemerintah Daerah", empty("Belum ada nilai pemerintah daerah."))
     parts: list[Html] = []
-    for (tier,), rows in standing.group_by("tier", maintain_order=True):
-        parts.append(Html(f"<h3>{h(report_data.REGION_GROUP_LABELS.get(tier, tier))}</h3>"))
+    for (category,), rows in standing.group_by("category", maintain_order=True):
+        parts.append(Html(f"<h3>{h(report_data.REGION_GROUP_LABELS.get(category, category))}</h3>"))
         parts.append(table(["Peringkat", "Pemerintah Daerah", "Unit dinilai", "IPP", "Predikat"], [
             [r["rank"], Html(f'<a href="wilayah/{h(card_file_name(r["region_code"]))}">{h(r["region_name"])}</a> '
                              f'<span class="muted">({h(r["region_code"])})</span>'),
@@ -825,11 +826,17 @@ def unit_rows_html(rows: pl.DataFrame, methodology: Methodology) -> pl.DataFrame
         "respondents": formatted(rows["n_respondents"], 0),
         "sample": formatted(rows["sample_required"], 0),
         "has_sample": rows["sample_required"].is_not_null(),
+        "left_out": escaped(rows["ineligible_reason"] if "ineligible_reason" in rows.columns
+                            else pl.Series([None] * rows.height, dtype=pl.String)),
     })
     sample = pl.when(pl.col("has_sample")).then(pl.lit(" / ") + pl.col("sample")).otherwise(pl.lit(""))
     status = pl.when(pl.col("scored")).then(pl.lit("")).otherwise(pl.concat_str(
         pl.lit('<br><span class="note">'), "status", pl.lit(": "), "n_scored",
         pl.lit(f" dari {n_indicators} indikator dinilai</span>")))
+    # A scored unit left out of the awards says why (an unscored one's status already does).
+    status = status + pl.when(pl.col("scored") & (pl.col("left_out") != "")).then(pl.concat_str(
+        pl.lit('<br><span class="note">Tidak memenuhi syarat penghargaan: '), "left_out", pl.lit("</span>"))
+    ).otherwise(pl.lit(""))
     ikm = pl.when(pl.col("has_ikm")).then(pl.concat_str(
         "ikm", pl.lit(' <abbr title="'), "mutu_label", pl.lit('">'), "mutu", pl.lit("</abbr>"))).otherwise(pl.lit("–"))
     def cell(content: pl.Expr) -> list[pl.Expr]:
@@ -876,7 +883,7 @@ def _region_aspects(data: CycleData, region_code: str) -> Html:
     chart = bar_chart(bars, title="Nilai Aspek daerah, dari terlemah ke terkuat", axis_label="Nilai aspek (0–5)",
                       ticks=ipp_ticks(data.methodology), marker_label="rata-rata nasional")
     body = [[f"{r['aspect_code']}. {r['aspect_name']}", f"{r['weight']}%", number(r["mean"]), number(r["national"]),
-             signed(None if r["mean"] is None or r["national"] is None else round(r["mean"] - r["national"], 2))]
+             signed(difference_of_published(r["mean"], r["national"]))]
             for r in rows.iter_rows(named=True)]
     return join([chart, table(["Aspek", "Bobot", "Daerah", "Nasional", "Selisih"], body, numeric=[1, 2, 3, 4])])
 
@@ -953,12 +960,12 @@ def render_region_card(data: CycleData, region_code: str) -> str:
     else:
         r = standing.row(0, named=True)
         level = r["level"]
-        tier_name = "provinsi" if r["tier"] == report_data.TIER_PROVINCE else "kabupaten/kota"
+        category_name = "K/L" if r["category"] == "kl" else r["category"]
         kpis = [
             kpi("IPP Pemerintah Daerah", number(r["ipp"]), predicate_badge(data.methodology, r["predicate"]),
                 "ipp-daerah"),
             kpi("Peringkat", "–" if r["rank"] is None else f"{r['rank']}",
-                f"dari {number(r['n_in_tier'], 0)} {tier_name}"),
+                f"dari {number(r['n_in_category'], 0)} {category_name}"),
             kpi("Unit dinilai", f"{number(r['n_units_scored'], 0)} / {number(r['n_units'], 0)}",
                 "unit dengan semua indikator dinilai"),
         ]

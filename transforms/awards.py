@@ -6,32 +6,72 @@ committee member can read. Ranks are competition ranks ("1224") on the published
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import polars as pl
 
 from transforms.methodology import Award, Methodology
 from transforms.rounding import cents_text, cents_to_value, competition_rank
+from transforms.unit_scores import STATUS_SCORED
 
 ROSTER_COLUMNS = ["cycle", "award", "award_label", "rank", "subject", "region_code", "unit_id", "name",
                   "unit_type", "score", "predicate", "reason"]
 
 
-def eligibility(methodology: Methodology) -> pl.Expr:
-    """A unit may be honoured when scored and, if the cycle asks, its survey sample is met."""
-    eligible = pl.col("status") == "scored"
+def _ineligible_reasons(methodology: Methodology) -> list[pl.Expr]:
+    """One text per eligibility rule a unit fails (null when it passes), naming the rule's switch.
+
+    DOMAIN.md: complete data, and the survey sample met where the cycle requires the survey; a unit
+    with no survey, or with no declared population, has not met its sample.
+    """
+    n_indicators = len(methodology.indicators)
+    reasons = [  # require_complete is always true (methodology refuses false): an incomplete unit has no IPP
+        pl.when(pl.col("status") != STATUS_SCORED).then(pl.format(
+            "no IPP: status {}, {} of {} indicators scored (require_complete)", pl.col("status"),
+            pl.col("n_indicators_scored"), pl.lit(n_indicators))),
+    ]
     if methodology.require_survey_sample:
-        eligible = eligible & pl.col("sample_met").fill_null(True)
-    return eligible.fill_null(False)
+        reasons += [
+            pl.when(pl.col("n_respondents") == 0).then(pl.lit(
+                "no survey: 0 respondents, and the cycle requires the survey sample (require_survey_sample)")),
+            pl.when(pl.col("annual_service_users").is_null()).then(pl.lit(
+                "no declared population (annual_service_users empty): the survey sample cannot be met "
+                "(require_survey_sample)")),
+            pl.when((pl.col("n_respondents") > 0) & (pl.col("n_respondents") < pl.col("sample_required")))
+            .then(pl.format("survey sample not met: {} of {} respondents for {} yearly service users "
+                            "(Krejcie-Morgan; require_survey_sample)", pl.col("n_respondents"),
+                            pl.col("sample_required"), pl.col("annual_service_users"))),
+        ]
+    return reasons
+
+
+def sample_met() -> pl.Expr:
+    """The survey sample is met: a survey, a declared population, and at least the table's sample."""
+    return ((pl.col("n_respondents") > 0) & pl.col("sample_required").is_not_null()
+            & (pl.col("n_respondents") >= pl.col("sample_required"))).fill_null(False)
+
+
+def ineligible_reason(methodology: Methodology) -> pl.Expr:
+    """Why a unit may not be honoured (every failed rule, `; `-joined), or null when it is eligible."""
+    joined = pl.concat_str(_ineligible_reasons(methodology), separator="; ", ignore_nulls=True)
+    return pl.when(joined != "").then(joined)
+
+
+def eligibility(methodology: Methodology) -> pl.Expr:
+    """A unit may be honoured when it fails none of the cycle's eligibility rules."""
+    return ineligible_reason(methodology).is_null()
 
 
 def eligibility_note(methodology: Methodology) -> pl.Expr:
-    """Plain words for why a unit is eligible, used in roster reasons."""
-    parts = [pl.lit(f"all {len(methodology.indicators)} indicators scored")]
+    """The rules that admitted an eligible unit, in plain words, used in roster reasons."""
+    parts = [pl.lit(f"eligible: all {len(methodology.indicators)} indicators scored (require_complete)")]
     if methodology.require_survey_sample:
-        parts.append(
-            pl.when(pl.col("sample_required").is_null()).then(pl.lit("no survey population declared"))
-            .otherwise(pl.format("survey sample met ({} of {} required)", pl.col("n_respondents"),
-                                 pl.col("sample_required")))
-        )
+        parts.append(pl.format(
+            "survey sample met, {} respondents of {} required for {} yearly service users "
+            "(Krejcie-Morgan; require_survey_sample)", pl.col("n_respondents"), pl.col("sample_required"),
+            pl.col("annual_service_users")))
+    else:
+        parts.append(pl.lit("survey sample not required (require_survey_sample = false)"))
     return pl.concat_str(parts, separator="; ")
 
 
@@ -100,8 +140,16 @@ def _most_improved(units: pl.LazyFrame, previous: pl.LazyFrame | None, award: Aw
                       reason)
 
 
+def covered(award: Award) -> pl.Expr:
+    """The region's lokus coverage meets the award's minimum share of scored units (exact integers)."""
+    share = award.min_scored_share if award.min_scored_share is not None else Fraction(0)
+    return (pl.col("n_units") > 0) & (
+        pl.col("n_units_scored") * share.denominator >= pl.col("n_units") * share.numerator)
+
+
 def _region_award(regions: pl.LazyFrame, award: Award, methodology: Methodology) -> pl.LazyFrame:
-    chosen = regions.filter(pl.col("predicate").is_in(list(award.predicates)))
+    chosen = regions.filter(pl.col("predicate").is_in(list(award.predicates)) & covered(award))
+    share = award.min_scored_share if award.min_scored_share is not None else Fraction(0)
     return chosen.select(
         cycle=pl.lit(methodology.cycle),
         award=pl.lit(award.code),
@@ -114,12 +162,17 @@ def _region_award(regions: pl.LazyFrame, award: Award, methodology: Methodology)
         unit_type=pl.lit(None, dtype=pl.String),
         score=pl.col("ipp"),
         predicate=pl.col("predicate"),
-        reason=pl.format("roll-up IPP {} ({}) over {} scored units; rank {} among {} regions",
+        reason=pl.format("roll-up IPP {} ({}); lokus covered: {} of {} units scored (at least {} required, "
+                         "min_scored_share); rank {} among {} regions",
                          cents_text(pl.col("ipp_cents")), pl.col("predicate_label"), pl.col("n_units_scored"),
-                         pl.col("rank"),
-                         pl.when(pl.col("level") == "provinsi").then(pl.lit("provinsi"))
-                         .otherwise(pl.lit("kabupaten/kota"))),
+                         pl.col("n_units"), pl.lit(_percent(share)), pl.col("rank"), pl.col("category")),
     )
+
+
+def _percent(share: Fraction) -> str:
+    """A share as a percentage for people ("100%", "80%", "66.67%")."""
+    value = share * 100
+    return f"{value.numerator}%" if value.denominator == 1 else f"{float(value):.2f}%"
 
 
 def award_roster(units: pl.LazyFrame, regions: pl.LazyFrame, methodology: Methodology,

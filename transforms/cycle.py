@@ -90,7 +90,7 @@ def score_units(inputs: CycleInputs, methodology: Methodology) -> tuple[pl.LazyF
     ipp = unit_scores.unit_ipp(aspects, methodology)
     totals = sums.elements
     ikm = skm_scores.unit_ikm(totals, methodology)
-    sample = skm_scores.required_sample(inputs.units, methodology)
+    sample = skm_scores.required_sample(inputs.units, methodology).drop("annual_service_users")
     units = (
         inputs.units
         .join(ipp, on=UNIT_KEY, how="left")
@@ -107,9 +107,8 @@ def score_units(inputs: CycleInputs, methodology: Methodology) -> tuple[pl.LazyF
             n_indicators_scored=pl.col("n_indicators_scored").fill_null(0),
             ipp_den=pl.col("ipp_den").fill_null(unit_scores.evaluator_denominator(methodology) * 100 * 100),
         )
-        .with_columns(sample_met=pl.when(pl.col("sample_required").is_not_null())
-                      .then(pl.col("n_respondents") >= pl.col("sample_required")))
-        .with_columns(eligible=awards.eligibility(methodology))
+        .with_columns(sample_met=awards.sample_met(), ineligible_reason=awards.ineligible_reason(methodology))
+        .with_columns(eligible=pl.col("ineligible_reason").is_null())
         .pipe(unit_scores.rank_in_type)
     )
     aspect_rows = aspects.join(inputs.units.select(UNIT_KEY), on=UNIT_KEY, how="semi").with_columns(

@@ -2,6 +2,10 @@
 
 Built from the mapping read out of `data/methodology/<cycle>.toml`; the reading itself is I/O and
 lives in `flows/`. Bounds are kept as integer hundredths (cents) so band tests are exact.
+
+Every key is required and every key must be one this code acts on: a missing key is an error naming
+the key and the file, and so is an unknown one (a misspelt switch would otherwise be silently ignored).
+The code holds no figure of the methodology, not even as a default.
 """
 
 from __future__ import annotations
@@ -9,11 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Any, Literal
 
 WEIGHT_MODES = ("exact", "0.111", "0.11")
 AWARD_RULES = ("predicate", "top_n_per_type", "most_improved")
 ROLLUP_METHODS = ("mean", "weighted")
+SAMPLE_RULES = ("krejcie_morgan",)
 
 
 class MethodologyError(ValueError):
@@ -82,6 +88,8 @@ class Award:
     predicates: tuple[str, ...] = ()
     top_n: int = 0
     min_predicate: str = ""
+    min_scored_share: Fraction | None = None
+    """Region awards: the share of the region's units that must be scored (its lokus coverage)."""
 
 
 @dataclass(frozen=True)
@@ -147,9 +155,39 @@ class Methodology:
 
 
 def _require(mapping: dict[str, Any], key: str, where: str) -> Any:
+    if not isinstance(mapping, dict):
+        raise MethodologyError(f"{where}: expected a table, got {mapping!r}")
     if key not in mapping:
         raise MethodologyError(f"{where}: missing '{key}'")
     return mapping[key]
+
+
+def _known(mapping: dict[str, Any], allowed: set[str] | tuple[str, ...], where: str) -> dict[str, Any]:
+    """The mapping itself, once no key is one this code would ignore."""
+    if not isinstance(mapping, dict):
+        raise MethodologyError(f"{where}: expected a table, got {mapping!r}")
+    unknown = sorted(set(mapping) - set(allowed))
+    if unknown:
+        raise MethodologyError(f"{where}: unknown key(s) {unknown}; this version acts on {sorted(allowed)}")
+    return mapping
+
+
+def _bool(mapping: dict[str, Any], key: str, where: str) -> bool:
+    value = _require(mapping, key, where)
+    if not isinstance(value, bool):
+        raise MethodologyError(f"{where}: '{key}' must be true or false, got {value!r}")
+    return value
+
+
+def _share(value: Any, where: str) -> Fraction:
+    """A share 0..1 written as a number ("1.0", 0.8), kept exact."""
+    try:
+        share = Fraction(Decimal(str(value)))
+    except (InvalidOperation, ValueError) as err:
+        raise MethodologyError(f"{where}: {value!r} is not a number") from err
+    if not 0 <= share <= 1:
+        raise MethodologyError(f"{where}: {value!r} is not a share between 0 and 1")
+    return share
 
 
 def _cents(value: Any, where: str) -> int:
@@ -164,15 +202,16 @@ def _cents(value: Any, where: str) -> int:
     return int(cents)
 
 
-def _bands(rows: list[dict[str, Any]], where: str) -> tuple[Band, ...]:
+def _bands(rows: list[dict[str, Any]], where: str, *, zoned: bool) -> tuple[Band, ...]:
+    keys = ("lower", "code", "label", "zone") if zoned else ("lower", "code", "label")
     bands = tuple(
         Band(
             lower_cents=_cents(_require(r, "lower", f"{where}[{n}]"), f"{where}[{n}]"),
             code=str(_require(r, "code", f"{where}[{n}]")),
             label=str(_require(r, "label", f"{where}[{n}]")),
-            zone=str(r.get("zone", "")),
+            zone=str(_require(r, "zone", f"{where}[{n}]")) if zoned else "",
         )
-        for n, r in enumerate(rows)
+        for n, r in enumerate(_known(row, keys, f"{where}[{n}]") for n, row in enumerate(rows))
     )
     if not bands:
         raise MethodologyError(f"{where}: no bands")
@@ -187,20 +226,22 @@ def _aspects(rows: list[dict[str, Any]], source: str) -> tuple[Aspect, ...]:
     aspects = []
     for n, row in enumerate(rows):
         where = f"{source}: aspects[{n}]"
-        code = str(_require(row, "code", where))
+        code = str(_require(_known(row, ("code", "name", "weight", "indicators"), where), "code", where))
         indicators = tuple(
             Indicator(
-                code=str(_require(i, "code", f"{where}.indicators")),
-                name=str(i.get("name", "")),
-                weight=int(_require(i, "weight", f"{where}.indicators")),
+                code=str(_require(i, "code", f"{where}.indicators[{k}]")),
+                name=str(_require(i, "name", f"{where}.indicators[{k}]")),
+                weight=int(_require(i, "weight", f"{where}.indicators[{k}]")),
                 aspect=code,
             )
-            for i in _require(row, "indicators", where)
+            for k, i in enumerate(_known(i, ("code", "name", "weight"), f"{where}.indicators[{k}]")
+                                  for k, i in enumerate(_require(row, "indicators", where)))
         )
         if sum(i.weight for i in indicators) != 100:
             raise MethodologyError(f"{where} ({code}): indicator weights sum to "
                                    f"{sum(i.weight for i in indicators)}, not 100")
-        aspects.append(Aspect(code, str(row.get("name", "")), int(_require(row, "weight", where)), indicators))
+        aspects.append(Aspect(code, str(_require(row, "name", where)), int(_require(row, "weight", where)),
+                              indicators))
     if sum(a.weight for a in aspects) != 100:
         raise MethodologyError(f"{source}: aspect weights sum to {sum(a.weight for a in aspects)}, not 100")
     codes = [i.code for a in aspects for i in a.indicators]
@@ -209,30 +250,65 @@ def _aspects(rows: list[dict[str, Any]], source: str) -> tuple[Aspect, ...]:
     return tuple(aspects)
 
 
+SURVEY_KEYS = ("weight_mode", "answer_min", "answer_max", "scale", "window_start", "window_end", "sample_rule",
+               "elements", "sample_table", "mutu")
+
+
+def _sample_table(raw: Any, where: str) -> tuple[tuple[int, int], ...]:
+    try:
+        table = tuple((int(n), int(s)) for n, s in raw)
+    except (TypeError, ValueError) as err:
+        raise MethodologyError(f"{where}: sample_table rows must be [population, sample] pairs ({err})") from err
+    if not table:
+        raise MethodologyError(f"{where}: sample_table is empty")
+    populations = [n for n, _ in table]
+    if populations != sorted(set(populations)):
+        raise MethodologyError(f"{where}: sample_table must be sorted by population, each population once")
+    samples = [s for _, s in table]
+    if samples != sorted(samples) or any(s > n or s < 1 for n, s in table):
+        raise MethodologyError(f"{where}: sample_table samples must grow with the population, between 1 and N")
+    return table
+
+
 def _survey(raw: dict[str, Any], source: str) -> Survey:
     where = f"{source}: [survey]"
+    _known(raw, SURVEY_KEYS, where)
     mode = str(_require(raw, "weight_mode", where))
     if mode not in WEIGHT_MODES:
         raise MethodologyError(f"{where}: weight_mode {mode!r} is not one of {', '.join(WEIGHT_MODES)}")
+    rule = str(_require(raw, "sample_rule", where))
+    if rule not in SAMPLE_RULES:
+        raise MethodologyError(f"{where}: sample_rule {rule!r} is not one of {', '.join(SAMPLE_RULES)}")
     try:
         start = date.fromisoformat(str(_require(raw, "window_start", where)))
         end = date.fromisoformat(str(_require(raw, "window_end", where)))
     except ValueError as err:
         raise MethodologyError(f"{where}: survey window: {err}") from err
-    table = tuple((int(n), int(s)) for n, s in _require(raw, "sample_table", where))
-    if [n for n, _ in table] != sorted(n for n, _ in table):
-        raise MethodologyError(f"{where}: sample_table must be sorted by population")
+    elements = []
+    for n, element in enumerate(_require(raw, "elements", where)):
+        at = f"{where}.elements[{n}]"
+        _known(element, ("code", "name"), at)
+        elements.append(SurveyElement(str(_require(element, "code", at)), str(_require(element, "name", at))))
     return Survey(
         weight_mode=mode,  # type: ignore[arg-type]
-        answer_min=int(raw.get("answer_min", 1)),
-        answer_max=int(raw.get("answer_max", 4)),
-        scale=int(raw.get("scale", 25)),
+        answer_min=int(_require(raw, "answer_min", where)),
+        answer_max=int(_require(raw, "answer_max", where)),
+        scale=int(_require(raw, "scale", where)),
         window_start=start,
         window_end=end,
-        elements=tuple(SurveyElement(str(e["code"]), str(e.get("name", ""))) for e in _require(raw, "elements", where)),
-        sample_table=table,
-        mutu=_bands(_require(raw, "mutu", where), f"{where}.mutu"),
+        elements=tuple(elements),
+        sample_table=_sample_table(_require(raw, "sample_table", where), where),
+        mutu=_bands(_require(raw, "mutu", where), f"{where}.mutu", zoned=False),
     )
+
+
+AWARD_KEYS = {
+    # (subject, rule): the keys that award acts on besides code, label, subject and rule
+    ("unit", "predicate"): ("predicates",),
+    ("unit", "top_n_per_type"): ("top_n", "min_predicate"),
+    ("unit", "most_improved"): ("top_n", "min_predicate"),
+    ("region", "predicate"): ("predicates", "min_scored_share"),
+}
 
 
 def _awards(rows: list[dict[str, Any]], predicate_codes: set[str], source: str) -> tuple[Award, ...]:
@@ -242,84 +318,114 @@ def _awards(rows: list[dict[str, Any]], predicate_codes: set[str], source: str) 
         rule = str(_require(row, "rule", where))
         if rule not in AWARD_RULES:
             raise MethodologyError(f"{where}: rule {rule!r} is not one of {', '.join(AWARD_RULES)}")
-        subject = str(row.get("subject", "unit"))
-        if subject not in ("unit", "region"):
-            raise MethodologyError(f"{where}: subject must be 'unit' or 'region'")
+        subject = str(_require(row, "subject", where))
+        if (subject, rule) not in AWARD_KEYS:
+            raise MethodologyError(f"{where}: subject {subject!r} with rule {rule!r} is not supported (supported: "
+                                   f"{', '.join(f'{s}/{r}' for s, r in AWARD_KEYS)})")
+        keys = AWARD_KEYS[(subject, rule)]
+        _known(row, ("code", "label", "subject", "rule", *keys), where)
         award = Award(
             code=str(_require(row, "code", where)),
             label=str(_require(row, "label", where)),
             subject=subject,  # type: ignore[arg-type]
             rule=rule,  # type: ignore[arg-type]
-            predicates=tuple(str(p) for p in row.get("predicates", ())),
-            top_n=int(row.get("top_n", 0)),
-            min_predicate=str(row.get("min_predicate", "")),
+            predicates=tuple(str(p) for p in _require(row, "predicates", where)) if "predicates" in keys else (),
+            top_n=int(_require(row, "top_n", where)) if "top_n" in keys else 0,
+            min_predicate=str(_require(row, "min_predicate", where)) if "min_predicate" in keys else "",
+            min_scored_share=(_share(_require(row, "min_scored_share", where), f"{where}: min_scored_share")
+                              if "min_scored_share" in keys else None),
         )
         unknown = {*award.predicates, *([award.min_predicate] if award.min_predicate else [])} - predicate_codes
         if unknown:
             raise MethodologyError(f"{where}: unknown predicate(s) {sorted(unknown)}")
+        if "top_n" in keys and award.top_n < 1:
+            raise MethodologyError(f"{where}: top_n must be at least 1")
         awards.append(award)
+    codes = [a.code for a in awards]
+    if len(set(codes)) != len(codes):
+        raise MethodologyError(f"{source}: an award code appears twice")
     return tuple(awards)
+
+
+TOP_KEYS = ("cycle", "scores", "rounding", "rollup", "f03", "limits", "aspects", "predicates", "survey",
+            "eligibility", "awards")
 
 
 def parse_methodology(raw: dict[str, Any], *, cycle: str, source: str = "", sha256: str = "") -> Methodology:
     """Check and type a methodology mapping; every inconsistency is a `MethodologyError`."""
     source = source or f"methodology {cycle}"
     try:
-        head = _require(raw, "cycle", source)
+        _known(raw, TOP_KEYS, source)
+        head = _known(_require(raw, "cycle", source), ("id", "status", "closes_at", "regulation", "unit_types"),
+                      f"{source}: [cycle]")
         if str(_require(head, "id", f"{source}: [cycle]")) != cycle:
             raise MethodologyError(f"{source}: [cycle] id is {head['id']!r}, expected {cycle!r}")
         status = str(_require(head, "status", f"{source}: [cycle]"))
         if status not in ("open", "closed"):
             raise MethodologyError(f"{source}: [cycle] status must be 'open' or 'closed'")
-        scores = _require(raw, "scores", source)
-        rollup = raw.get("rollup", {})
-        method = str(rollup.get("method", "mean"))
+        scores = _known(_require(raw, "scores", source), ("min", "max", "max_evaluators"), f"{source}: [scores]")
+        where = f"{source}: [rollup]"
+        rollup = _known(_require(raw, "rollup", source), ("method", "weight_column"), where)
+        method = str(_require(rollup, "method", where))
         if method not in ROLLUP_METHODS:
-            raise MethodologyError(f"{source}: [rollup] method {method!r} is not one of {ROLLUP_METHODS}")
-        if method == "weighted" and not rollup.get("weight_column"):
-            raise MethodologyError(f"{source}: [rollup] method 'weighted' needs weight_column")
-        rounding = raw.get("rounding", {})
-        if rounding.get("mode", "half_up") != "half_up" or int(rounding.get("decimals", 2)) != 2:
-            raise MethodologyError(f"{source}: only half_up rounding to 2 decimals is supported")
-        predicates = _bands(_require(raw, "predicates", source), f"{source}: predicates")
-        closes_at = head.get("closes_at")
+            raise MethodologyError(f"{where} method {method!r} is not one of {ROLLUP_METHODS}")
+        weight_column = str(_require(rollup, "weight_column", where))
+        if method == "weighted" and not weight_column:
+            raise MethodologyError(f"{where} method 'weighted' needs weight_column")
+        where = f"{source}: [rounding]"
+        rounding = _known(_require(raw, "rounding", source), ("decimals", "mode"), where)
+        if _require(rounding, "mode", where) != "half_up" or int(_require(rounding, "decimals", where)) != 2:
+            raise MethodologyError(f"{where} only half_up rounding to 2 decimals is supported")
+        predicates = _bands(_require(raw, "predicates", source), f"{source}: predicates", zoned=True)
+        closes_at = head.get("closes_at")  # optional by design: an open cycle has no closing time yet
         if isinstance(closes_at, str):
             closes_at = datetime.fromisoformat(closes_at)
         if closes_at is not None and (not isinstance(closes_at, datetime) or closes_at.tzinfo is None):
             raise MethodologyError(f"{source}: [cycle] closes_at must be a date-time with its UTC offset")
-        f03 = raw.get("f03", {})
-        if f03.get("enabled", False):
+        where = f"{source}: [f03]"
+        f03 = _known(_require(raw, "f03", source), ("enabled", "f02_weight", "f03_weight"), where)
+        f03_weights = (int(_require(f03, "f02_weight", where)), int(_require(f03, "f03_weight", where)))
+        if _bool(f03, "enabled", where):
             # The contract has no F-03 (citizen form) table yet: publishing F-02-only IPPs under a methodology
             # that asks for a blend would be wrong numbers, so the cycle is refused until the table exists.
             raise MethodologyError(f"{source}: [f03] enabled = true, but this version has no F-03 input table to "
                                    "blend (see README, known gaps); set enabled = false or add F-03 support")
-        limits = raw.get("limits", {})
-        eligibility = raw.get("eligibility", {})
+        in_limits = f"{source}: [limits]"
+        limits = _known(_require(raw, "limits", source),
+                        ("max_bad_row_share", "zip_max_files", "zip_max_bytes", "zip_max_ratio"), in_limits)
+        where = f"{source}: [eligibility]"
+        eligibility = _known(_require(raw, "eligibility", source), ("require_complete", "require_survey_sample"),
+                             where)
+        if not _bool(eligibility, "require_complete", where):
+            # An incomplete unit has no IPP (hence no predicate or rank) under this methodology, so there is
+            # nothing an award could honour: the switch cannot act, and a file asking otherwise is refused.
+            raise MethodologyError(f"{where} require_complete = false is not supported: an incomplete unit has no "
+                                   "IPP to honour; set it to true")
         return Methodology(
             cycle=cycle,
             status=status,  # type: ignore[arg-type]
-            regulation=str(head.get("regulation", "")),
+            regulation=str(_require(head, "regulation", f"{source}: [cycle]")),
             unit_types=tuple(str(t) for t in _require(head, "unit_types", f"{source}: [cycle]")),
             score_min=int(_require(scores, "min", f"{source}: [scores]")),
             score_max=int(_require(scores, "max", f"{source}: [scores]")),
-            max_evaluators=int(scores.get("max_evaluators", 12)),
+            max_evaluators=int(_require(scores, "max_evaluators", f"{source}: [scores]")),
             decimals=2,
             aspects=_aspects(_require(raw, "aspects", source), source),
             predicates=predicates,
             rollup_method=method,  # type: ignore[arg-type]
-            rollup_weight_column=str(rollup.get("weight_column", "")),
-            f03_enabled=bool(f03.get("enabled", False)),
-            f03_weights=(int(f03.get("f02_weight", 75)), int(f03.get("f03_weight", 25))),
+            rollup_weight_column=weight_column,
+            f03_enabled=False,
+            f03_weights=f03_weights,
             limits=Limits(
-                max_bad_row_share=float(limits.get("max_bad_row_share", 0.1)),
-                zip_max_files=int(limits.get("zip_max_files", 64)),
-                zip_max_bytes=int(limits.get("zip_max_bytes", 2**31)),
-                zip_max_ratio=int(limits.get("zip_max_ratio", 200)),
+                max_bad_row_share=float(_require(limits, "max_bad_row_share", in_limits)),
+                zip_max_files=int(_require(limits, "zip_max_files", in_limits)),
+                zip_max_bytes=int(_require(limits, "zip_max_bytes", in_limits)),
+                zip_max_ratio=int(_require(limits, "zip_max_ratio", in_limits)),
             ),
             survey=_survey(_require(raw, "survey", source), source),
-            require_complete=bool(eligibility.get("require_complete", True)),
-            require_survey_sample=bool(eligibility.get("require_survey_sample", True)),
-            awards=_awards(raw.get("awards", []), {b.code for b in predicates}, source),
+            require_complete=True,
+            require_survey_sample=_bool(eligibility, "require_survey_sample", f"{source}: [eligibility]"),
+            awards=_awards(_require(raw, "awards", source), {b.code for b in predicates}, source),
             closes_at=closes_at,
             sha256=sha256,
             source=source,

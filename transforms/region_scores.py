@@ -1,17 +1,17 @@
-"""Roll-ups: region (pemda) and national IPP from the units' exact IPPs, predicates, ranks, counts.
+"""Roll-ups: region (pemda) and national IPP and IKM from the units' exact values, predicates, ranks, counts.
 
 Every unit IPP shares the denominator 100·100·D, so a mean (or a weighted mean with integer
 weights) of unit IPPs is again an exact rational, rounded half-up once. Only scored units count.
+IKM roll-ups average the surveyed units' unrounded IKMs and round once (never a mean of rounded IKMs).
 """
 
 from __future__ import annotations
 
 import polars as pl
 
+from transforms import skm_scores
 from transforms.methodology import Methodology
 from transforms.rounding import band_of, cents_to_value, competition_rank, half_up_cents
-
-KAB_KOTA = "kabupaten/kota"
 
 
 def rollup_label(methodology: Methodology) -> str:
@@ -53,30 +53,35 @@ def region_level(code: pl.Expr) -> pl.Expr:
 
 
 def region_scores(units: pl.LazyFrame, regions: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
-    """One row per region with units: roll-up IPP, predicate, and rank among regions of its tier.
+    """One row per region with units: roll-up IPP and IKM, predicate, and rank within its category.
 
-    Provinces are ranked among provinces and kabupaten/kota among kabupaten/kota, as the ministry
-    publishes them.
+    The ministry publishes ranks per category: provinsi, kabupaten and kota are each ranked from 1
+    (K/L will be a fourth category). The category is published beside the rank.
     """
     return (
-        units.group_by("region_code").agg(*_rolled(methodology))
-        .with_columns(**_rolled_ipp(methodology))
+        units.group_by("region_code").agg(*_rolled(methodology), *skm_scores.rolled_ikm(grouped=True))
+        .with_columns(**_rolled_ipp(methodology), ikm_cents=skm_scores.rolled_ikm_cents(methodology))
         .join(regions.select("region_code", pl.col("name").alias("region_name")), on="region_code", how="left")
         .with_columns(
             province_code=pl.col("region_code").str.slice(0, 2),
             level=region_level(pl.col("region_code")),
             ipp=cents_to_value(pl.col("ipp_cents")),
+            ikm=cents_to_value(pl.col("ikm_cents")),
             predicate=band_of(pl.col("ipp_cents"), methodology.predicates, "code"),
             predicate_label=band_of(pl.col("ipp_cents"), methodology.predicates, "label"),
             rollup_method=pl.lit(rollup_label(methodology)),
             cycle=pl.lit(methodology.cycle),
         )
-        .with_columns(
-            rank=competition_rank(pl.col("ipp_cents")).over(
-                pl.when(pl.col("level") == "provinsi").then(pl.lit("provinsi")).otherwise(pl.lit(KAB_KOTA))),
-        )
+        .with_columns(category=rank_category(pl.col("level")))
+        .with_columns(rank=competition_rank(pl.col("ipp_cents")).over("category"))
+        .drop("ikm_nums", "ikm_dens")
         .sort("region_code")
     )
+
+
+def rank_category(level: pl.Expr) -> pl.Expr:
+    """The category a body is ranked in: its level (provinsi, kabupaten, kota; kl for ministries)."""
+    return level
 
 
 def predicate_counts_json(methodology: Methodology) -> pl.Expr:
@@ -89,25 +94,22 @@ def predicate_counts_json(methodology: Methodology) -> pl.Expr:
 
 
 def national_scores(units: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
-    """One row for the cycle: national IPP over all scored units, mean unit IKM, units per predicate."""
-    with_ikm = pl.col("ikm_cents").is_not_null()
+    """One row for the cycle: national IPP and IKM over all units' exact values (each rounded once), counts."""
     return (
         units.select(
             *_rolled(methodology),
             pl.col("region_code").n_unique().cast(pl.Int64).alias("n_regions"),
             predicate_counts_json(methodology).alias("predicate_counts"),
-            pl.col("ikm_cents").sum().alias("ikm_cents_sum"),
-            with_ikm.sum().cast(pl.Int64).alias("n_ikm"),
+            *skm_scores.rolled_ikm(grouped=False),
         )
-        .with_columns(**_rolled_ipp(methodology))
+        .with_columns(**_rolled_ipp(methodology), ikm_cents=skm_scores.rolled_ikm_cents(methodology))
         .with_columns(
             cycle=pl.lit(methodology.cycle),
             ipp=cents_to_value(pl.col("ipp_cents")),
             predicate=band_of(pl.col("ipp_cents"), methodology.predicates, "code"),
             predicate_label=band_of(pl.col("ipp_cents"), methodology.predicates, "label"),
-            # Mean of the units' published IKMs (hundredths), rounded half-up once.
-            ikm=cents_to_value(pl.when(pl.col("n_ikm") > 0).then(
-                half_up_cents(pl.col("ikm_cents_sum"), pl.col("n_ikm") * 100))),
+            ikm=cents_to_value(pl.col("ikm_cents")),
             rollup_method=pl.lit(rollup_label(methodology)),
         )
+        .drop("ikm_nums", "ikm_dens")
     )

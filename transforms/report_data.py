@@ -11,14 +11,25 @@ from __future__ import annotations
 import polars as pl
 
 from transforms.methodology import Methodology
-from transforms.rounding import CENTS, band_of, cents_to_value, competition_rank, half_up_cents
+from transforms.region_scores import rank_category, region_level
+from transforms.rounding import (
+    CENTS,
+    band_of,
+    cents_to_value,
+    competition_rank,
+    half_up_cents,
+    nearest_integer,
+    published_cents,
+)
 from transforms.submissions import ACCEPTED, LATE, REJECTED, SUPERSEDED
 from transforms.unit_scores import STATUS_SCORED, UNIT_KEY, evaluator_denominator, indicator_scores_of
 
 SEVERITY_ORDER = {"critical": 0, "row": 1, "warning": 2}
 TIER_PROVINCE = "provinsi"
-TIER_KAB_KOTA = "kabupaten/kota"
-REGION_GROUP_LABELS = {TIER_PROVINCE: "Pemerintah Provinsi", TIER_KAB_KOTA: "Pemerintah Kabupaten/Kota"}
+CATEGORY_ORDER = ("provinsi", "kabupaten", "kota", "kl")
+"""The categories bodies are ranked in, in the order documents list them (each ranked from 1)."""
+REGION_GROUP_LABELS = {"provinsi": "Pemerintah Provinsi", "kabupaten": "Pemerintah Kabupaten",
+                       "kota": "Pemerintah Kota", "kl": "Kementerian/Lembaga"}
 BASIS_IPP = "IPP"
 BASIS_GAIN = "Kenaikan IPP"
 
@@ -26,8 +37,8 @@ BASIS_GAIN = "Kenaikan IPP"
 # ---------------------------------------------------------------- exact values
 
 def value_cents(value: pl.Expr) -> pl.Expr:
-    """Integer hundredths of a published 2-decimal value (its float is the nearest to n/100)."""
-    return (value * CENTS).round(0).cast(pl.Int64)
+    """Integer hundredths of a published 2-decimal value (see `rounding.published_cents`)."""
+    return published_cents(value)
 
 
 def mean_of_published(value: pl.Expr) -> pl.Expr:
@@ -48,7 +59,7 @@ def ipp_numerator(methodology: Methodology) -> pl.Expr:
     `ipp_exact` is num/den as a float; num < 5·den < 2^31, so num is the nearest integer to
     ipp_exact·den (the float's error is below 10⁻⁶ of a unit there).
     """
-    return (pl.col("ipp_exact") * ipp_denominator(methodology)).round(0).cast(pl.Int64)
+    return nearest_integer(pl.col("ipp_exact") * ipp_denominator(methodology))
 
 
 def _predicate_columns(cents: pl.Expr, methodology: Methodology) -> dict[str, pl.Expr]:
@@ -228,16 +239,29 @@ def indicator_losses(totals: pl.LazyFrame, units: pl.LazyFrame, methodology: Met
 
 # ---------------------------------------------------------------- regions
 
-def tier(level: pl.Expr) -> pl.Expr:
-    """Regions are ranked among provinces, or among kabupaten/kota together."""
-    return pl.when(level == TIER_PROVINCE).then(pl.lit(TIER_PROVINCE)).otherwise(pl.lit(TIER_KAB_KOTA))
+def category(regions: pl.LazyFrame) -> pl.Expr:
+    """The category a published region row is ranked in (releases before the column: from its level)."""
+    if "category" in regions.collect_schema().names():
+        return pl.col("category").fill_null(rank_category(pl.col("level")))
+    return rank_category(pl.col("level"))
+
+
+def _category_order(column: pl.Expr) -> pl.Expr:
+    order = {c: n for n, c in enumerate(CATEGORY_ORDER)}
+    return column.replace_strict(order, default=len(order), return_dtype=pl.Int64)
 
 
 def region_standing(regions: pl.LazyFrame) -> pl.LazyFrame:
-    """Published region rows with their tier and how many ranked regions share it."""
-    return (regions.with_columns(tier=tier(pl.col("level")))
-            .with_columns(n_in_tier=pl.col("rank").count().over("tier").cast(pl.Int64))
-            .sort(["tier", "rank", "region_code"], descending=[True, False, False], nulls_last=True))
+    """Published region rows with their category and how many ranked regions share it.
+
+    A release made before ranks were per category ranked kabupaten and kota together: its ranks are
+    shown as published, grouped by the category each region belongs to.
+    """
+    return (regions.with_columns(category=category(regions))
+            .with_columns(n_in_category=pl.col("rank").count().over("category").cast(pl.Int64),
+                          _order=_category_order(pl.col("category")))
+            .sort(["_order", "rank", "region_code"], nulls_last=True)
+            .drop("_order"))
 
 
 def unit_table(units: pl.LazyFrame, aspects: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
@@ -273,9 +297,9 @@ def roster_view(roster: pl.LazyFrame, units: pl.LazyFrame, regions: pl.LazyFrame
         province_code=pl.col("region_code"), province_name=pl.col("name"))
     unit_facts = units.select(*UNIT_KEY, unit_ipp="ipp", unit_predicate_label="predicate_label")
     region_facts = regions.select("region_code", region_ipp="ipp", region_predicate_label="predicate_label",
-                                  region_level="level")
+                                  region_category=category(regions))
     is_region = pl.col("subject") == "region"
-    region_tier = tier(pl.col("region_level").fill_null(TIER_KAB_KOTA))
+    region_tier = pl.col("region_category").fill_null(rank_category(region_level(pl.col("region_code"))))
     return (
         roster.with_row_index("_row")
         .join(unit_facts, on=UNIT_KEY, how="left")
@@ -292,7 +316,7 @@ def roster_view(roster: pl.LazyFrame, units: pl.LazyFrame, regions: pl.LazyFrame
             .otherwise(pl.col("unit_predicate_label")),
             basis=pl.col("award").replace_strict(basis, default=BASIS_IPP, return_dtype=pl.String),
             _award_order=pl.col("award").replace_strict(award_order, default=None, return_dtype=pl.Int64),
-            _group_order=pl.when(is_region).then(pl.when(region_tier == TIER_PROVINCE).then(0).otherwise(1))
+            _group_order=pl.when(is_region).then(_category_order(region_tier))
             .otherwise(pl.col("unit_type").replace_strict(type_order, default=len(type_order),
                                                           return_dtype=pl.Int64)),
         )

@@ -7,6 +7,7 @@ hundredths with `>=` lower bounds, which closes the published gaps (4.50 | 4.51)
 
 from __future__ import annotations
 
+from decimal import Decimal
 from fractions import Fraction
 
 import polars as pl
@@ -27,6 +28,36 @@ def half_up_cents(num: pl.Expr, den: pl.Expr) -> pl.Expr:
 def cents_to_value(cents: pl.Expr) -> pl.Expr:
     """Published 2-decimal value from hundredths (the nearest float, so 389 prints as 3.89)."""
     return (cents.cast(pl.Float64) / CENTS).round(2)
+
+
+def published_cents(value: pl.Expr) -> pl.Expr:
+    """Integer hundredths of a published 2-decimal value (its float is the nearest to n/100, so this is exact)."""
+    return nearest_integer(value * CENTS)
+
+
+def nearest_integer(value: pl.Expr) -> pl.Expr:
+    """The integer a float stands for, when it is known to lie within far less than 0.5 of it.
+
+    Not a rounding of a result: it recovers exact integers (hundredths, IPP numerators) from floats
+    that were made from them.
+    """
+    return value.round(0).cast(pl.Int64)
+
+
+def difference_of_published(value: float | None, other: float | None) -> float | None:
+    """value − other of two published 2-decimal values, exactly (in decimal, no float drift), or None."""
+    if value is None or other is None:
+        return None
+    return float(Decimal(repr(value)) - Decimal(repr(other)))
+
+
+NRR_DECIMALS = 4
+"""NRR is shown with 4 decimals for reading only; IKM is always computed from the unrounded sums."""
+
+
+def display_nrr(nrr: pl.Expr) -> pl.Expr:
+    """An NRR as shown in `skm_scores` (4 decimals, display only)."""
+    return nrr.round(NRR_DECIMALS)
 
 
 def cents_text(cents: pl.Expr) -> pl.Expr:

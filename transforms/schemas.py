@@ -123,15 +123,17 @@ UNIT_SCORES = TableSpec("unit_scores", (
     _c("ikm_mutu", pl.String, "IKM mutu A-D", nullable=True),
     _c("n_respondents", pl.Int64, "Survey respondents counted"),
     _c("sample_required", pl.Int64, "Krejcie-Morgan minimum sample for annual_service_users", nullable=True),
-    _c("sample_met", pl.Boolean, "Survey sample reaches the minimum (null when no population given)",
-       nullable=True),
+    _c("sample_met", pl.Boolean, "Survey sample reaches the minimum; false with no survey or no declared "
+       "population"),
     _c("n_evaluators", pl.Int64, "Distinct evaluators who scored the unit"),
     _c("n_indicators_scored", pl.Int64, "Indicators with at least one score"),
     _c("rank_in_type", pl.Int64, "Competition rank (1224) nationally within unit type", nullable=True),
     _c("eligible", pl.Boolean, "Meets the cycle's award eligibility"),
+    _c("ineligible_reason", pl.String, "Why the unit may not be honoured: every eligibility rule it fails, "
+       "naming the methodology switch; null when eligible", nullable=True),
     _c("submission_id", pl.String, "Bundle the unit came from"),
     _c("release_id", pl.String, "Release that published this row"),
-), description="One row per unit")
+), version=2, description="One row per unit")
 
 ASPECT_SCORES = TableSpec("aspect_scores", (
     _c("cycle", pl.String, "Evaluation cycle"),
@@ -160,15 +162,19 @@ REGION_SCORES = TableSpec("region_scores", (
     _c("region_name", pl.String, "Region name"),
     _c("province_code", pl.String, "Province of the region"),
     _c("level", pl.String, "provinsi, kabupaten or kota"),
+    _c("category", pl.String, "The category the region is ranked in: provinsi, kabupaten or kota (each ranked "
+       "from 1)"),
     _c("n_units", pl.Int64, "Units submitted"),
     _c("n_units_scored", pl.Int64, "Units with an IPP"),
     _c("ipp", pl.Float64, "Roll-up IPP, rounded half-up to 2 decimals", nullable=True),
     _c("predicate", pl.String, "Predicate of the roll-up IPP", nullable=True),
     _c("predicate_label", pl.String, "Predicate label", nullable=True),
-    _c("rank", pl.Int64, "Competition rank (1224) among regions", nullable=True),
+    _c("ikm", pl.Float64, "Mean of the region's surveyed units' exact IKMs, rounded half-up to 2 decimals once",
+       nullable=True),
+    _c("rank", pl.Int64, "Competition rank (1224) within the region's category", nullable=True),
     _c("rollup_method", pl.String, "mean or weighted:<column>"),
     _c("release_id", pl.String, "Release"),
-), description="One row per region (pemda)")
+), version=2, description="One row per region (pemda)")
 
 NATIONAL_SCORES = TableSpec("national_scores", (
     _c("cycle", pl.String, "Evaluation cycle"),
@@ -178,11 +184,12 @@ NATIONAL_SCORES = TableSpec("national_scores", (
     _c("ipp", pl.Float64, "National IPP, rounded half-up to 2 decimals", nullable=True),
     _c("predicate", pl.String, "Predicate of the national IPP", nullable=True),
     _c("predicate_label", pl.String, "Predicate label", nullable=True),
-    _c("ikm", pl.Float64, "Mean unit IKM, rounded half-up to 2 decimals", nullable=True),
+    _c("ikm", pl.Float64, "Mean of the surveyed units' exact IKMs, rounded half-up to 2 decimals once",
+       nullable=True),
     _c("predicate_counts", pl.String, "Units per predicate as JSON {code: n}"),
     _c("rollup_method", pl.String, "mean or weighted:<column>"),
     _c("release_id", pl.String, "Release"),
-), description="One row per cycle")
+), version=2, description="One row per cycle")
 
 AWARD_ROSTER = TableSpec("award_roster", (
     _c("cycle", pl.String, "Evaluation cycle"),

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from transforms.methodology import Methodology
-from transforms.rounding import band_of, cents_to_value, half_up_cents_of_float
+from transforms.rounding import band_of, cents_to_value, display_nrr, half_up_cents_of_float
 
 UNIT_KEY = ["region_code", "unit_id"]
 
@@ -44,7 +44,7 @@ def skm_scores(totals: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
             *UNIT_KEY,
             element=pl.col("parts").struct.field("element"),
             nrr=pl.when(pl.col("parts").struct.field("n") > 0).then(
-                (pl.col("parts").struct.field("s") / pl.col("parts").struct.field("n")).round(4)),
+                display_nrr(pl.col("parts").struct.field("s") / pl.col("parts").struct.field("n"))),
             n_answered=pl.col("parts").struct.field("n"),
         )
     )
@@ -68,14 +68,52 @@ def unit_ikm(totals: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
         totals.with_columns(
             ikm_cents=pl.when(answered_all).then(
                 half_up_cents_of_float(nrr_sum * (factor_num / factor_den), exact)),
+            # The unrounded IKM and its exact parts, for roll-ups that average exact values and round once.
+            ikm_value=pl.when(answered_all).then(nrr_sum * (factor_num / factor_den)),
+            ikm_nums=pl.when(answered_all).then(pl.concat_list(pl.col(f"{e}__sum") for e in elements)),
+            ikm_dens=pl.when(answered_all).then(pl.concat_list(pl.col(f"{e}__n") for e in elements)),
         )
         .with_columns(
             ikm=cents_to_value(pl.col("ikm_cents")),
             ikm_mutu=band_of(pl.col("ikm_cents"), survey.mutu, "code"),
             ikm_mutu_label=band_of(pl.col("ikm_cents"), survey.mutu, "label"),
         )
-        .select(*UNIT_KEY, "n_respondents", "ikm_cents", "ikm", "ikm_mutu", "ikm_mutu_label")
+        .select(*UNIT_KEY, "n_respondents", "ikm_cents", "ikm", "ikm_mutu", "ikm_mutu_label", "ikm_value",
+                "ikm_nums", "ikm_dens")
     )
+
+
+def rolled_ikm(*, grouped: bool) -> list[pl.Expr]:
+    """Aggregations for an IKM roll-up over units: the sum of their exact IKMs, how many, and exact parts.
+
+    `grouped`: inside `group_by().agg` (a group's values gather into a list by themselves) or in a
+    whole-frame `select` (gathered explicitly into one list).
+    """
+    surveyed = pl.col("ikm_value").is_not_null()
+
+    def parts(column: str) -> pl.Expr:
+        values = pl.col(column).filter(surveyed).explode()
+        return (values if grouped else values.implode()).alias(column)
+
+    return [
+        pl.col("ikm_value").sum().alias("ikm_value_sum"),
+        surveyed.sum().cast(pl.Int64).alias("n_ikm"),
+        parts("ikm_nums"),
+        parts("ikm_dens"),
+    ]
+
+
+def rolled_ikm_cents(methodology: Methodology) -> pl.Expr:
+    """The mean of the units' exact IKMs (after `rolled_ikm`), rounded half-up once; null over no survey.
+
+    Mean = scale·weight/N · Σ_units Σ_u sum_u/n_u: taken in float, a near-tie settled from the exact parts.
+    """
+    weight_num, weight_den = methodology.survey.element_weight()
+    exact = pl.struct(nums=pl.col("ikm_nums"), dens=pl.col("ikm_dens"),
+                      fnum=pl.lit(methodology.survey.scale * weight_num, dtype=pl.Int64),
+                      fden=pl.lit(weight_den, dtype=pl.Int64) * pl.col("n_ikm"))
+    mean = pl.col("ikm_value_sum") / pl.col("n_ikm")
+    return pl.when(pl.col("n_ikm") > 0).then(half_up_cents_of_float(mean, exact))
 
 
 def required_sample(units: pl.LazyFrame, methodology: Methodology, key: list[str] | None = None) -> pl.LazyFrame:

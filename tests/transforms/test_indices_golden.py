@@ -175,8 +175,8 @@ def test_krejcie_morgan_next_larger(methodology_2024: Methodology) -> None:
     units = pl.DataFrame({"region_code": ["35"] * 6, "unit_id": list("abcdef"),
                           "annual_service_users": [100, 101, 5, 250000, None, 1000]})
     got = skm_scores.required_sample(units.lazy(), methodology_2024).collect().sort("unit_id")
-    # 101 -> next larger N is 150 -> 108, capped at the population itself (nobody can survey 108 of 101).
-    assert got["sample_required"].to_list() == [80, 101, 5, 384, None, 278]
+    # 101 -> next larger N is 110 -> 86 (DOMAIN.md's whole table); 5 -> N 10 -> 10, capped at the population.
+    assert got["sample_required"].to_list() == [80, 86, 5, 384, None, 278]
 
 
 def test_score_cycle_end_to_end_on_frames(methodology_2024: Methodology) -> None:
@@ -202,8 +202,13 @@ def test_score_cycle_end_to_end_on_frames(methodology_2024: Methodology) -> None
     region = out["region_scores"].row(0, named=True)
     assert region["ipp"] == round((3.8858 + 5) / 2, 2)  # 4.4429 -> 4.44
     assert region["predicate"] == "A-"
-    roster = out["award_roster"]
-    assert roster.filter(pl.col("award") == "pelayanan_prima")["unit_id"].to_list() == ["U2"]
+    assert region["category"] == "kota" and region["rank"] == 1
+    # No unit has a survey or a declared population: none has met its sample, so none is honoured (the
+    # loophole of issue 18 awarded U2, all 5s, Pelayanan Prima without any survey).
+    assert u["eligible"].to_list() == [False, False, False] and u["sample_met"].to_list() == [False] * 3
+    assert all("no survey: 0 respondents" in r and "no declared population" in r for r in u["ineligible_reason"])
+    assert "status incomplete, 29 of 30 indicators scored (require_complete)" in u["ineligible_reason"][2]
+    assert out["award_roster"].filter(pl.col("subject") == "unit").is_empty()
     national = out["national_scores"].row(0, named=True)
     assert national["n_units"] == 3 and national["n_units_scored"] == 2
     assert '"A": 1' in national["predicate_counts"] and '"B": 1' in national["predicate_counts"]

@@ -483,7 +483,8 @@ def check_cycle(m: Methodology, mode: str, specs: list[UnitSpec], out: dict[str,
         ikm = ikm_oracle(m, u.answers, mode)
         ikm_band = band_for(cents_of(ikm), m.survey.mutu)
         required = sample_oracle(m, u.users)
-        eligible[key] = ipp[key] is not None and (required is None or len(u.answers) >= required)
+        # DOMAIN.md: no survey, or no declared population, means the sample is not met (the survey is required).
+        eligible[key] = ipp[key] is not None and required is not None and 0 < len(u.answers) >= required
         assert row["status"] == ("scored" if ipp[key] is not None else "incomplete"), key
         assert exact_ipp(row) == ipp[key], key
         assert row["ipp_cents"] == cents[key], key
@@ -499,6 +500,8 @@ def check_cycle(m: Methodology, mode: str, specs: list[UnitSpec], out: dict[str,
         assert row["ikm_mutu"] == (ikm_band.code if ikm_band else None), (key, mode)
         assert row["sample_required"] == required, key
         assert row["eligible"] == eligible[key], key
+        assert row["sample_met"] == (required is not None and 0 < len(u.answers) >= required), key
+        assert (row["ineligible_reason"] is None) == eligible[key], key
 
     # Aspect rows: one per unit with any evaluation and per aspect; score null when an indicator is missing.
     aspects = {(r["region_code"], r["unit_id"], r["aspect_code"]): r
@@ -521,7 +524,7 @@ def check_cycle(m: Methodology, mode: str, specs: list[UnitSpec], out: dict[str,
         else:  # display value, 4 decimals
             assert abs(Fraction(row["nrr"]) - nrr) <= Fraction(1, 20_000) + Fraction(1, 10**12)
 
-    # Regions: mean of their scored units' exact IPPs, rounded once; ranked within provinces / kab-kota.
+    # Regions: mean of their scored units' exact IPPs, rounded once; ranked within provinsi, kabupaten, kota.
     regions = {r["region_code"]: r for r in out["region_scores"].iter_rows(named=True)}
     assert set(regions) == {u.region_code for u in specs}
     region_cents = {}
@@ -529,10 +532,12 @@ def check_cycle(m: Methodology, mode: str, specs: list[UnitSpec], out: dict[str,
         scored = [ipp[(u.region_code, u.unit_id)] for u in specs if u.region_code == code
                   and ipp[(u.region_code, u.unit_id)] is not None]
         region_cents[code] = cents_of(sum(scored, Fraction(0)) / len(scored)) if scored else None
-    region_ranks = {
-        **competition_ranks({c: v for c, v in region_cents.items() if len(c) == 2}),
-        **competition_ranks({c: v for c, v in region_cents.items() if len(c) != 2}),
-    }
+    def level(code: str) -> str:
+        return "provinsi" if len(code) == 2 else "kabupaten" if int(code[3:]) < 70 else "kota"
+
+    region_ranks = {}
+    for category in ("provinsi", "kabupaten", "kota"):
+        region_ranks.update(competition_ranks({c: v for c, v in region_cents.items() if level(c) == category}))
     for code, row in regions.items():
         band = band_for(region_cents[code], m.predicates)
         assert row["n_units"] == sum(u.region_code == code for u in specs)
@@ -542,17 +547,20 @@ def check_cycle(m: Methodology, mode: str, specs: list[UnitSpec], out: dict[str,
         assert published(row["ipp"]) == as_decimal(region_cents[code]), code
         assert row["predicate"] == (band.code if band else None), code
         assert row["rank"] == region_ranks[code], code
-        assert row["level"] == ("provinsi" if len(code) == 2 else "kabupaten" if int(code[3:]) < 70 else "kota")
+        assert row["level"] == row["category"] == level(code)
+        region_ikms = [v for v in (ikm_oracle(m, u.answers, mode) for u in specs if u.region_code == code)
+                       if v is not None]
+        assert published(row["ikm"]) == (as_decimal(cents_of(sum(region_ikms, Fraction(0)) / len(region_ikms)))
+                                         if region_ikms else None), code
 
-    # Nation: mean over all scored units; mean of the units' published IKMs; units per predicate.
+    # Nation: mean over all scored units; mean of the units' exact IKMs, rounded once; units per predicate.
     national = out["national_scores"].row(0, named=True)
     scored = [v for v in ipp.values() if v is not None]
     national_cents = cents_of(sum(scored, Fraction(0)) / len(scored)) if scored else None
     assert national["n_units"] == len(specs) and national["n_units_scored"] == len(scored)
     assert national["ipp_cents"] == national_cents
-    ikm_cents = [c for c in (cents_of(ikm_oracle(m, u.answers, mode)) for u in specs) if c is not None]
-    assert published(national["ikm"]) == (as_decimal(cents_of(Fraction(sum(ikm_cents), 100 * len(ikm_cents))))
-                                          if ikm_cents else None)
+    ikms = [v for v in (ikm_oracle(m, u.answers, mode) for u in specs) if v is not None]
+    assert published(national["ikm"]) == (as_decimal(cents_of(sum(ikms, Fraction(0)) / len(ikms))) if ikms else None)
     predicate_of = {k: band_for(c, m.predicates) for k, c in cents.items()}
     assert json.loads(national["predicate_counts"]) == {
         b.code: sum(p is not None and p.code == b.code for p in predicate_of.values()) for b in m.predicates}
@@ -563,7 +571,9 @@ def check_cycle(m: Methodology, mode: str, specs: list[UnitSpec], out: dict[str,
         if award.subject == "region":
             for code in regions:
                 band = band_for(region_cents[code], m.predicates)
-                if band is not None and band.code in award.predicates:
+                n_units = sum(u.region_code == code for u in specs)
+                covered = regions[code]["n_units_scored"] >= award.min_scored_share * n_units
+                if band is not None and band.code in award.predicates and covered:
                     expected.add((award.code, code, None, region_ranks[code]))
         elif award.rule == "predicate":
             chosen = {k: cents[k] for k in units if eligible[k] and predicate_of[k].code in award.predicates}
