@@ -584,6 +584,23 @@ def roster_blocks(view: pl.DataFrame, methodology: Methodology, heading: str = "
     return join(parts)
 
 
+def left_out_block(units: pl.DataFrame, methodology: Methodology, heading: str = "h3") -> Html:
+    """Units an award could have honoured by predicate but which do not meet the eligibility rules, and why."""
+    if units.is_empty():
+        return Html("")
+    rows = [[Html(f"{h(r['unit_name'])}<br><span class=\"muted\">{h(r['unit_id'])}</span>"), r["unit_type"],
+             Html(f"{h(r['region_name'])} <span class=\"muted\">({h(r['region_code'])})</span>"), number(r["ipp"]),
+             predicate_badge(methodology, r["predicate"], short=True),
+             Html(f'<span class="note">{h(r["ineligible_reason"])}</span>')]
+            for r in units.iter_rows(named=True)]
+    return join([Html(f"<{heading}>Tidak memenuhi syarat penghargaan <span class=\"muted\">({units.height} unit)"
+                      f"</span></{heading}>"),
+                 paragraph("Unit dengan predikat yang dapat diberi penghargaan, tetapi tidak memenuhi syarat "
+                           "kelayakan metodologi siklus ini; alasannya menyebut aturan yang tidak dipenuhi.", "note"),
+                 table(["Unit layanan", "Jenis Unit", "Pemerintah Daerah", "IPP", "Predikat", "Alasan"], rows,
+                       numeric=[3], widths=[24, 11, 17, 7, 8, 33])])
+
+
 def provenance(data: CycleData) -> Html:
     """Which release, methodology and code produced the figures on the page."""
     manifest = data.published.manifest or {}
@@ -700,7 +717,9 @@ def _aspect_section(data: CycleData) -> Html:
 def _award_section(data: CycleData) -> Html:
     view = report_data.roster_view(data["award_roster"].lazy(), data.units.lazy(), data["region_scores"].lazy(),
                                    data.reference.lazy(), data.methodology).collect()
-    return section("Daftar Penerima Penghargaan", roster_blocks(view, data.methodology), anchor="penghargaan")
+    left = report_data.left_out(data.units.lazy(), data.reference.lazy(), data.methodology).collect()
+    return section("Daftar Penerima Penghargaan", roster_blocks(view, data.methodology),
+                   left_out_block(left, data.methodology), anchor="penghargaan")
 
 
 def _validation_section(data: CycleData) -> Html:

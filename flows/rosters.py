@@ -22,6 +22,7 @@ from flows.reports import (
     Published,
     ReportError,
     h,
+    left_out_block,
     page,
     read_published,
     roster_blocks,
@@ -54,6 +55,8 @@ class Roster:
     view: pl.DataFrame
     methodology: Methodology
     published: Published
+    left_out: pl.DataFrame
+    """Units an award could honour by predicate that are not eligible, with `ineligible_reason`."""
 
 
 def read_roster(places: Places, cycle: str) -> Roster:
@@ -63,7 +66,8 @@ def read_roster(places: Places, cycle: str) -> Roster:
     view = report_data.roster_view(published["award_roster"].lazy(), published["unit_scores"].lazy(),
                                    published["region_scores"].lazy(), regions_reference().lazy(),
                                    methodology).collect()
-    return Roster(view, methodology, published)
+    left = report_data.left_out(published["unit_scores"].lazy(), regions_reference().lazy(), methodology).collect()
+    return Roster(view, methodology, published, left)
 
 
 def people_view(view: pl.DataFrame) -> pl.DataFrame:
@@ -149,8 +153,9 @@ def write_html(roster: Roster, target: Path, cycle: str) -> None:
     footer = Html(f'<footer><p class="meta">Peringkat: urutan dalam penghargaan dan jenis unit (peringkat '
                   "kompetisi 1224 pada nilai 2 desimal yang dipublikasikan). Aturan penghargaan dari metodologi "
                   f"{h(Path(roster.methodology.source).name)}.</p></footer>")
+    left = left_out_block(roster.left_out, roster.methodology, heading="h2")
     with atomic_path(target) as tmp:
-        tmp.write_text(page(title, header, roster_blocks(roster.view, roster.methodology, heading="h2"), footer),
+        tmp.write_text(page(title, header, roster_blocks(roster.view, roster.methodology, heading="h2"), left, footer),
                        encoding="utf-8")
 
 

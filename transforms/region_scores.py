@@ -59,7 +59,8 @@ def region_scores(units: pl.LazyFrame, regions: pl.LazyFrame, methodology: Metho
     (K/L will be a fourth category). The category is published beside the rank.
     """
     return (
-        units.group_by("region_code").agg(*_rolled(methodology), *skm_scores.rolled_ikm(grouped=True))
+        skm_scores.with_ikm_parts(units)
+        .group_by("region_code").agg(*_rolled(methodology), *skm_scores.rolled_ikm(grouped=True))
         .with_columns(**_rolled_ipp(methodology), ikm_cents=skm_scores.rolled_ikm_cents(methodology))
         .join(regions.select("region_code", pl.col("name").alias("region_name")), on="region_code", how="left")
         .with_columns(
@@ -96,7 +97,7 @@ def predicate_counts_json(methodology: Methodology) -> pl.Expr:
 def national_scores(units: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
     """One row for the cycle: national IPP and IKM over all units' exact values (each rounded once), counts."""
     return (
-        units.select(
+        skm_scores.with_ikm_parts(units).select(
             *_rolled(methodology),
             pl.col("region_code").n_unique().cast(pl.Int64).alias("n_regions"),
             predicate_counts_json(methodology).alias("predicate_counts"),

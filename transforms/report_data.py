@@ -330,6 +330,38 @@ def roster_view(roster: pl.LazyFrame, units: pl.LazyFrame, regions: pl.LazyFrame
     )
 
 
+def honoured_predicates(methodology: Methodology) -> list[str]:
+    """Predicates some unit award of the cycle can honour (named, or at or above a rule's minimum)."""
+    codes: set[str] = set()
+    for award in methodology.awards:
+        if award.subject != "unit":
+            continue
+        codes |= set(award.predicates)
+        if award.min_predicate:
+            codes |= {b.code for b in methodology.predicates[: methodology.predicate_rank(award.min_predicate) + 1]}
+    return [b.code for b in methodology.predicates if b.code in codes]
+
+
+def left_out(units: pl.LazyFrame, reference: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
+    """Units whose predicate an award could honour but which are not eligible, with why (for the committee).
+
+    Releases published before `ineligible_reason` existed give no rows (they did not record why).
+    """
+    if "ineligible_reason" not in units.collect_schema().names():
+        return units.head(0).select(*UNIT_KEY, "unit_name", "unit_type", "ipp", "predicate",
+                                    region_name=pl.col("region_code"), ineligible_reason=pl.lit(None, pl.String))
+    order = {t: n for n, t in enumerate(methodology.unit_types)}
+    return (
+        units.filter(pl.col("ineligible_reason").is_not_null()
+                     & pl.col("predicate").is_in(honoured_predicates(methodology)))
+        .join(reference.select("region_code", region_name=pl.col("name")), on="region_code", how="left")
+        .with_columns(region_name=pl.col("region_name").fill_null(pl.col("region_code")),
+                      _order=pl.col("unit_type").replace_strict(order, default=len(order), return_dtype=pl.Int64))
+        .sort(["_order", "unit_type", "ipp", "region_code", "unit_id"], descending=[False, False, True, False, False])
+        .select(*UNIT_KEY, "unit_name", "unit_type", "ipp", "predicate", "region_name", "ineligible_reason")
+    )
+
+
 # ---------------------------------------------------------------- validation feedback
 
 def submissions_by_region(submissions: pl.LazyFrame, issues: pl.LazyFrame, reference: pl.LazyFrame) -> pl.LazyFrame:

@@ -83,6 +83,14 @@ def unit_ikm(totals: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
     )
 
 
+def with_ikm_parts(units: pl.LazyFrame) -> pl.LazyFrame:
+    """Units as roll-ups read them: without a survey's exact parts (frames not from `unit_ikm`), no IKM."""
+    names = units.collect_schema().names()
+    missing = {"ikm_value": pl.Float64, "ikm_nums": pl.List(pl.Int64), "ikm_dens": pl.List(pl.Int64)}
+    return units.with_columns(pl.lit(None, dtype=dtype).alias(name) for name, dtype in missing.items()
+                              if name not in names)
+
+
 def rolled_ikm(*, grouped: bool) -> list[pl.Expr]:
     """Aggregations for an IKM roll-up over units: the sum of their exact IKMs, how many, and exact parts.
 

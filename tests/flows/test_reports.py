@@ -34,7 +34,8 @@ IMG_VALUE = "<img src=x onerror=alert(1)>"
 @dataclass(frozen=True)
 class UnitSpec:
     """A unit and how its evaluators scored it: every indicator `score`, the first `bonus` one higher,
-    a second evaluator scoring `second` everywhere, the last `missing` indicators left unscored."""
+    a second evaluator scoring `second` everywhere, the last `missing` indicators left unscored; `survey`:
+    12 respondents answering it everywhere; `users`: the declared population (12 needs all 12, Krejcie-Morgan)."""
 
     unit_id: str
     name: str
@@ -44,6 +45,7 @@ class UnitSpec:
     second: int | None = None
     missing: int = 0
     survey: int | None = None
+    users: int | None = 12
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def _tables(bundle: BundleSpec, cycle: str) -> dict[str, pl.DataFrame]:
     methodology = load_methodology(cycle)
     codes = methodology.indicator_codes
     units = pl.DataFrame([{"unit_id": u.unit_id, "unit_name": u.name, "unit_type": u.unit_type,
-                           "region_code": bundle.region, "annual_service_users": None} for u in bundle.units],
+                           "region_code": bundle.region, "annual_service_users": u.users} for u in bundle.units],
                          schema=UNITS.polars_schema)
     rows = []
     for u in bundle.units:
@@ -112,7 +114,7 @@ def bundles_2024() -> list[BundleSpec]:
         BundleSpec("35.78", "surabaya", (
             UnitSpec("SBY-1", FORMULA_NAME, "DPMPTSP", 5, survey=4),
             UnitSpec("SBY-2", MINUS_NAME, "RSUD", 5, survey=3),
-            UnitSpec("SBY-3", SCRIPT_NAME, "PUSKESMAS", 5),
+            UnitSpec("SBY-3", SCRIPT_NAME, "PUSKESMAS", 5, survey=4),
             UnitSpec("SBY-4", "Puskesmas Kenjeran", "PUSKESMAS", 3),
         )),
         BundleSpec("35", "jatim", (
@@ -120,14 +122,16 @@ def bundles_2024() -> list[BundleSpec]:
             UnitSpec("JTM-2", "Samsat Surabaya Timur", "SAMSAT", 4, missing=2),
         )),
         BundleSpec("35.15", "sidoarjo", (
-            UnitSpec("SDA-1", "Kecamatan Waru", "KECAMATAN", 5, second=4),
+            # A- and improved on 2023, but 12 respondents of the 278 its 1000 users need: left out of the awards.
+            UnitSpec("SDA-1", "Kecamatan Waru", "KECAMATAN", 5, second=4, survey=4, users=1000),
             UnitSpec("SDA-2", "Dinas Sosial Sidoarjo", "DINSOS", 2),
         ), issues=(
             issue("score_range", "row", "Row 7 of evaluations has score 7 & more", row=7, column="score", value="7"),
             issue("score_range", "row", "Row 9 of evaluations has score 9", row=9, column="score", value="9"),
             issue("not_null", "row", "unit_id is empty", row=12, column="unit_id"),
         )),
-        BundleSpec("32.73", "bandung", (UnitSpec("BDG-1", "Mal Pelayanan Publik Kota Bandung", "MPP", 4, bonus=20),),
+        BundleSpec("32.73", "bandung", (UnitSpec("BDG-1", "Mal Pelayanan Publik Kota Bandung", "MPP", 4, bonus=20,
+                                                 survey=4),),
                    issues=(issue("type", "row", f"score {IMG_VALUE} is not a whole number", row=3, column="score",
                                  value=IMG_VALUE),)),
         BundleSpec("51.71", "denpasar", status="rejected", reason="units.csv has no column 'unit_type'",
@@ -280,9 +284,11 @@ def test_cycle_report_lists_awards_grouped_and_names_awards_without_recipients(w
     assert section.index("Pelayanan Prima") < section.index("Unit Terbaik per Jenis Layanan")
     assert section.index(">DPMPTSP (1)<") < section.index(">RSUD (1)<") < section.index(">PUSKESMAS (1)<")
     assert "Alasan: predicate A (Pelayanan Prima)" in section
-    assert "Peningkatan Terbaik" in section  # SBY-1 and SDA-1 improved on 2023
-    assert ">Pemerintah Kabupaten/Kota (2)<" in section  # Kota Bandung 4.67 (A), Kota Surabaya 4.50 (A-)
-    assert "Tanpa penerima" not in section  # every award of 2024 has a recipient here
+    assert "Peningkatan Terbaik" in section  # SBY-1 improved on 2023 (SDA-1 too, but is not eligible)
+    assert ">Pemerintah Kota (2)<" in section  # Kota Bandung 4.67 (A), Kota Surabaya 4.50 (A-): kota ranked as kota
+    # SDA-1 (A-) is the only A- unit, and its survey is short of its sample: nobody gets Sangat Baik, and why is shown.
+    assert "Tanpa penerima pada siklus ini: Sangat Baik." in section
+    assert "Tidak memenuhi syarat penghargaan" in section and "survey sample not met: 12 of 278" in section
 
 
 # ---------------------------------------------------------------- region cards
@@ -294,7 +300,9 @@ def test_region_card_of_a_scored_region(warehouse: Places, written: list[Path]) 
     assert "<h1>Kabupaten Sidoarjo</h1>" in page and "Provinsi Jawa Timur" in page
     assert f'id="ipp-daerah">{reports.number(region["ipp"])}<' in page
     assert f'id="ipp-nasional">{reports.number(national(warehouse)["ipp"])}<' in page
-    assert "dari 3 kabupaten/kota" in page and f'>{region["rank"]}</div>' in page
+    assert region["category"] == "kabupaten" and region["rank"] == 1  # the only kabupaten: kota ranked apart
+    assert "dari 1 kabupaten" in page and f'>{region["rank"]}</div>' in page
+    assert "Tidak memenuhi syarat penghargaan: survey sample not met: 12 of 278" in page  # SDA-1's row
     assert "Kecamatan Waru" in page and "Dinas Sosial Sidoarjo" in page
     assert page.count("<svg") == 1 and "rata-rata nasional" in page
     indicators = page[page.index("Indikator yang Paling Menurunkan IPP"):]
@@ -425,6 +433,8 @@ def _unit_row_one_by_one(r: dict, methodology: object) -> str:
     status = "" if r["status"] == "scored" else \
         f"<br><span class=\"note\">{h(reports.STATUS_LABELS.get(r['status'], r['status']))}: " \
         f"{h(r['n_indicators_scored'])} dari {len(m.indicators)} indikator dinilai</span>"  # type: ignore[attr-defined]
+    if r["status"] == "scored" and r["ineligible_reason"]:
+        status += f"<br><span class=\"note\">Tidak memenuhi syarat penghargaan: {h(r['ineligible_reason'])}</span>"
     sample = "" if r["sample_required"] is None else f" / {number(r['sample_required'], 0)}"
     ikm = "–" if r["ikm"] is None else reports.Html(
         f"{h(number(r['ikm']))} <abbr title=\"{h(mutu.get(r['ikm_mutu'], ''))}\">{h(r['ikm_mutu'])}</abbr>")
@@ -450,6 +460,7 @@ def test_unit_rows_built_column_wise_match_the_cell_by_cell_rows(warehouse: Plac
         "predicate": [None if k % 2 else ["A", "Q"][k % 4 // 2] for k in range(n)],
         "sample_required": [None if k % 2 else 1234 for k in range(n)],
         "ipp": [[None, 0.0, -0.0, 4.995, 1234.5][k % 5] for k in range(n)],
+        "ineligible_reason": [[None, "no survey <b>&</b> 'x'", "", None][k % 4] for k in range(n)],
     })
     rows = rows.with_columns(*(odd[c].cast(rows[c].dtype) for c in odd.columns))
     aspect = next(c for c in rows.columns if c.startswith("aspect_"))

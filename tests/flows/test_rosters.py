@@ -65,7 +65,7 @@ def test_roster_is_grouped_by_award_then_unit_type_and_ranked(warehouse: Places)
     assert prima["name"].to_list() == [FORMULA_NAME, MINUS_NAME, SCRIPT_NAME, "Mal Pelayanan Publik Kota Bandung"]
     assert prima["rank"].to_list() == [1, 1, 1, 4] and prima["rank_in_group"].to_list() == [1, 1, 1, 1]
     regions = view.filter(pl.col("subject") == "region")
-    assert regions["group"].to_list() == ["Pemerintah Kabupaten/Kota"] * 2
+    assert regions["group"].to_list() == ["Pemerintah Kota"] * 2  # kota are a category of their own
     assert regions["name"].to_list() == ["Kota Bandung", "Kota Surabaya"] and regions["rank"].to_list() == [1, 2]
 
 
@@ -75,10 +75,27 @@ def test_roster_rows_carry_names_ipp_predicate_and_reason(warehouse: Places) -> 
     assert row["region_name"] == "Kota Surabaya" and row["province_name"] == "Jawa Timur"
     assert row["ipp"] == 5.0 and row["predicate"] == "A" and row["predicate_label"] == "Pelayanan Prima"
     assert row["basis"] == "IPP" and "predicate A (Pelayanan Prima)" in row["reason"]
+    # The reason states the rules that admitted the unit (DOMAIN.md: complete data and the survey sample met).
+    assert ("eligible: all 30 indicators scored (require_complete); survey sample met, 12 respondents of 12 "
+            "required for 12 yearly service users (Krejcie-Morgan; require_survey_sample)") in row["reason"]
     improved = view.filter(pl.col("award") == "paling_meningkat").sort("rank")
     assert improved["basis"].unique().to_list() == ["Kenaikan IPP"]
     # The most-improved value is the gain; the IPP column still shows the unit's IPP.
-    assert improved.select("unit_id", "score", "ipp").rows() == [("SDA-1", 1.5, 4.5), ("SBY-1", 1.0, 5.0)]
+    # SDA-1 rose more (+1.50) but its survey is short of its sample: it is left out, and the roster says why.
+    assert improved.select("unit_id", "score", "ipp").rows() == [("SBY-1", 1.0, 5.0)]
+
+
+def test_units_left_out_are_listed_with_the_rule_they_fail(warehouse: Places, exported: dict[str, Path]) -> None:
+    roster = rosters.read_roster(warehouse, "2024")
+    left = roster.left_out
+    # SDA-1 (A-) and JTM-1 (B, the most-improved floor); in the methodology's unit type order (RSUD, KECAMATAN).
+    assert left["unit_id"].to_list() == ["JTM-1", "SDA-1"]
+    assert left["ineligible_reason"].to_list() == [
+        "no survey: 0 respondents, and the cycle requires the survey sample (require_survey_sample)",
+        "survey sample not met: 12 of 278 respondents for 1000 yearly service users (Krejcie-Morgan; "
+        "require_survey_sample)"]
+    page = exported["html"].read_text(encoding="utf-8")
+    assert "Tidak memenuhi syarat penghargaan" in page and "12 of 278 respondents" in page
 
 
 # ---------------------------------------------------------------- CSV
@@ -93,7 +110,7 @@ def test_csv_opens_in_excel_with_an_indonesian_locale(exported: dict[str, Path])
     assert bandung["IPP"] == "4,67" and bandung["Nilai Dasar Peringkat"] == "4,67"
     assert bandung["Pemerintah Daerah"] == "Kota Bandung" and bandung["Provinsi"] == "Jawa Barat"
     assert bandung["Predikat"] == "A" and bandung["Keterangan Predikat"] == "Pelayanan Prima"
-    assert next(r for r in rows if r["ID Unit"] == "SDA-1")["IPP"] == "4,50"
+    assert not any(r["ID Unit"] == "SDA-1" for r in rows)  # not eligible: see the left-out list
 
 
 def test_csv_neutralises_formulas_from_unit_names(exported: dict[str, Path]) -> None:
