@@ -49,6 +49,7 @@ INCOMPLETE_SHARE = 0.03            # units that miss one indicator
 EVIDENCE_SHARE = 0.35
 NO_USERS_SHARE = 0.12              # units that leave annual_service_users empty
 USERS_SPREAD = 0.6                 # sd of log(annual_service_users) around the type's median
+SURVEY_COVERED_SHARE = 0.35        # units whose declared users the requested survey size covers (sample met)
 
 RESPONDENT_SPREAD = 0.30           # respondents per unit vary +-30 % around the requested number
 SURVEY_PERIOD_DAYS = (30, 120)     # a unit runs its survey over one to four months
@@ -139,7 +140,7 @@ GARBAGE_MAGIC = b"PK\x03\x04"      # an Excel workbook saved under a .csv name
 
 # Random streams: each purpose draws from its own generator so that, e.g., asking for more
 # respondents does not change the evaluation scores, and bad_rate does not change the clean data.
-_REGIONS, _IDENTITY, _NATIONAL, _UNITS, _SCORES, _SURVEY, _UPLOAD, _DEFECTS = range(8)
+_REGIONS, _IDENTITY, _NATIONAL, _UNITS, _SCORES, _SURVEY, _UPLOAD, _DEFECTS, _POPULATION = range(9)
 
 
 @dataclass(frozen=True)
@@ -396,6 +397,15 @@ def _units(region: _Region, ctx: _Cycle) -> tuple[pl.DataFrame, np.ndarray]:
     medians = np.array([UNIT_KINDS.get(t, OTHER_KIND).users_median for t in types], dtype=float)
     users = np.rint(medians * np.exp(identity.normal(0.0, USERS_SPREAD, n))).astype(np.int64)
     no_users = identity.random(n) < NO_USERS_SHARE
+    # Without some units whose population the survey covers, no unit would meet its Krejcie-Morgan sample at
+    # the usual demo survey sizes (30 respondents against samples of 300+): no award could be given. Drawn
+    # from a stream of its own, so every other generated value stays as it was.
+    fewest = ctx.respondents * (1 - RESPONDENT_SPREAD)
+    if fewest >= 2:
+        population = _rng(ctx.seed, region.code, _POPULATION)  # identity: the same in every cycle
+        covered = population.random(n) < SURVEY_COVERED_SHARE
+        users = np.where(covered, np.maximum(1, np.rint(fewest * population.uniform(0.5, 0.95, n))), users)
+        users = users.astype(np.int64)
     struggling = identity.random(n) < STRUGGLING_SHARE
     quality = np.where(struggling, identity.uniform(*STRUGGLING_RANGE, n),
                        np.clip(identity.normal(QUALITY_MEAN, QUALITY_SD, n), *QUALITY_CLIP))

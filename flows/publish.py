@@ -268,7 +268,7 @@ def release_diff(places: Places, cycle: str, previous_id: str | None, tables: di
     if previous_id is None:
         return None
     previous = {t: sorted((store_root(places, cycle) / previous_id / t).glob("*.parquet"))
-                for t in ("unit_scores", "award_roster")}
+                for t in ("unit_scores", "award_roster", "region_scores")}
     if not all(previous.values()):
         log.warning("release %s of cycle %s has no stored tables left; no diff", previous_id, cycle)
         return None
@@ -276,6 +276,8 @@ def release_diff(places: Places, cycle: str, previous_id: str | None, tables: di
         pl.scan_parquet(previous["unit_scores"]), pl.scan_parquet(previous["award_roster"]),
         pl.from_arrow(tables["unit_scores"]).lazy(), pl.from_arrow(tables["award_roster"]).lazy(),  # type: ignore[union-attr]
         release_id=release_id, previous_release_id=previous_id,
+        previous_regions=pl.scan_parquet(previous["region_scores"]),
+        regions=pl.from_arrow(tables["region_scores"]).lazy(),  # type: ignore[union-attr]
     ).collect()
 
 

@@ -1,18 +1,23 @@
-"""What a new release of a cycle changed for units: IPP, predicate, rank in type, awards; units added or removed.
+"""What a new release of a cycle changed for units: IPP, predicate, rank in type, eligibility, awards; units
+added or removed; and why, in words.
 
 Pure Polars: the unit_scores and award_roster of two releases in, one row per unit that differs out.
-A re-run with unchanged inputs gives an empty frame.
+A re-run with unchanged inputs gives an empty frame. A correction of the methodology (or of the code)
+never changes a past cycle silently: re-running it publishes a release whose diff lists every unit
+whose eligibility or rank moved, with the rule now failed or met. Releases made before a compared
+column existed (`ineligible_reason`) compare as null there.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
+from transforms.rounding import cents_text, published_cents
 from transforms.schemas import Column, TableSpec
 from transforms.unit_scores import UNIT_KEY
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
-COMPARED = ("ipp", "predicate", "rank_in_type", "awards")
+COMPARED = ("ipp", "predicate", "rank_in_type", "eligible", "awards")
 """Unit fields compared; `awards` is the unit's award codes from the roster, sorted and comma-joined."""
 
 
@@ -21,10 +26,11 @@ def _column(name: str, dtype: pl.DataType | type[pl.DataType], description: str,
 
 
 RELEASE_DIFF = TableSpec("release_diff", (
-    _column("region_code", pl.String, "Owning region"),
-    _column("unit_id", pl.String, "Unit"),
-    _column("unit_name", pl.String, "Unit name (from the newer release when the unit is in both)"),
-    _column("unit_type", pl.String, "Unit type"),
+    _column("subject", pl.String, "unit, or region (a body: its roll-up, rank within category and awards)"),
+    _column("region_code", pl.String, "Owning region (the region itself for region rows)"),
+    _column("unit_id", pl.String, "Unit (null for region rows)", nullable=True),
+    _column("unit_name", pl.String, "Unit or region name (from the newer release when in both)"),
+    _column("unit_type", pl.String, "Unit type (null for region rows)", nullable=True),
     _column("change", pl.String, "added (only in the new release), removed (only in the old) or changed"),
     _column("ipp_before", pl.Float64, "Published IPP in the previous release", nullable=True),
     _column("ipp_after", pl.Float64, "Published IPP in this release", nullable=True),
@@ -32,16 +38,30 @@ RELEASE_DIFF = TableSpec("release_diff", (
     _column("predicate_after", pl.String, "Predicate in this release", nullable=True),
     _column("rank_in_type_before", pl.Int64, "Rank within unit type in the previous release", nullable=True),
     _column("rank_in_type_after", pl.Int64, "Rank within unit type in this release", nullable=True),
+    _column("category_before", pl.String, "Region rows: the category ranked in (kabupaten/kota where a release "
+            "ranked them together)", nullable=True),
+    _column("category_after", pl.String, "Region rows: the category ranked in now", nullable=True),
+    _column("rank_before", pl.Int64, "Region rows: rank within the category in the previous release", nullable=True),
+    _column("rank_after", pl.Int64, "Region rows: rank within the category in this release", nullable=True),
+    _column("eligible_before", pl.Boolean, "Award eligibility in the previous release", nullable=True),
+    _column("eligible_after", pl.Boolean, "Award eligibility in this release", nullable=True),
+    _column("ineligible_reason_before", pl.String, "Why the unit was not eligible in the previous release (null "
+            "when eligible, or when that release did not record why)", nullable=True),
+    _column("ineligible_reason_after", pl.String, "Why the unit is not eligible in this release (null when eligible)",
+            nullable=True),
     _column("awards_before", pl.String, "Award codes of the unit in the previous release, comma-joined",
             nullable=True),
     _column("awards_after", pl.String, "Award codes of the unit in this release, comma-joined", nullable=True),
     _column("ipp_changed", pl.Boolean, "IPP differs (or the unit is only on one side)"),
     _column("predicate_changed", pl.Boolean, "Predicate differs"),
-    _column("rank_changed", pl.Boolean, "Rank within unit type differs"),
+    _column("rank_changed", pl.Boolean, "Rank differs (units: within unit type; regions: rank or category)"),
+    _column("eligibility_changed", pl.Boolean, "Award eligibility differs (units)"),
     _column("award_changed", pl.Boolean, "Set of awards differs"),
+    _column("reason", pl.String, "What changed and why, in words: each changed field before -> after, and for "
+            "eligibility the rule the unit now fails (or that it now meets every rule)"),
     _column("release_id", pl.String, "This release"),
     _column("previous_release_id", pl.String, "The release compared against"),
-), description="Units whose published results changed between two releases of a cycle")
+), version=2, description="Units whose published results changed between two releases of a cycle")
 
 
 def unit_awards(roster: pl.LazyFrame) -> pl.LazyFrame:
@@ -51,16 +71,65 @@ def unit_awards(roster: pl.LazyFrame) -> pl.LazyFrame:
             .agg(awards=pl.col("award").unique().sort().str.join(",")))
 
 
+OPTIONAL = {"eligible": pl.Boolean, "ineligible_reason": pl.String}
+"""Unit fields an older release may lack (compared as null there)."""
+
+
 def _side(units: pl.LazyFrame, roster: pl.LazyFrame, side: str) -> pl.LazyFrame:
     """One release's compared fields per unit, suffixed `_before` or `_after`, with a presence flag."""
+    names = units.collect_schema().names()
     fields = units.select(*UNIT_KEY, "unit_name", "unit_type", "ipp", "predicate",
-                          pl.col("rank_in_type").cast(pl.Int64))
+                          pl.col("rank_in_type").cast(pl.Int64),
+                          *(pl.col(c).cast(t) if c in names else pl.lit(None, dtype=t).alias(c)
+                            for c, t in OPTIONAL.items()))
     named = fields.join(unit_awards(roster), on=UNIT_KEY, how="left").with_columns(present=pl.lit(True))
-    return named.rename({c: f"{c}_{side}" for c in ("unit_name", "unit_type", "present", *COMPARED)})
+    return named.rename({c: f"{c}_{side}" for c in ("unit_name", "unit_type", "present", "ineligible_reason",
+                                                    *COMPARED)})
 
 
 def _differs(field: str) -> pl.Expr:
     return pl.col(f"{field}_before").ne_missing(pl.col(f"{field}_after"))
+
+
+def _text(field: str, side: str) -> pl.Expr:
+    value = pl.col(f"{field}_{side}")
+    if field == "ipp":
+        value = cents_text(published_cents(value))
+    return value.cast(pl.String).fill_null("none")
+
+
+def _moved(field: str, label: str) -> pl.Expr:
+    return pl.when(_differs(field)).then(pl.format("{}: {} -> {}", pl.lit(label), _text(field, "before"),
+                                                   _text(field, "after")))
+
+
+def _eligibility_words() -> pl.Expr:
+    """Why eligibility moved: the rule now failed, or that every rule is now met (with what failed before)."""
+    lost = pl.col("eligible_before").fill_null(False) & ~pl.col("eligible_after").fill_null(True)
+    gained = ~pl.col("eligible_before").fill_null(True) & pl.col("eligible_after").fill_null(False)
+    before_why = pl.when(pl.col("ineligible_reason_before").is_not_null()).then(
+        pl.format(" (was: {})", pl.col("ineligible_reason_before"))).otherwise(pl.lit(""))
+    return (pl.when(lost).then(pl.format("eligibility: eligible -> not eligible: {}",
+                                         pl.col("ineligible_reason_after").fill_null("no reason recorded")))
+            .when(gained).then(pl.format("eligibility: not eligible -> eligible: meets every eligibility rule now{}",
+                                         before_why)))
+
+
+def _reason() -> pl.Expr:
+    """Every change of the unit in words, `; `-joined."""
+    rank_only = _differs("rank_in_type") & ~_differs("ipp")
+    parts = [
+        pl.when(pl.col("change") == ADDED).then(pl.lit("unit added: only in this release")),
+        pl.when(pl.col("change") == REMOVED).then(pl.lit("unit removed: only in the previous release")),
+        pl.when(pl.col("change") == CHANGED).then(pl.concat_str([
+            _moved("ipp", "IPP"), _moved("predicate", "predicate"),
+            pl.concat_str([_moved("rank_in_type", "rank in type"), pl.when(rank_only).then(
+                pl.lit(" (IPP unchanged: other units of its type moved)")).otherwise(pl.lit(""))]),
+            pl.when(pl.col("eligibility_changed")).then(_eligibility_words()),
+            _moved("awards", "awards"),
+        ], separator="; ", ignore_nulls=True)),
+    ]
+    return pl.coalesce(parts)
 
 
 def _change() -> pl.Expr:
@@ -69,27 +138,84 @@ def _change() -> pl.Expr:
             .otherwise(pl.lit(CHANGED)))
 
 
+KAB_KOTA_TOGETHER = "kabupaten/kota"
+"""The category of a kabupaten or kota in releases made before they were ranked apart."""
+
+
+def _region_side(regions: pl.LazyFrame, roster: pl.LazyFrame, side: str) -> pl.LazyFrame:
+    """One release's compared region fields, suffixed; a release without `category` ranked kab/kota together."""
+    names = regions.collect_schema().names()
+    category = (pl.col("category") if "category" in names else
+                pl.when(pl.col("level") == "provinsi").then(pl.lit("provinsi")).otherwise(pl.lit(KAB_KOTA_TOGETHER)))
+    awards = (roster.filter(pl.col("subject") == "region").group_by("region_code")
+              .agg(awards=pl.col("award").unique().sort().str.join(",")))
+    fields = regions.select("region_code", unit_name=pl.col("region_name").fill_null(pl.col("region_code")),
+                            ipp=pl.col("ipp"), predicate=pl.col("predicate"), category=category.cast(pl.String),
+                            rank=pl.col("rank").cast(pl.Int64))
+    named = fields.join(awards, on="region_code", how="left").with_columns(present=pl.lit(True))
+    return named.rename({c: f"{c}_{side}" for c in ("unit_name", "present", "ipp", "predicate", "category", "rank",
+                                                    "awards")})
+
+
+def region_changes(previous_regions: pl.LazyFrame, previous_roster: pl.LazyFrame, regions: pl.LazyFrame,
+                   roster: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per region added, removed, or whose roll-up IPP, predicate, rank, category or awards changed."""
+    flags = {"ipp_changed": _differs("ipp"), "predicate_changed": _differs("predicate"),
+             "rank_changed": _differs("rank") | _differs("category"), "eligibility_changed": pl.lit(False),
+             "award_changed": _differs("awards")}
+    moved_rank = pl.when(flags["rank_changed"]).then(pl.format(
+        "rank: {} among {} -> {} among {}", _text("rank", "before"), _text("category", "before"),
+        _text("rank", "after"), _text("category", "after")))
+    return (
+        _region_side(previous_regions, previous_roster, "before")
+        .join(_region_side(regions, roster, "after"), on="region_code", how="full", coalesce=True)
+        .with_columns(change=_change(), subject=pl.lit("region"), unit_id=pl.lit(None, dtype=pl.String),
+                      unit_type=pl.lit(None, dtype=pl.String),
+                      unit_name=pl.coalesce("unit_name_after", "unit_name_before"), **flags)
+        .filter((pl.col("change") != CHANGED) | pl.any_horizontal(*flags))
+        .with_columns(reason=pl.coalesce(
+            pl.when(pl.col("change") == ADDED).then(pl.lit("region added: only in this release")),
+            pl.when(pl.col("change") == REMOVED).then(pl.lit("region removed: only in the previous release")),
+            pl.concat_str([_moved("ipp", "IPP"), _moved("predicate", "predicate"), moved_rank,
+                           _moved("awards", "awards")], separator="; ", ignore_nulls=True)))
+    )
+
+
 def unit_changes(previous_units: pl.LazyFrame, previous_roster: pl.LazyFrame, units: pl.LazyFrame,
-                 roster: pl.LazyFrame, *, release_id: str, previous_release_id: str) -> pl.LazyFrame:
-    """One row per unit added, removed, or whose IPP, predicate, rank in type or awards changed."""
+                 roster: pl.LazyFrame, *, release_id: str, previous_release_id: str,
+                 previous_regions: pl.LazyFrame | None = None, regions: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """One row per unit added, removed, or whose IPP, predicate, rank in type, eligibility or awards changed;
+    with both releases' region_scores, also one row per region that changed (`subject` = region)."""
     before = _side(previous_units, previous_roster, "before")
     after = _side(units, roster, "after")
     flags = {"ipp_changed": _differs("ipp"), "predicate_changed": _differs("predicate"),
-             "rank_changed": _differs("rank_in_type"), "award_changed": _differs("awards")}
-    return (
+             "rank_changed": _differs("rank_in_type"), "eligibility_changed": _differs("eligible"),
+             "award_changed": _differs("awards")}
+    units_changed = (
         before.join(after, on=UNIT_KEY, how="full", coalesce=True)
         .with_columns(change=_change(), unit_name=pl.coalesce("unit_name_after", "unit_name_before"),
                       unit_type=pl.coalesce("unit_type_after", "unit_type_before"), **flags)
         .filter((pl.col("change") != CHANGED) | pl.any_horizontal(*flags))
+        .with_columns(reason=_reason(), subject=pl.lit("unit"))
+    )
+    parts = [units_changed]
+    if previous_regions is not None and regions is not None:
+        parts.append(region_changes(previous_regions, previous_roster, regions, roster))
+    return (
+        pl.concat([p.select([pl.col(c).cast(d) if c in p.collect_schema().names() else pl.lit(None, dtype=d).alias(c)
+                             for c, d in RELEASE_DIFF.polars_schema.items()
+                             if c not in ("release_id", "previous_release_id")]) for p in parts])
         .with_columns(release_id=pl.lit(release_id), previous_release_id=pl.lit(previous_release_id))
         .select(RELEASE_DIFF.names)
-        .sort(UNIT_KEY)
+        .sort(["subject", *UNIT_KEY], descending=[True, False, False], nulls_last=True)
     )
 
 
 def change_counts(diff: pl.DataFrame) -> dict[str, int]:
-    """The manifest's summary: units added, removed, changed, and changed units per field."""
+    """The manifest's summary: units added, removed, changed, and changed units per field; regions changed."""
     changed = pl.col("change") == CHANGED
+    regions = diff.filter(pl.col("subject") == "region")
+    diff = diff.filter(pl.col("subject") == "unit")
     counts = diff.select(
         added=(pl.col("change") == ADDED).sum(),
         removed=(pl.col("change") == REMOVED).sum(),
@@ -97,6 +223,8 @@ def change_counts(diff: pl.DataFrame) -> dict[str, int]:
         ipp=(changed & pl.col("ipp_changed")).sum(),
         predicate=(changed & pl.col("predicate_changed")).sum(),
         rank_in_type=(changed & pl.col("rank_changed")).sum(),
+        eligibility=(changed & pl.col("eligibility_changed")).sum(),
         award=(changed & pl.col("award_changed")).sum(),
     )
-    return {name: int(value or 0) for name, value in counts.row(0, named=True).items()}
+    return {**{name: int(value or 0) for name, value in counts.row(0, named=True).items()},
+            "regions_changed": regions.height, "region_rank": int(regions["rank_changed"].sum() or 0)}

@@ -218,7 +218,8 @@ def test_rerun_with_unchanged_inputs_gives_identical_hashes_and_an_empty_diff(pu
     release = publish(published, load_methodology("2024"), now=T0 + timedelta(hours=1))
     assert release.diff_against == first["release_id"]  # type: ignore[index]
     assert release.changes == dict.fromkeys(
-        ("added", "removed", "changed", "ipp", "predicate", "rank_in_type", "award"), 0)
+        ("added", "removed", "changed", "ipp", "predicate", "rank_in_type", "eligibility", "award", "regions_changed",
+         "region_rank"), 0)
     assert release.diff is not None and release.diff.is_empty()
     assert release.content_hashes == {t: v["content_sha256"] for t, v in first["tables"].items()}  # type: ignore[index]
     stored = pl.read_parquet(release.diff_path)  # type: ignore[arg-type]
@@ -238,7 +239,7 @@ def test_diff_lists_units_removed_and_added_between_releases(published: Places, 
     gone = full.join(kept, on=["region_code", "unit_id"], how="anti")
     assert gone.height > 0
     assert dropped.changes["removed"] == gone.height and dropped.changes["added"] == 0  # type: ignore[index]
-    removed = dropped.diff.filter(pl.col("change") == "removed")  # type: ignore[union-attr]
+    removed = dropped.diff.filter((pl.col("change") == "removed") & (pl.col("subject") == "unit"))  # type: ignore[union-attr]
     assert sorted(removed["unit_id"]) == sorted(gone["unit_id"])
     assert removed["ipp_after"].null_count() == removed.height
     use_ledger(published, template, "A")
@@ -264,7 +265,8 @@ def test_diff_after_a_methodology_correction_shows_changed_scores(published: Pla
     assert release.changes["ipp"] == moved.height and release.changes["added"] == release.changes["removed"] == 0  # type: ignore[index]
     diff = release.diff
     assert diff is not None and set(diff["change"]) == {"changed"}
-    assert diff.filter(pl.col("ipp_changed")).select("unit_id", "ipp_before", "ipp_after").sort("unit_id").equals(
+    units_moved = diff.filter(pl.col("ipp_changed") & (pl.col("subject") == "unit"))
+    assert units_moved.select("unit_id", "ipp_before", "ipp_after").sort("unit_id").equals(
         moved.select("unit_id", pl.col("ipp").alias("ipp_before"), pl.col("ipp_new").alias("ipp_after"))
         .sort("unit_id"))
     manifest = json.loads(release.manifest.read_text())
@@ -300,7 +302,8 @@ def test_release_diff_compares_each_field_null_safely() -> None:
     assert by_unit["d"]["change"] == "removed" and by_unit["f"]["change"] == "added"
     assert by_unit["e"]["rank_changed"] and not by_unit["e"]["ipp_changed"]
     assert change_counts(diff) == {"added": 1, "removed": 1, "changed": 3, "ipp": 1, "predicate": 0,
-                                   "rank_in_type": 1, "award": 2}
+                                   "rank_in_type": 1, "eligibility": 0, "award": 2, "regions_changed": 0,
+                                   "region_rank": 0}
     assert diff.columns == RELEASE_DIFF.names and set(diff["previous_release_id"]) == {"R1"}
     arrow_table(diff, RELEASE_DIFF)  # fits its declared schema
 
