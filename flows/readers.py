@@ -822,7 +822,7 @@ def _refused_digest(path: Path, entries: BundleEntries) -> tuple[str, list[dict[
     for entry in entries.files:
         overall.update(f"{entry.name}\0{entry.size}\n".encode())
     for refusal in entries.refused:
-        overall.update(f"!{refusal.rule}\0{refusal.name}\n".encode())
+        overall.update(f"!{refusal.rule}\0{refusal.name}\0{refusal.message}\n".encode())
     return overall.hexdigest(), [{"name": e.name, "size": e.size, "sha256": None} for e in entries.files]
 
 
