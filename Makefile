@@ -6,6 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export DO_NOT_TRACK ?= 1
 export PREFECT_LOGGING_LEVEL ?= WARNING
 
 .PHONY: setup uv demo test test-server lint bench bench-quick warehouse-db reference clean

@@ -1,4 +1,4 @@
-"""The `pekppp` command line: demo, generate, run, rerun, validate, roster, report.
+"""The `pekppp` command line: demo, generate, run, rerun, validate, roster, report, status, alerts.
 
 Errors reach the user as one line (what, where, what to do) and a non-zero exit, never a traceback.
 Heavy imports (Prefect, Great Expectations) happen inside the commands that need them.
@@ -32,6 +32,7 @@ def _prepare_prefect() -> None:
     os.environ.setdefault("PREFECT_HOME", str(Path(tempfile.gettempdir()) / "pekppp-prefect"))
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no internet to send it to
+    os.environ.setdefault("DO_NOT_TRACK", "1")  # Prefect's client-side telemetry, likewise
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     # One line per error, not Prefect's traceback; the logs still reach the API.
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
@@ -187,7 +188,39 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
+    from flows.nightly import rerun_refusal
+    from flows.settings import load_methodology
+
+    load_methodology(args.cycle)
+    refusal = rerun_refusal(_places(args), args.cycle)  # before any server starts; the flow says the same
+    if refusal:
+        raise UsageError(refusal)
     return _run_flow(args, "rerun-cycle")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from flows.operations import status_lines
+
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    print("\n".join(status_lines(_places(args), args.cycle)))
+    return EXIT_OK
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from prefect.settings import get_current_settings
+
+    from flows.operations import OperationsError, apply_automations, save_webhook_block
+
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    if not get_current_settings().api.url:
+        raise UsageError("alerts live on a Prefect server: set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)")
+    try:
+        reference = save_webhook_block(args.webhook, args.block) if args.webhook else args.block
+        names = apply_automations(reference)
+    except OperationsError as err:
+        raise UsageError(str(err)) from err
+    print(f"alerts applied on {get_current_settings().api.url}: {'; '.join(names)}")
+    return EXIT_OK
 
 
 def _infer_cycle_region(path: Path, cycle: str | None, region: str | None) -> tuple[str, str]:
@@ -300,12 +333,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", parents=[common], help="write a cycle's report and region cards (HTML)")
     report.add_argument("--cycle", required=True)
+
+    status = sub.add_parser("status", parents=[common],
+                            help="per cycle: current release, last run, bundles waiting, rejected/late, next run")
+    status.add_argument("--cycle")
+
+    alerts = sub.add_parser("alerts", help="notify on failed or missing nightly runs (Prefect automations)")
+    alerts.add_argument("--webhook", help="URL a Custom Webhook block POSTs {subject, body, text} to (created or "
+                                          "overwritten); without it an existing block is used")
+    alerts.add_argument("--block", help="the notification block, <block-type-slug>/<name> (default "
+                                        "$PEKPPP_ALERT_BLOCK or custom-webhook/pekppp-alerts)")
     return parser
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo, "generate": cmd_generate, "run": cmd_run, "rerun": cmd_rerun, "validate": cmd_validate,
-    "roster": cmd_roster, "report": cmd_report,
+    "roster": cmd_roster, "report": cmd_report, "status": cmd_status, "alerts": cmd_alerts,
 }
 
 

@@ -90,6 +90,27 @@ PUBLISHED, NOTHING_NEW = "published", "nothing new"
 CycleFailure = tuple[str, BaseException]
 
 
+class EngineEcho(logging.Filter):
+    """Keep Prefect's engine from printing a run's failure a second time, as a traceback.
+
+    When a deployment's run fails, Prefect's engine logs "Engine execution exited with unexpected
+    exception" with the traceback of re-raising the run's final state. That state was already logged:
+    an error raised in the flow by "Encountered exception during execution" (with its traceback), and a
+    Failed state this module returns on purpose (an operator's mistake) by its one-line message. The
+    echo keeps its line and loses the traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Engine execution exited with unexpected exception" and record.exc_info:
+            error = record.exc_info[1]
+            record.msg, record.args = "Flow run failed: %s", (" ".join(str(error).split()),)
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+logging.getLogger("prefect.flow_runs").addFilter(EngineEcho())
+
+
 class TaskRunnerError(ValueError):
     """The task runner asked for (parameter or PEKPPP_TASK_RUNNER) cannot be used."""
 

@@ -56,8 +56,8 @@ def overdue_after() -> timedelta:
 
 def automations(block_document_id: Any, overdue: timedelta) -> list[Any]:
     """The two automations, as Prefect objects (not yet on a server)."""
-    from prefect.automations import Automation
     from prefect.events.actions import SendNotification
+    from prefect.events.schemas.automations import AutomationCore as Automation
     from prefect.events.schemas.automations import EventTrigger, Posture
 
     watched = {"prefect.resource.role": "flow", "prefect.resource.name": list(WATCHED_FLOWS)}

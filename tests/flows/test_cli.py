@@ -121,3 +121,32 @@ def test_a_configured_prefect_server_is_used_and_none_is_started() -> None:
     configured = "http://127.0.0.1:9/api"
     with temporary_settings(updates={PREFECT_API_URL: configured}), local_prefect(warm_up_ge=False):
         assert PREFECT_API_URL.value() == configured
+
+
+def test_rerun_of_a_cycle_never_ingested_is_one_line_naming_what_to_run(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rerun", "--cycle", "2023", "--warehouse", str(tmp_path / "wh")]) == EXIT_USAGE
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in captured.err and not captured.out
+    assert err[0].startswith("pekppp rerun: cycle 2023 has no stored submissions to re-run")
+    assert """prefect deployment run nightly/nightly --params '{"cycle": "2023"}'""" in err[0]
+
+
+def test_status_without_a_server_names_every_part(landing: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    assert main(["status", "--landing", str(landing), "--warehouse", str(tmp_path / "wh")]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "cycle 2024 [open]" in out and "cycle 2023" not in out  # 2023: closed, nothing of it anywhere
+    assert f"bundles   {len(bundles(landing))} waiting in the landing zone; 0 received" in out
+    assert "release   none published yet" in out and "last run  none recorded" in out
+    assert out.rstrip().splitlines()[-1].startswith("next nightly: no Prefect server configured")
+
+
+def test_alerts_need_a_server(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    assert main(["alerts", "--webhook", "http://127.0.0.1:9/hook"]) == EXIT_USAGE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "set PREFECT_API_URL" in err[0]

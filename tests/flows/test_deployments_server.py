@@ -1,9 +1,16 @@
-"""Integration: prefect.yaml deployed on a real Prefect server and run by a real process worker.
+"""Integration: prefect.yaml deployed on a real Prefect server, scheduled by its scheduler, run by a real
+process worker, and watched by its automations.
 
-Starts `prefect server start` on a free loopback port with its own PREFECT_HOME, creates the process
-work pool, runs `prefect --no-prompt deploy --all` from the repository root, starts a worker, triggers
-`nightly` and then `rerun-cycle` over a small generated cycle the way an operator would, and waits for
-both to complete. Server and worker are stopped (their whole process groups) whatever happens.
+Starts `prefect server start` (all services: scheduler, triggers, actions) on a free loopback port with its
+own PREFECT_HOME, and a small HTTP receiver on 127.0.0.1 standing in for the operator's webhook. Then, as
+an operator would: `pekppp alerts --webhook URL`, the process work pool, `prefect --no-prompt deploy --all`
+(whose build step applies the alerts) and a worker whose environment names the landing zone and
+warehouse. It checks that the scheduler itself creates the upcoming `nightly` runs at 01:00 Asia/Jakarta,
+moves one of those runs to now and sees the worker complete it, runs `rerun-cycle` twice (a cycle with
+kept bundles, and one never ingested, which must fail in one line), and waits until the receiver got the
+failure notification and the overdue one. The server log must hold no traceback (SQLAlchemy 2.1 made the
+scheduler fail every loop while every run still worked: that is what this test is for). Server and
+worker are stopped (their whole process groups) whatever happens.
 
 Run with `make test-server` (pytest -m server); it takes a few minutes on a small machine.
 """
@@ -11,6 +18,7 @@ Run with `make test-server` (pytest -m server); it takes a few minutes on a smal
 from __future__ import annotations
 
 import contextlib
+import http.server
 import json
 import os
 import re
@@ -18,11 +26,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -33,9 +44,13 @@ from transforms.schemas import OUTPUT_TABLES
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 PREFECT = str(Path(sys.executable).with_name("prefect"))
+PEKPPP = str(Path(sys.executable).with_name("pekppp"))
 POOL = "pekppp-process"
 SERVER_START_TIMEOUT = 240
 RUN_TIMEOUT = 600
+SCHEDULE_TIMEOUT = 120
+ALERT_TIMEOUT = 240
+OVERDUE_SECONDS = 20
 
 
 def free_port() -> int:
@@ -105,10 +120,73 @@ def created_run(output: str) -> UUID:
     return UUID(found.group(1))
 
 
-def test_deployments_run_on_a_real_server_and_process_worker(tmp_path: Path) -> None:
+class Receiver(http.server.ThreadingHTTPServer):
+    """The operator's webhook: keeps every JSON body POSTed to it."""
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.received.append(json.loads(body or b"{}"))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/hook"
+
+    def wait_for(self, what: str, subject_has: tuple[str, ...], logs: list[Path]) -> dict:
+        deadline = time.monotonic() + ALERT_TIMEOUT
+        while time.monotonic() < deadline:
+            for message in list(self.received):
+                if all(part in message.get("subject", "") for part in subject_has):
+                    return message
+            time.sleep(1)
+        pytest.fail(f"no {what} notification after {ALERT_TIMEOUT} s; received {self.received}\n" +
+                    "\n".join(tail(p) for p in logs))
+
+
+def wait_scheduled(client, deployment_id: UUID, logs: list[Path]) -> list:  # type: ignore[no-untyped-def]
+    """The runs the server's scheduler created for a deployment (none are created by anyone else here)."""
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    deadline = time.monotonic() + SCHEDULE_TIMEOUT
+    while time.monotonic() < deadline:
+        runs = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))),
+            sort=FlowRunSort.EXPECTED_START_TIME_ASC)
+        if runs:
+            return runs
+        time.sleep(2)
+    pytest.fail(f"the scheduler created no run of nightly in {SCHEDULE_TIMEOUT} s\n" + "\n".join(tail(p) for p in logs))
+
+
+def test_deployments_are_scheduled_run_and_watched_on_a_real_server(tmp_path: Path) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
     from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.states import Scheduled
+
+    from flows.operations import FAILED_AUTOMATION, OVERDUE_AUTOMATION
 
     landing, warehouse = tmp_path / "landing", tmp_path / "warehouse"
     generate_cycle("2024", landing, regions=3, units=2, respondents=20, seed=5, bad_rate=0.0,
@@ -117,18 +195,29 @@ def test_deployments_run_on_a_real_server_and_process_worker(tmp_path: Path) -> 
     api = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PEKPPP_"))}
     env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_API_URL=api,
-               PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false",
+               PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", PREFECT_UI_ENABLED="false",
                PREFECT_LOGGING_LEVEL="INFO", PREFECT_WORKER_QUERY_SECONDS="2",
+               PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5",
+               PEKPPP_NIGHTLY_OVERDUE_HOURS=str(OVERDUE_SECONDS / 3600),
                PEKPPP_PROJECT_DIR=str(PROJECT_ROOT))
+    worker_env = env | {"PEKPPP_LANDING": str(landing), "PEKPPP_WAREHOUSE": str(warehouse)}
     server_log, worker_log = tmp_path / "server.log", tmp_path / "worker.log"
+    logs = [worker_log, server_log]
+    receiver = Receiver()
 
     with background([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env,
                     server_log) as server:
         wait_healthy(api, server, server_log)
+        alerts = subprocess.run([PEKPPP, "alerts", "--webhook", receiver.url], env=env, cwd=PROJECT_ROOT,
+                                capture_output=True, text=True, timeout=300, check=False)
+        assert alerts.returncode == 0 and "alerts applied" in alerts.stdout, alerts.stdout + alerts.stderr
         prefect("work-pool", "create", POOL, "--type", "process", env=env)
-        prefect("--no-prompt", "deploy", "--all", env=env)
+        deployed = prefect("--no-prompt", "deploy", "--all", env=env)
+        assert "pekppp alerts applied" in deployed and "WARNING" not in deployed, deployed
 
         with temporary_settings(updates={PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+            for name in (FAILED_AUTOMATION, OVERDUE_AUTOMATION):  # applied again at deploy: still one of each
+                assert len(client.read_automations_by_name(name)) == 1, name
             nightly = client.read_deployment_by_name("nightly/nightly")
             rerun = client.read_deployment_by_name("rerun-cycle/rerun-cycle")
             schedule = nightly.schedules[0].schedule
@@ -136,16 +225,32 @@ def test_deployments_run_on_a_real_server_and_process_worker(tmp_path: Path) -> 
             for deployment in (nightly, rerun):  # one run at a time; the next one waits its turn
                 assert deployment.global_concurrency_limit.limit == 1, deployment.name
                 assert deployment.concurrency_options.collision_strategy.value == "ENQUEUE", deployment.name
+                assert deployment.job_variables["env"]["DO_NOT_TRACK"] == "1", deployment.name
             assert nightly.work_pool_name == rerun.work_pool_name == POOL
             assert rerun.parameter_openapi_schema["required"] == ["cycle"]
             assert rerun.parameter_openapi_schema["properties"]["cycle"]["type"] == "string"
             step = nightly.pull_steps[0]["prefect.deployments.steps.set_working_directory"]
             assert step["directory"] == str(PROJECT_ROOT)  # {{ $PEKPPP_PROJECT_DIR }} was filled at deploy time
 
-            with background([PREFECT, "worker", "start", "--pool", POOL], env, worker_log):
-                logs = [worker_log, server_log]
-                first = created_run(prefect("deployment", "run", "nightly/nightly", "--param", f"landing={landing}",
-                                            "--param", f"warehouse={warehouse}", env=env))
+            # The scheduler service, not this test, creates the upcoming runs: each at 01:00 in Jakarta.
+            upcoming = wait_scheduled(client, nightly.id, logs)
+            jakarta = ZoneInfo("Asia/Jakarta")
+            starts = [run.expected_start_time.astimezone(jakarta) for run in upcoming]
+            assert all((t.hour, t.minute, t.second) == (1, 0, 0) for t in starts), starts
+            assert len({t.date() for t in starts}) == len(starts) and starts[0] > datetime.now(UTC)
+            assert all(run.auto_scheduled for run in upcoming)
+
+            status = subprocess.run([PEKPPP, "status", "--landing", str(landing), "--warehouse", str(warehouse)],
+                                    env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+                                    check=False)
+            assert status.returncode == 0, status.stderr
+            assert f"next nightly: {starts[0]:%Y-%m-%d} 01:00 WIB" in status.stdout, status.stdout
+            assert "3 waiting in the landing zone" in status.stdout, status.stdout
+
+            with background([PREFECT, "worker", "start", "--pool", POOL], worker_env, worker_log):
+                # The scheduler's first run, moved to start now, is picked up by the worker and completes.
+                first = upcoming[0].id
+                client.set_flow_run_state(first, Scheduled(scheduled_time=datetime.now(UTC)), force=True)
                 run = wait_finished(client, first, logs)
                 assert run.state.is_completed(), f"nightly ended {run.state.name}: {run.state.message}\n" + \
                     "\n".join(tail(p) for p in logs)
@@ -154,11 +259,11 @@ def test_deployments_run_on_a_real_server_and_process_worker(tmp_path: Path) -> 
                 assert set(manifest["tables"]) == set(OUTPUT_TABLES) and len(manifest["submissions_used"]) == 3
                 artifacts = client.read_artifacts(
                     artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[first])))
-                assert {"nightly-summary", "nightly-not-used"} <= {a.key for a in artifacts}
+                assert {"nightly-summary-2024", "nightly-not-used-2024", "nightly-report-2024",
+                        "nightly-manifest-2024"} <= {a.key for a in artifacts}
 
                 second = created_run(prefect("deployment", "run", "rerun-cycle/rerun-cycle", "--params",
-                                             json.dumps({"cycle": "2024", "landing": str(landing),
-                                                         "warehouse": str(warehouse)}), env=env))
+                                             json.dumps({"cycle": "2024"}), env=env))
                 run = wait_finished(client, second, logs)
                 assert run.state.is_completed(), f"rerun-cycle ended {run.state.name}: {run.state.message}\n" + \
                     "\n".join(tail(p) for p in logs)
@@ -168,3 +273,22 @@ def test_deployments_run_on_a_real_server_and_process_worker(tmp_path: Path) -> 
                 for table in OUTPUT_TABLES:
                     assert rerun_manifest["tables"][table]["content_sha256"] == \
                         manifest["tables"][table]["content_sha256"], table
+
+                # An operator's mistake: a cycle never ingested. One line that says what to run, no traceback.
+                third = created_run(prefect("deployment", "run", "rerun-cycle/rerun-cycle", "--params",
+                                            json.dumps({"cycle": "2023"}), env=env))
+                run = wait_finished(client, third, logs)
+                assert run.state.is_failed(), run.state
+                message = run.state.message or ""
+                assert "\n" not in message and message.startswith("cycle 2023 has no stored submissions")
+                assert """prefect deployment run nightly/nightly --params '{"cycle": "2023"}'""" in message
+
+                failed = receiver.wait_for("failure", ("rerun-cycle", "Failed"), logs)
+                assert "cycle 2023 has no stored submissions" in failed["body"], failed
+                overdue = receiver.wait_for("overdue", ("no nightly run completed",), logs)
+                assert "01:00 WIB" in overdue["body"]
+                assert "Traceback" not in worker_log.read_text(errors="replace"), tail(worker_log, 80)
+    receiver.shutdown()
+    server_text = server_log.read_text(errors="replace")
+    assert "Traceback" not in server_text, tail(server_log, 80)
+    assert "Can't evaluate bulk DML" not in server_text
