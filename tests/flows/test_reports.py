@@ -35,7 +35,7 @@ IMG_VALUE = "<img src=x onerror=alert(1)>"
 class UnitSpec:
     """A unit and how its evaluators scored it: every indicator `score`, the first `bonus` one higher,
     a second evaluator scoring `second` everywhere, the last `missing` indicators left unscored; `survey`:
-    12 respondents answering it everywhere; `users`: the declared population (12 needs all 12, Krejcie-Morgan)."""
+    `respondents` answering it everywhere; `users`: the declared population (12 needs all 12, Krejcie-Morgan)."""
 
     unit_id: str
     name: str
@@ -46,6 +46,7 @@ class UnitSpec:
     missing: int = 0
     survey: int | None = None
     users: int | None = 12
+    respondents: int = 12
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def _tables(bundle: BundleSpec, cycle: str) -> dict[str, pl.DataFrame]:
     survey = skm_spec(methodology.survey.element_codes)
     answers = [{"unit_id": u.unit_id, "respondent_id": f"R{r}", "survey_date": methodology.survey.window_start,
                 **dict.fromkeys(methodology.survey.element_codes, u.survey)}
-               for u in bundle.units if u.survey for r in range(12)]
+               for u in bundle.units if u.survey for r in range(u.respondents)]
     tables = {"units": units, "evaluations": evaluations}
     if answers:  # the survey is optional: a bundle without one keeps no survey table
         tables["skm_responses"] = pl.DataFrame(answers, schema=survey.polars_schema)

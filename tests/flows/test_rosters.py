@@ -18,8 +18,9 @@ import polars as pl
 import pytest
 
 from flows import rosters
+from flows.publish import publish
 from flows.reports import NoReleaseError, ReportError
-from flows.settings import Places, load_methodology
+from flows.settings import Places, load_methodology, methodology_path
 from tests.flows.test_reports import (
     FORMULA_NAME,
     MINUS_NAME,
@@ -210,3 +211,53 @@ def test_a_cycle_without_awards_gives_empty_rosters(tmp_path: Path) -> None:
     assert csv_rows(out["csv"]) == [] and out["csv"].read_bytes().decode("utf-8-sig").startswith("Penghargaan;")
     assert pl.read_excel(out["xlsx"]).height == 0
     assert "Tidak ada penerima penghargaan pada siklus ini." in out["html"].read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- a past cycle re-run after the correction
+
+OLD_TABLE = """sample_table = [
+  [10, 10], [20, 19], [30, 28], [50, 44], [100, 80], [150, 108], [200, 132], [300, 169],
+  [500, 217], [1000, 278], [1500, 306], [2000, 322], [3000, 341], [5000, 357], [10000, 370],
+  [20000, 377], [50000, 381], [100000, 384],
+]
+"""
+
+
+def test_rerunning_2023_after_the_correction_lists_exactly_the_units_whose_eligibility_changed(
+        tmp_path: Path) -> None:
+    """2023 published with the 18-row sample table of the files before issue 18, then re-run with the whole table:
+    the new release's diff lists exactly the two units whose eligibility (and so awards) changed, and why."""
+    places = Places(landing=tmp_path / "landing", warehouse=tmp_path / "warehouse")
+    old = tmp_path / "methodology-before"
+    old.mkdir()
+    text = methodology_path("2023").read_text(encoding="utf-8")
+    start, end = text.index("sample_table = ["), text.index("]\n\n[[survey.mutu]]") + 2
+    (old / "2023.toml").write_text(text[:start] + OLD_TABLE + text[end:], encoding="utf-8")
+    bundles = [
+        BundleSpec("35.78", "surabaya", (
+            UnitSpec("U-51", "DPMPTSP Kota Surabaya", "DPMPTSP", 5, survey=4, users=51, respondents=48),
+            UnitSpec("U-12", "RSUD Kota Surabaya", "RSUD", 5, survey=4, users=12, respondents=12),
+        ), received="2023-06-01T08:00:00+00:00"),
+        BundleSpec("35.15", "sidoarjo", (
+            UnitSpec("U-221", "Kecamatan Waru", "KECAMATAN", 5, survey=4, users=221, respondents=150),
+            UnitSpec("U-0", "Dinas Sosial Sidoarjo", "DINSOS", 5),  # no survey: never eligible
+        ), received="2023-06-01T08:00:00+00:00"),
+    ]
+    build_cycle(places, "2023", bundles, datetime(2024, 1, 5, tzinfo=UTC))
+    before = publish(places, load_methodology("2023", old), now=datetime(2024, 1, 6, tzinfo=UTC))
+    # U-0, U-12, U-221, U-51: only U-12 (12 of 12) met the old table
+    assert before.tables["unit_scores"].sort("unit_id")["eligible"].to_list() == [False, True, False, False]
+    after = publish(places, load_methodology("2023"), now=datetime(2024, 1, 7, tzinfo=UTC))
+
+    diff = after.diff
+    assert diff is not None and diff["unit_id"].to_list() == ["U-221", "U-51"]  # U-12, U-0 and the regions: same
+    assert diff["eligibility_changed"].all() and diff["award_changed"].all() and not diff["rank_changed"].any()
+    reasons = dict(zip(diff["unit_id"], diff["reason"], strict=True))
+    assert reasons["U-51"] == (
+        "eligibility: not eligible -> eligible: meets every eligibility rule now (was: survey sample not met: 48 of "
+        "51 respondents for 51 yearly service users (Krejcie-Morgan; require_survey_sample)); "
+        "awards: none -> pelayanan_prima,terbaik_per_jenis")
+    assert "(was: survey sample not met: 150 of 169 respondents for 221 yearly service users" in reasons["U-221"]
+    assert after.changes is not None and after.changes["eligibility"] == 2 and after.changes["changed"] == 2
+    stored = pl.read_parquet(after.diff_path)  # type: ignore[arg-type]
+    assert stored["reason"].to_list() == diff["reason"].to_list()
