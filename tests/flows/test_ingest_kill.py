@@ -95,7 +95,7 @@ def copy_of(places: Places, root: Path) -> Places:
 
 def leftovers(warehouse: Path) -> list[str]:
     found = [str(p) for p in warehouse.rglob("*.tmp")]
-    found += [str(p) for p in warehouse.rglob(".staging") if p.is_dir() and any(p.iterdir())]
+    found += [str(p) for staging in warehouse.rglob(".staging") for p in staging.rglob("*") if not p.is_dir()]
     return found
 
 
