@@ -198,6 +198,16 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     return _run_flow(args, "rerun-cycle")
 
 
+def cmd_load_warehouse(args: argparse.Namespace) -> int:
+    from flows.warehouse_load import DSN_ENV, configured_dsn, describe, load_release
+
+    dsn = configured_dsn(args.dsn)
+    if not dsn:
+        raise UsageError(f"give --dsn postgresql://user@host/db (or set {DSN_ENV})")
+    print(describe(load_release(_places(args), args.cycle, dsn), dsn))
+    return EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from flows.operations import status_lines
 
@@ -338,6 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
                             help="per cycle: current release, last run, bundles waiting, rejected/late, next run")
     status.add_argument("--cycle")
 
+    load = sub.add_parser("load-warehouse", parents=[common],
+                          help="load a cycle's current release into PostgreSQL (schema pekppp)")
+    load.add_argument("--cycle", required=True)
+    load.add_argument("--dsn", help="postgresql://user@host:port/database (default $PEKPPP_WAREHOUSE_DSN)")
+
     alerts = sub.add_parser("alerts", help="notify on failed or missing nightly runs (Prefect automations)")
     alerts.add_argument("--webhook", help="URL a Custom Webhook block POSTs {subject, body, text} to (created or "
                                           "overwritten); without it an existing block is used")
@@ -349,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo, "generate": cmd_generate, "run": cmd_run, "rerun": cmd_rerun, "validate": cmd_validate,
     "roster": cmd_roster, "report": cmd_report, "status": cmd_status, "alerts": cmd_alerts,
+    "load-warehouse": cmd_load_warehouse,
 }
 
 

@@ -71,6 +71,7 @@ from flows.publish import Release, current_release, publish, reconcile
 from flows.readers import bundle_fingerprint
 from flows.settings import Places, known_cycles, load_methodology
 from flows.storage import WarehouseError
+from flows.warehouse_load import LoadError, configured_dsn, describe, load_release
 from transforms.methodology import Methodology, MethodologyError
 from transforms.submissions import ACCEPTED, LATE, REJECTED
 
@@ -146,6 +147,8 @@ class CycleSummary:
     diff: str | None = None
     message: str = ""
     rejections: list[dict[str, Any]] = field(default_factory=list)
+    warehouse_load: str | None = None
+    """What loading the new release into PostgreSQL did (when PEKPPP_WAREHOUSE_DSN is set)."""
 
 
 # ---------------------------------------------------------------- task runners and retries
@@ -290,6 +293,19 @@ def ingest_chunk_task(work: list[tuple[int, LandedBundle, str]], methodology: Me
       retry_delay_seconds=RETRY_DELAYS_SECONDS[:1], retry_condition_fn=is_io_failure, cache_policy=NO_CACHE)
 def publish_task(places: Places, methodology: Methodology) -> Release:
     return publish(places, methodology)
+
+
+@task(name="load-warehouse", task_run_name="load {cycle} into PostgreSQL", cache_policy=NO_CACHE)
+def load_warehouse_task(places: Places, cycle: str, dsn: str) -> str:
+    """Feed the new release to PostgreSQL; a failure fails the run (the release itself stays published)."""
+    try:
+        result = load_release(places, cycle, dsn)
+    except LoadError as err:
+        raise LoadError(f"{err}; the release is published, load it with `pekppp load-warehouse --cycle {cycle}`") \
+            from err
+    line = describe(result, dsn)
+    get_run_logger().info("%s", line)
+    return line
 
 
 @task(name="write-reports", task_run_name="reports {cycle}", cache_policy=NO_CACHE)
@@ -663,12 +679,15 @@ def process_cycle(cycle: str, landing: str, warehouse: str, rerun: bool = False)
         release = publish_task(places, methodology) if results or rerun or repair else None
         if release is not None:
             reports_task(places, cycle)
+        dsn = configured_dsn()
+        loaded = load_warehouse_task(places, cycle, dsn) if release is not None and dsn else None
         if failures:  # the others are published: one upload's I/O failure blocks nobody
             published = f"published in release {release.release_id}" if release else "recorded, nothing was published"
             raise IngestFailed(f"cycle {cycle}: {len(failures)} of {len(work)} bundle(s) failed to ingest: {names}; "
                                f"the {len(results)} others are {published}; fix the cause and run again (the "
                                "failed ones count as new)")
         summary = summarise(summary, results, release)
+        summary.warehouse_load = loaded
         if repair:
             summary.message += f"; repair: {repair}"
         logger.info("%s", summary.message)
