@@ -537,11 +537,12 @@ def test_completeness_warning_counts_and_lists_the_missing_indicators(methodolog
 
 @pytest.mark.parametrize(("population", "respondents", "required"), [
     (1000, 277, 278),  # exactly a table N
-    (1001, 305, 306),  # next larger N: 1500 -> 306
-    (100_000, 383, 384),  # the table's largest N
-    (250_000, 383, 384),  # above the table: its last sample
+    (1001, 284, 285),  # next larger N: 1100 -> 285 (DOMAIN.md's whole table)
+    (51, 47, 48),  # 55 -> 48 (issue 18: the 18-row table asked 51)
+    (100_000, 383, 384),  # above 75,000: the 1,000,000 row -> 384
+    (250_000, 383, 384),  # above 100,000: 384
     (5, 4, 5),  # the sample cannot exceed the population: 10 -> 10, capped at 5
-    (11, 10, 11),  # 20 -> 19, capped at 11
+    (11, 10, 11),  # 15 -> 14, capped at 11
 ])
 def test_sample_warning_uses_the_next_larger_population(methodology_2024: Methodology, population: int,
                                                         respondents: int, required: int) -> None:
