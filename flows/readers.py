@@ -233,13 +233,38 @@ def _without_blank_rows(frame: pl.DataFrame, cells: list[str]) -> pl.DataFrame:
     return frame.filter(keep)
 
 
+_SURVEY_ELEMENTS = ("persyaratan", "prosedur", "waktu", "biaya", "produk", "kompetensi", "perilaku", "pengaduan",
+                    "sarana")
+
+
+def _contract_columns(table: str) -> set[str]:
+    """The columns the contract names for a table (survey elements: the standard nine); empty for a
+    name that is not a table (then every nested column is refused)."""
+    spec = input_specs(list(_SURVEY_ELEMENTS)).get(table)
+    return set(spec.names) if spec is not None else set()
+
+
 def _as_text(frame: pl.DataFrame, table: str, path: Path) -> pl.DataFrame:
-    """Every column as String (numbers, dates and booleans as their usual spelling)."""
+    """Every column as String (numbers, dates and booleans as their usual spelling).
+
+    A column of lists, records or binary data is refused when the contract names it, and left out
+    when it is one of the region's own columns (columns beyond the contract are ignored).
+    """
     nested = [name for name, dtype in frame.schema.items() if dtype.is_nested() or dtype == pl.Binary]
-    if nested:
-        raise UnreadableFile(table, path, f"{path.name}: column '{nested[0]}' holds lists, records or binary "
+    contract = _contract_columns(table) | {ROW}
+    refused = [name for name in nested if name in contract or not contract - {ROW}]
+    if refused:
+        raise UnreadableFile(table, path, f"{path.name}: column '{refused[0]}' holds lists, records or binary "
                                           "data, not plain values; write one plain value per cell.")
-    return frame.with_columns(pl.all().cast(pl.String))
+    return frame.drop(nested).with_columns(pl.all().cast(pl.String))
+
+
+def _json_as_text(schema: pl.Schema) -> pl.Schema | None:
+    """The schema to read JSON values as their own text (`false` stays 'false', `4` stays '4': a column
+    mixing types must not be unified silently into numbers); None when every column is text already."""
+    if all(dtype == pl.String or dtype.is_nested() for dtype in schema.values()):
+        return None
+    return pl.Schema({name: dtype if dtype.is_nested() else pl.String for name, dtype in schema.items()})
 
 
 # ---- CSV
@@ -340,12 +365,12 @@ def _csv_layout(head: str) -> tuple[str, list[str], int]:
     hint = re.fullmatch(r"sep=(.)", first_line)
     if hint:
         separator = hint.group(1)
-        header = next(csv.reader(io.StringIO(head.split("\n", 1)[1] if "\n" in head else ""),
+        header = next(csv.reader(io.StringIO(head.split("\n", 1)[1] if "\n" in head else "", newline=""),
                                  delimiter=separator), [])
         return separator, header, 2
     best: tuple[str, list[str]] = (",", [])
     for candidate in _SEPARATORS:
-        cells = next(csv.reader(io.StringIO(head), delimiter=candidate), [])
+        cells = next(csv.reader(io.StringIO(head, newline=""), delimiter=candidate), [])
         if len(cells) > len(best[1]):
             best = (candidate, cells)
     return best[0], best[1], 1
@@ -460,13 +485,16 @@ def _read_json(path: Path, table: str) -> pl.DataFrame:
     data = path.read_bytes()
     if not data.strip(b" \t\r\n\xef\xbb\xbf"):
         return _empty()
+    _refuse_duplicate_keys([(None, data)], table, path)
     try:
         frame = pl.read_json(data, infer_schema_length=None)
+        as_text = _json_as_text(frame.schema)
+        if as_text is not None:
+            frame = pl.read_json(data, schema=as_text)
     except pl.exceptions.PolarsError as err:
         raise UnreadableFile(table, path, (
             f"{path.name} is not a valid JSON array of objects ({_first_line(err)}); write it as "
             '[{"column": value, ...}, ...] in UTF-8, or send the table as .csv or .xlsx.')) from err
-    _refuse_duplicate_keys([(None, data)], table, path)
     frame = frame.rename(dict(zip(frame.columns, _column_names(frame.columns, table, path), strict=True)))
     return _numbered(_as_text(frame, table, path), first_row=1)
 
@@ -516,16 +544,19 @@ def _read_jsonl(path: Path, table: str) -> pl.DataFrame:
                 .filter(pl.col("line").str.strip_chars().str.len_bytes() > 0))
     if numbered.height == 0:
         return _empty()
+    _refuse_duplicate_keys(list(zip(numbered.get_column(ROW).to_list(), numbered.get_column("line").to_list(),
+                                    strict=True)), table, path)
     try:
         records = numbered.get_column("line").str.json_decode(infer_schema_length=None)
         if not isinstance(records.dtype, pl.Struct):
             raise pl.exceptions.ComputeError("a line is not a JSON object")
+        as_text = _json_as_text(pl.Schema({f.name: f.dtype for f in records.dtype.fields}))
+        if as_text is not None:
+            records = numbered.get_column("line").str.json_decode(pl.Struct(as_text))
     except pl.exceptions.PolarsError as err:
         raise UnreadableFile(table, path, (
             f"{path.name} is not valid JSON Lines ({_bad_json_line(numbered)}); write one JSON object per "
             "line in UTF-8, or send the table as .csv or .xlsx.")) from err
-    _refuse_duplicate_keys(list(zip(numbered.get_column(ROW).to_list(), numbered.get_column("line").to_list(),
-                                    strict=True)), table, path)
     frame = records.struct.unnest()
     frame = frame.rename(dict(zip(frame.columns, _column_names(frame.columns, table, path), strict=True)))
     frame = _as_text(frame, table, path).with_columns(numbered.get_column(ROW))

@@ -455,3 +455,63 @@ def test_not_a_zip_and_not_a_bundle(tmp_path: Path, methodology_2024: Methodolog
     gone = read_bundle(tmp_path / "gone.zip", methodology_2024, REGION)
     assert critical(gone.issues) == [("bundle", None, None, "gone.zip", "unreadable")]
     assert gone.files == []
+
+
+def test_json_values_are_read_as_their_own_text(tmp_path: Path) -> None:
+    """A column mixing `false` and numbers is not unified into numbers (false would become a score of 0)."""
+    path = write(tmp_path / "evaluations.json", '[{"unit_id": "01", "score": false}, {"unit_id": "02", "score": 4},'
+                                               ' {"unit_id": 3, "score": 4.5}]')
+    assert read_raw(path, "evaluations").select("unit_id", "score").rows() == [
+        ("01", "false"), ("02", "4"), ("3", "4.5")]
+    lines = write(tmp_path / "evaluations.jsonl", '{"unit_id": "01", "score": false}\n{"unit_id": "02", "score": 4}\n')
+    assert read_raw(lines, "evaluations")["score"].to_list() == ["false", "4"]
+
+
+def test_a_nested_column_of_the_region_is_ignored_one_of_the_contract_refused(tmp_path: Path) -> None:
+    frame = pl.DataFrame({"unit_id": ["01"], "indicator_code": ["1.a.Ak"], "score": ["4"],
+                          "lampiran": [{"file": "scan.pdf", "pages": 2}]})
+    frame.write_parquet(tmp_path / "evaluations.parquet")
+    assert read_raw(tmp_path / "evaluations.parquet", "evaluations").columns == [
+        "unit_id", "indicator_code", "score", ROW]
+    frame.with_columns(score=pl.lit([4])).write_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(UnreadableFile, match="column 'score' holds lists"):
+        read_raw(tmp_path / "bad.parquet", "evaluations")
+
+
+def test_duplicate_json_keys_and_mixed_encodings_are_refused_naming_where(tmp_path: Path) -> None:
+    path = write(tmp_path / "units.json", '[{"unit_id": "01"}, {"unit_id": "02", "unit_id": "03"}]')
+    with pytest.raises(UnreadableFile, match="record 2 has the key 'unit_id' more than once") as err:
+        read_raw(path, "units")
+    assert err.value.rule == "duplicate_key"
+    mixed = write(tmp_path / "units.csv",
+                  "unit_id,unit_name\n01,Kota – A\n".encode() + "02,Kota – B\n".encode("cp1252"))
+    with pytest.raises(UnreadableFile, match="line 2 is UTF-8 text and line 3 is Windows-1252") as err:
+        read_raw(mixed, "units")
+    assert err.value.rule == "mixed_encoding"
+
+
+def test_a_sheet_with_one_far_cell_is_refused_before_the_excel_reader_allocates(tmp_path: Path) -> None:
+    path = tmp_path / "units.xlsx"
+    book = xlsxwriter.Workbook(path)
+    sheet = book.add_worksheet("units")
+    sheet.write_row(0, 0, ["unit_id", "unit_name"])
+    sheet.write(1048575, 16383, "x")
+    book.close()
+    assert path.stat().st_size < 10_000
+    with pytest.raises(UnreadableFile, match="PEKPPP_XLSX_MAX_CELLS") as err:
+        read_raw(path, "units")
+    assert err.value.rule == "limit_exceeded"
+
+
+def test_table_limits_are_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path / "units.csv", UNITS_CSV)
+    monkeypatch.setenv("PEKPPP_TABLE_MAX_ROWS", "1")
+    with pytest.raises(UnreadableFile, match=r"2 rows, more than the 1 allowed \(setting PEKPPP_TABLE_MAX_ROWS"):
+        read_raw(path, "units")
+    monkeypatch.setenv("PEKPPP_TABLE_MAX_ROWS", "10")
+    monkeypatch.setenv("PEKPPP_CELL_MAX_CHARS", "10")
+    with pytest.raises(UnreadableFile, match="row 2 column 'unit_name' holds 21 characters"):
+        read_raw(path, "units")
+    monkeypatch.setenv("PEKPPP_TABLE_MAX_BYTES", "10")
+    with pytest.raises(UnreadableFile, match="PEKPPP_TABLE_MAX_BYTES"):
+        read_raw(path, "units")
