@@ -70,7 +70,7 @@ from flows.operations import record_run
 from flows.publish import Release, current_release, publish, reconcile
 from flows.readers import bundle_fingerprint
 from flows.settings import Places, known_cycles, load_methodology
-from flows.storage import WarehouseError
+from flows.storage import WarehouseError, ensure_writable
 from flows.warehouse_load import LoadError, configured_dsn, describe, load_release
 from transforms.methodology import Methodology, MethodologyError
 from transforms.submissions import ACCEPTED, LATE, REJECTED
@@ -635,6 +635,7 @@ def process_cycle(cycle: str, landing: str, warehouse: str, rerun: bool = False)
     def waiting(holder: str) -> None:
         logger.warning("cycle %s: another run is working on it (%s); waiting for its lock", cycle, holder)
 
+    ensure_writable(places.warehouse)  # a warehouse that cannot be written: one line, before its lock is made
     with cycle_lock(places.warehouse, cycle, on_wait=waiting):
         ledger = Ledger(places, cycle)
         leftovers = prepare_cycle(places, cycle)  # a read-only warehouse fails here, in one line
