@@ -955,7 +955,9 @@ def _read_table(file: Path, table: str, spec: TableSpec) -> tuple[pl.DataFrame |
         raw = read_raw(file, table)
     except UnreadableFile as err:
         return None, empty_issues(), [err.issue()]
-    except Exception as err:  # a reader library failing in a way not foreseen is still the file's problem
+    except BaseException as err:  # a reader library failing in a way not foreseen is still the file's problem
+        if isinstance(err, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+            raise  # (a Rust panic surfaces as pyo3's PanicException, a BaseException: caught here)
         return None, empty_issues(), [_issue(table, RULE_UNREADABLE, (
             f"{file.name} could not be read ({type(err).__name__}: {_first_line(err)}); open it, save it "
             "again in a supported format and send the bundle again."), value=file.name)]
