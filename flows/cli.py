@@ -208,6 +208,23 @@ def cmd_load_warehouse(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from flows.delta_feed import read_as_of
+
+    frame = read_as_of(_places(args), args.table, args.cycle, args.release)
+    out = Path(args.out)
+    if out.suffix.lower() not in (".parquet", ".csv"):
+        raise UsageError(f"--out {out}: give a .parquet or .csv file")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".csv":
+        frame.write_csv(out)
+    else:
+        frame.write_parquet(out)
+    release = frame["release_id"][0] if frame.height else args.release or "-"
+    print(f"{args.table} of cycle {args.cycle} as of release {release}: {frame.height} rows -> {out}")
+    return EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from flows.operations import status_lines
 
@@ -353,6 +370,13 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--cycle", required=True)
     load.add_argument("--dsn", help="postgresql://user@host:port/database (default $PEKPPP_WAREHOUSE_DSN)")
 
+    export = sub.add_parser("export", parents=[common],
+                            help="one table of a cycle as a past (or the newest) release published it")
+    export.add_argument("--table", required=True)
+    export.add_argument("--cycle", required=True)
+    export.add_argument("--release", help="release id (default: the newest); see _releases/<cycle>/")
+    export.add_argument("--out", required=True, help="a .parquet or .csv file")
+
     alerts = sub.add_parser("alerts", help="notify on failed or missing nightly runs (Prefect automations)")
     alerts.add_argument("--webhook", help="URL a Custom Webhook block POSTs {subject, body, text} to (created or "
                                           "overwritten); without it an existing block is used")
@@ -364,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo, "generate": cmd_generate, "run": cmd_run, "rerun": cmd_rerun, "validate": cmd_validate,
     "roster": cmd_roster, "report": cmd_report, "status": cmd_status, "alerts": cmd_alerts,
-    "load-warehouse": cmd_load_warehouse,
+    "load-warehouse": cmd_load_warehouse, "export": cmd_export,
 }
 
 

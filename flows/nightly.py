@@ -53,6 +53,7 @@ from prefect.states import Failed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from expectations.report import REPORT_HTML
+from flows.delta_feed import write_release
 from flows.ingest import (
     IngestResult,
     LandedBundle,
@@ -293,6 +294,15 @@ def ingest_chunk_task(work: list[tuple[int, LandedBundle, str]], methodology: Me
       retry_delay_seconds=RETRY_DELAYS_SECONDS[:1], retry_condition_fn=is_io_failure, cache_policy=NO_CACHE)
 def publish_task(places: Places, methodology: Methodology) -> Release:
     return publish(places, methodology)
+
+
+@task(name="delta-commit", task_run_name="delta {cycle}", cache_policy=NO_CACHE)
+def delta_task(places: Places, cycle: str) -> int:
+    """Commit the current release to the Delta tables that do not hold it yet; returns the commits made."""
+    commits = [c for c in write_release(places, cycle) if c.version is not None]
+    if commits:
+        get_run_logger().info("cycle %s: release committed to %d Delta table(s)", cycle, len(commits))
+    return len(commits)
 
 
 @task(name="load-warehouse", task_run_name="load {cycle} into PostgreSQL", cache_policy=NO_CACHE)
@@ -680,6 +690,8 @@ def process_cycle(cycle: str, landing: str, warehouse: str, rerun: bool = False)
         release = publish_task(places, methodology) if results or rerun or repair else None
         if release is not None:
             reports_task(places, cycle)
+        if release is not None or before is not None:  # idempotent: completes a commit a killed run left undone
+            delta_task(places, cycle)
         dsn = configured_dsn()
         loaded = load_warehouse_task(places, cycle, dsn) if release is not None and dsn else None
         if failures:  # the others are published: one upload's I/O failure blocks nobody
