@@ -155,6 +155,14 @@ class IntakeLimits:
         return cls(**values)  # type: ignore[arg-type]
 
 
+_INTAKE_NAMES = tuple(f"PEKPPP_{item.name.upper()}" for item in fields(IntakeLimits))
+
+
 def intake_limits() -> IntakeLimits:
     """The intake limits now (environment read when called, so a test or operator can change them)."""
-    return IntakeLimits.from_env()
+    return _intake_limits(tuple(os.environ.get(name) for name in _INTAKE_NAMES))
+
+
+@lru_cache(maxsize=8)
+def _intake_limits(_environment: tuple[str | None, ...]) -> IntakeLimits:
+    return IntakeLimits.from_env()  # cached per environment: several calls a bundle, one parse

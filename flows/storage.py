@@ -225,7 +225,6 @@ def store_raw(source: Path, target: Path, entries: BundleEntries | None = None, 
         target.parent.mkdir(parents=True, exist_ok=True)
         crash_point("raw:copied")
         os.replace(work, target)
-        _fsync_dir(target.parent)
     except OSError as err:
         kept = stored_bundle(target)
         if kept is not None:  # another run stored the same bytes first

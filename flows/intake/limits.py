@@ -239,6 +239,8 @@ def check_frame(frame: pl.DataFrame, path: Path, limits: IntakeLimits, *, row_co
     if len(frame.columns) - 1 > limits.table_max_columns:
         raise LimitExceeded(f"{path.name} has {len(frame.columns) - 1} columns, more than the "
                             f"{limits.table_max_columns} allowed ({_setting('table_max_columns')}).")
+    # a column's whole size bounds its longest cell: only columns bigger than the limit are looked into
+    cells = [c for c in cells if frame[c].estimated_size() > limits.cell_max_chars]
     if not cells or frame.height == 0:
         return
     widest = frame.select(pl.max_horizontal(pl.col(cells).str.len_bytes().max())).item()
