@@ -548,7 +548,7 @@ def predicate_badge(methodology: Methodology, code: str | None, *, short: bool =
 
 
 def roster_blocks(view: pl.DataFrame, methodology: Methodology, heading: str = "h3") -> Html:
-    """The award roster: a table per award, grouped by unit type (or region tier), ranked; says so when empty."""
+    """The award roster: a table per award, grouped by unit type (or region category), ranked; says so when empty."""
     if view.is_empty():
         return empty("Tidak ada penerima penghargaan pada siklus ini.")
     parts: list[Html] = []

@@ -1,7 +1,7 @@
 """Award rosters for the committee: CSV (Excel in an Indonesian locale), XLSX and printable HTML.
 
 The roster is the published `award_roster` of a cycle with `unit_scores` and `region_scores` of the
-same release: grouped by award, then unit type (or region tier), ranked, with region and province
+same release: grouped by award, then unit type (or region category), ranked, with region and province
 names, IPP, predicate and why each entry qualifies (`transforms.report_data.roster_view`).
 
 Text a spreadsheet would run as a formula (starting with = + - @, a tab or CR, also after spaces or

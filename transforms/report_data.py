@@ -282,10 +282,10 @@ def unit_table(units: pl.LazyFrame, aspects: pl.LazyFrame, methodology: Methodol
 
 def roster_view(roster: pl.LazyFrame, units: pl.LazyFrame, regions: pl.LazyFrame, reference: pl.LazyFrame,
                 methodology: Methodology) -> pl.LazyFrame:
-    """The award roster for people: by award (methodology order), then unit type (or region tier), ranked.
+    """The award roster for people: by award (methodology order), then unit type (or region category), ranked.
 
     `rank_in_group` ranks the award's value within award and group; `rank` is the roster's own rank
-    (national within the award, per type for top-N awards, among the tier's regions for regions).
+    (national within the award, per type for top-N awards, within the category for regions).
     Each row gets its region's and province's names, the recipient's IPP and predicate (also for
     awards ranked on something else, such as the IPP gain), and what the award ranks on.
     """
@@ -299,7 +299,7 @@ def roster_view(roster: pl.LazyFrame, units: pl.LazyFrame, regions: pl.LazyFrame
     region_facts = regions.select("region_code", region_ipp="ipp", region_predicate_label="predicate_label",
                                   region_category=category(regions))
     is_region = pl.col("subject") == "region"
-    region_tier = pl.col("region_category").fill_null(rank_category(region_level(pl.col("region_code"))))
+    body_category = pl.col("region_category").fill_null(rank_category(region_level(pl.col("region_code"))))
     return (
         roster.with_row_index("_row")
         .join(unit_facts, on=UNIT_KEY, how="left")
@@ -309,14 +309,14 @@ def roster_view(roster: pl.LazyFrame, units: pl.LazyFrame, regions: pl.LazyFrame
         .join(provinces, on="province_code", how="left")
         .with_columns(
             region_name=pl.col("region_name").fill_null(pl.col("region_code")),
-            group=pl.when(is_region).then(region_tier.replace_strict(REGION_GROUP_LABELS, return_dtype=pl.String))
+            group=pl.when(is_region).then(body_category.replace_strict(REGION_GROUP_LABELS, return_dtype=pl.String))
             .otherwise(pl.col("unit_type")),
             ipp=pl.when(is_region).then(pl.col("region_ipp")).otherwise(pl.col("unit_ipp")),
             predicate_label=pl.when(is_region).then(pl.col("region_predicate_label"))
             .otherwise(pl.col("unit_predicate_label")),
             basis=pl.col("award").replace_strict(basis, default=BASIS_IPP, return_dtype=pl.String),
             _award_order=pl.col("award").replace_strict(award_order, default=None, return_dtype=pl.Int64),
-            _group_order=pl.when(is_region).then(_category_order(region_tier))
+            _group_order=pl.when(is_region).then(_category_order(body_category))
             .otherwise(pl.col("unit_type").replace_strict(type_order, default=len(type_order),
                                                           return_dtype=pl.Int64)),
         )
