@@ -170,12 +170,13 @@ def content_hash(frame: pl.DataFrame, *, exclude: tuple[str, ...] = ()) -> str:
     return digest.hexdigest()
 
 
-def make_read_only(root: Path) -> None:
+def make_read_only(root: Path, *, include_root: bool = True) -> None:
     """Strip write permission from a stored tree so nothing a region sent is altered later."""
     for path in sorted(root.rglob("*"), reverse=True):
-        mode = path.stat().st_mode
+        mode = path.lstat().st_mode
         path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-    root.chmod(root.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    if include_root:
+        root.chmod(root.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
 RAW_REFUSED = ".refused.json"
@@ -221,10 +222,11 @@ def store_raw(source: Path, target: Path, entries: BundleEntries | None = None, 
         copy_bundle(source, work / source.name, entries)
         if entries.refused:
             (work / RAW_REFUSED).write_text(json.dumps([r.__dict__ for r in entries.refused], indent=1))
-        make_read_only(work)
+        make_read_only(work, include_root=False)  # a folder moved to another parent must be writable (its '..')
         target.parent.mkdir(parents=True, exist_ok=True)
         crash_point("raw:copied")
         os.replace(work, target)
+        target.chmod(target.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
     except OSError as err:
         kept = stored_bundle(target)
         if kept is not None:  # another run stored the same bytes first
