@@ -225,6 +225,25 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
+    import polars as pl
+
+    from flows.warehouse_db import connect
+
+    database = Path(args.db) if args.db else _places(args).warehouse.with_suffix(".duckdb")
+    with connect(database) as connection:
+        try:
+            result = connection.sql(args.query)
+        except duckdb.Error as err:
+            raise UsageError(" ".join(str(err).split())) from err
+        if result is None:
+            return EXIT_OK
+        with pl.Config(tbl_rows=args.rows, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200):
+            print(result.pl())
+    return EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from flows.operations import status_lines
 
@@ -315,8 +334,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         places = _places(args)
         summaries, database = run_demo(places)
     _print_summaries(summaries, places.warehouse)
-    print(f"DuckDB: {database} (one view per table; e.g. duckdb {database} "
-          "\"select cycle, predicate, count(*) from unit_scores group by all\")")
+    print(f"DuckDB: {database} (one view per table): uv run pekppp sql "
+          "\"select cycle, predicate, count(*) from unit_scores group by all order by all\"")
     print(f"reports: {places.reports}/<cycle>/laporan_<cycle>.html, region cards in wilayah/, rosters beside them")
     return EXIT_OK
 
@@ -377,6 +396,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--release", help="release id (default: the newest); see _releases/<cycle>/")
     export.add_argument("--out", required=True, help="a .parquet or .csv file")
 
+    sql = sub.add_parser("sql", parents=[common], help="a SQL query on the warehouse's DuckDB views")
+    sql.add_argument("query")
+    sql.add_argument("--db", help="the DuckDB file (default <warehouse>.duckdb, as `pekppp demo` writes it)")
+    sql.add_argument("--rows", type=int, default=40, help="rows to print (default 40)")
+
     alerts = sub.add_parser("alerts", help="notify on failed or missing nightly runs (Prefect automations)")
     alerts.add_argument("--webhook", help="URL a Custom Webhook block POSTs {subject, body, text} to (created or "
                                           "overwritten); without it an existing block is used")
@@ -388,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo, "generate": cmd_generate, "run": cmd_run, "rerun": cmd_rerun, "validate": cmd_validate,
     "roster": cmd_roster, "report": cmd_report, "status": cmd_status, "alerts": cmd_alerts,
-    "load-warehouse": cmd_load_warehouse, "export": cmd_export,
+    "load-warehouse": cmd_load_warehouse, "export": cmd_export, "sql": cmd_sql,
 }
 
 

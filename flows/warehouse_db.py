@@ -2,13 +2,16 @@
 
 Each view reads `<warehouse>/<table>/*/*.parquet` (hive-partitioned, `cycle` typed VARCHAR) when it
 is queried, so new releases and cycles show up without reloading; reload after the declared schemas
-change. The views hold the warehouse's absolute path: a copied database file still reads that
-warehouse. The file is built under a temporary name and renamed into place, so a reader never opens
-a half-built database.
+change. The views hold the warehouse's path *relative to the database file's folder*, and DuckDB
+resolves relative paths against its working directory (or `file_search_path`): open the file from its
+own folder, or with `connect` here, and the database and warehouse can be copied or moved together to
+any place or machine. The file is built under a temporary name and renamed into place, so a reader
+never opens a half-built database.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -34,17 +37,17 @@ def _duckdb_type(dtype: pl.DataType | type[pl.DataType]) -> str:
     return DUCKDB_TYPES[dtype.base_type()]  # type: ignore[index]
 
 
-def parquet_source(warehouse: Path, table: str) -> str:
-    """The DuckDB table function reading every cycle of one table."""
-    pattern = _literal(str(warehouse.resolve() / table / "*" / "*.parquet"))
+def parquet_source(warehouse: Path, table: str, base: Path) -> str:
+    """The DuckDB table function reading every cycle of one table, by a path relative to `base`."""
+    pattern = _literal(os.path.relpath(warehouse.resolve() / table, base.resolve()) + "/*/*.parquet")
     return (f"read_parquet({pattern}, hive_partitioning = true, hive_types = {{'{PARTITION_KEY}': 'VARCHAR'}}, "
             "union_by_name = true)")
 
 
-def view_sql(warehouse: Path, spec: TableSpec) -> str:
+def view_sql(warehouse: Path, spec: TableSpec, base: Path) -> str:
     """CREATE VIEW for one table: over its files, or empty with the declared columns before any publish."""
     if any((warehouse / spec.name).glob("*/*.parquet")):
-        return f"CREATE OR REPLACE VIEW {spec.name} AS SELECT * FROM {parquet_source(warehouse, spec.name)}"
+        return f"CREATE OR REPLACE VIEW {spec.name} AS SELECT * FROM {parquet_source(warehouse, spec.name, base)}"
     ordered = sorted(spec.columns, key=lambda c: c.name == PARTITION_KEY)  # as from the files: cycle last
     columns = ", ".join(f"CAST(NULL AS {_duckdb_type(c.dtype)}) AS \"{c.name}\"" for c in ordered)
     return f"CREATE OR REPLACE VIEW {spec.name} AS SELECT {columns} WHERE false"
@@ -60,8 +63,9 @@ def load_duckdb(warehouse: Path, db_path: Path) -> dict[str, int]:
             tmp.unlink()  # DuckDB creates its own file; an empty one is not a database
             connection = duckdb.connect(str(tmp))
             try:
+                connection.execute(f"SET file_search_path = {_literal(str(db_path.parent.resolve()))}")
                 for spec in OUTPUT_TABLES.values():
-                    connection.execute(view_sql(warehouse, spec))
+                    connection.execute(view_sql(warehouse, spec, db_path.parent))
                     counts[spec.name] = connection.execute(f"SELECT count(*) FROM {spec.name}").fetchall()[0][0]
             finally:
                 connection.close()
@@ -70,3 +74,12 @@ def load_duckdb(warehouse: Path, db_path: Path) -> dict[str, int]:
     except OSError as err:
         raise WarehouseError(f"cannot write {db_path}: {err.strerror or one_line(err)}") from err
     return counts
+
+
+def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
+    """Open the database read-only with its views' relative paths resolved from the file's own folder."""
+    if not db_path.is_file():
+        raise WarehouseError(f"no DuckDB file {db_path}; build it with `make warehouse-db` (or `pekppp demo`)")
+    connection = duckdb.connect(str(db_path), read_only=True)
+    connection.execute(f"SET file_search_path = {_literal(str(db_path.parent.resolve()))}")
+    return connection

@@ -27,6 +27,8 @@ from polars.testing import assert_frame_equal
 
 import flows.publish as publish_module
 import flows.storage as storage
+from flows import warehouse_db
+from flows.cli import main
 from flows.generate import generate_cycle
 from flows.ingest import discover, ingest_bundle
 from flows.ledger import Ledger
@@ -599,7 +601,7 @@ def test_load_duckdb_builds_views_matching_the_manifests(published: Places, tmp_
     manifests = {c: current_release(published, c) for c in CYCLES}
     assert counts == {t: sum(m["tables"][t]["rows"] for m in manifests.values()) for t in OUTPUT_TABLES}  # type: ignore[index]
     types = {pl.String: "VARCHAR", pl.Int64: "BIGINT", pl.Float64: "DOUBLE", pl.Boolean: "BOOLEAN"}
-    with duckdb.connect(str(db_path), read_only=True) as con:
+    with warehouse_db.connect(db_path) as con:
         for table, spec in OUTPUT_TABLES.items():
             described = {name: kind for name, kind, *_ in con.execute(f"DESCRIBE {table}").fetchall()}
             assert list(described) == [*(n for n in spec.names if n != "cycle"), "cycle"], table
@@ -614,10 +616,34 @@ def test_load_duckdb_builds_views_matching_the_manifests(published: Places, tmp_
     assert sorted(p.name for p in db_path.parent.iterdir()) == ["warehouse.duckdb"]
     # Refreshing replaces the file; new releases show through the same views without a reload.
     release = publish(published, load_methodology("2024"), now=T0 + timedelta(hours=1))
-    with duckdb.connect(str(db_path), read_only=True) as con:
+    with warehouse_db.connect(db_path) as con:
         assert con.execute("SELECT DISTINCT release_id FROM unit_scores WHERE cycle = '2024'").fetchall() == \
             [(release.release_id,)]
     assert load_duckdb(published.warehouse, db_path) == counts
+
+
+def test_the_duckdb_file_moves_with_its_warehouse(published: Places, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    home = tmp_path / "site"
+    shutil.copytree(published.warehouse, home / "warehouse", symlinks=True)
+    db_path = home / "warehouse.duckdb"
+    counts = load_duckdb(home / "warehouse", db_path)
+    moved = tmp_path / "elsewhere" / "copy"
+    shutil.copytree(home, moved, symlinks=True)
+    shutil.rmtree(home)  # the original place is gone: the copy must not point at it
+    with warehouse_db.connect(moved / "warehouse.duckdb") as con:
+        assert {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in OUTPUT_TABLES} == counts
+        sql = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'unit_scores'").fetchall()[0][0]
+    assert str(tmp_path) not in sql and "'warehouse/unit_scores/*/*.parquet'" in sql
+    with pytest.raises(WarehouseError, match="make warehouse-db"):
+        warehouse_db.connect(tmp_path / "none.duckdb")
+    # The README's first query, as an operator types it (no DuckDB CLI needed):
+    query = "select cycle, count(*) as units from unit_scores group by all order by all"
+    assert main(["sql", query, "--db", str(moved / "warehouse.duckdb")]) == 0
+    out = capsys.readouterr().out
+    for cycle in CYCLES:
+        units = current_release(published, cycle)["tables"]["unit_scores"]["rows"]  # type: ignore[index]
+        assert re.search(rf"{cycle}\s*┆\s*{units}\b", out), out
 
 
 def test_load_duckdb_on_an_empty_or_missing_warehouse(tmp_path: Path) -> None:
