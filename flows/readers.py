@@ -54,7 +54,8 @@ from flows.intake.limits import (
     check_parquet,
     check_xlsx,
 )
-from flows.settings import intake_limits
+from flows.intake.xlsx_child import XlsxReadFailed, read_sheet
+from flows.settings import IntakeLimits, intake_limits
 from transforms.methodology import Limits, Methodology
 from transforms.parsing import EXTRA, duplicated_headers, normalise_header, parse_table
 from transforms.schemas import (
@@ -412,14 +413,26 @@ def _read_xlsx(path: Path, table: str) -> pl.DataFrame:
     Whole numbers come out as `4` (not `4.0`); date cells as ISO `YYYY-MM-DD` (with the time when
     it is not midnight).
     """
+    limits = intake_limits()
     try:
-        workbook = fastexcel.read_excel(path)
-        names = workbook.sheet_names
-        if not names:
-            return _empty()
-        sheet = next((n for n in names if n.strip().lower() == table), names[0])
-        cells = workbook.load_sheet(sheet, header_row=None, dtypes="string").to_polars()
-    except fastexcel.FastExcelError as err:
+        if limits.xlsx_reader_child:
+            found = _sheet_in_child(path, table, limits)
+            if found is None:
+                return _empty()
+            sheet, cells = found
+        else:
+            workbook = fastexcel.read_excel(path)
+            names = workbook.sheet_names
+            if not names:
+                return _empty()
+            sheet = next((n for n in names if n.strip().lower() == table), names[0])
+            cells = workbook.load_sheet(sheet, header_row=None, dtypes="string").to_polars()
+    except (fastexcel.FastExcelError, XlsxReadFailed) as err:
+        if isinstance(err, XlsxReadFailed) and not err.damaged:
+            raise UnreadableFile(table, path, (
+                f"{path.name} could not be read within the limits for one sheet ({err}; settings "
+                "PEKPPP_XLSX_READER_MEMORY_BYTES, PEKPPP_XLSX_READER_TIMEOUT_SECONDS); save the table again in a "
+                "new workbook, or send it as .csv."), rule=RULE_LIMIT) from err
         raise UnreadableFile(table, path, (
             f"{path.name} could not be opened as an Excel workbook (it is damaged, incomplete or not really "
             ".xlsx); open it in Excel, save it again as .xlsx and send it again.")) from err
@@ -429,6 +442,16 @@ def _read_xlsx(path: Path, table: str) -> pl.DataFrame:
     data = cells.slice(1).rename(dict(zip(cells.columns, columns, strict=True)))
     data = data.with_columns(pl.col(c).str.replace(_MIDNIGHT, "${1}") for c in columns)
     return _numbered(data, first_row=_sheet_first_row(path, sheet) + 1)
+
+
+def _sheet_in_child(path: Path, table: str, limits: IntakeLimits) -> tuple[str, pl.DataFrame] | None:
+    """(sheet name, text cells) read by the child process of `flows/intake/xlsx_child.py`; None: no sheet."""
+    with tempfile.TemporaryDirectory(prefix="pekppp-xlsx-") as work:
+        found = read_sheet(path, table, limits.xlsx_reader_memory_bytes, limits.xlsx_reader_timeout_seconds,
+                           Path(work))
+        if found is None:
+            return None
+        return found.sheet, pl.read_ipc(found.arrow_file.read_bytes())
 
 
 def _sheet_first_row(path: Path, sheet: str) -> int:

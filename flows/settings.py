@@ -128,6 +128,13 @@ class IntakeLimits:
     Excel reader allocates it (it allocates the whole box: one far cell costs the whole box)."""
     xlsx_max_unpacked_bytes: int = 1 * 2**30
     """Bytes of an XLSX's parts unpacked (sheets, shared strings)."""
+    xlsx_reader_child: bool = True
+    """Read each Excel sheet in a child process (~0.2 s a file) under the two limits below, so an abort or
+    out-of-memory of the native reader rejects the file instead of killing the run; 0 reads in-process."""
+    xlsx_reader_memory_bytes: int = 4 * 2**30
+    """Address space of that child (RLIMIT_AS): a sheet of `xlsx_max_cells` text cells fits well inside."""
+    xlsx_reader_timeout_seconds: int = 600
+    """Seconds that child may take."""
     refuse_hard_links: bool = True
     """Refuse a file with another name outside its bundle (env PEKPPP_REFUSE_HARD_LINKS=0 allows them,
     for landing zones staged from hard links such as the benchmark's)."""

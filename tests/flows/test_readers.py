@@ -515,3 +515,35 @@ def test_table_limits_are_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("PEKPPP_TABLE_MAX_BYTES", "10")
     with pytest.raises(UnreadableFile, match="PEKPPP_TABLE_MAX_BYTES"):
         read_raw(path, "units")
+
+
+def test_an_excel_reader_abort_rejects_the_file_and_this_process_goes_on(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the sheet checks switched off, the far cell reaches the native reader, which asks for 512 GiB and
+    aborts: in its child process (RLIMIT_AS), so the file is rejected and the test process lives on."""
+    path = tmp_path / "units.xlsx"
+    book = xlsxwriter.Workbook(path)
+    sheet = book.add_worksheet("units")
+    sheet.write_row(0, 0, ["unit_id", "unit_name"])
+    sheet.write(1048575, 16383, "x")
+    book.close()
+    monkeypatch.setenv("PEKPPP_XLSX_MAX_CELLS", str(2**40))
+    monkeypatch.setenv("PEKPPP_TABLE_MAX_ROWS", str(2**21))
+    monkeypatch.setenv("PEKPPP_TABLE_MAX_COLUMNS", str(2**15))
+    monkeypatch.setenv("PEKPPP_XLSX_READER_MEMORY_BYTES", str(2**30))
+    with pytest.raises(UnreadableFile, match=r"Excel reader stopped \(signal 6") as err:
+        read_raw(path, "units")
+    assert err.value.rule == "limit_exceeded" and "PEKPPP_XLSX_READER_MEMORY_BYTES" in err.value.message
+
+
+def test_excel_sheets_read_in_this_process_when_the_setting_says_so(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "units.xlsx"
+    book = xlsxwriter.Workbook(path)
+    book.add_worksheet("units").write_row(0, 0, ["unit_id", "unit_name"])
+    book.worksheets()[0].write_row(1, 0, ["01", "Dinas"])
+    book.close()
+    in_child = read_raw(path, "units")
+    monkeypatch.setenv("PEKPPP_XLSX_READER_CHILD", "0")
+    assert read_raw(path, "units").equals(in_child)
+    assert in_child.select("unit_id", "unit_name").rows() == [("01", "Dinas")]
