@@ -55,7 +55,8 @@ def _print_summaries(summaries: list[dict], warehouse: Path) -> None:
                 c = s["changes"]
                 print(f"  vs {s['diff_against']}: {c['added']} units added, {c['removed']} removed, "
                       f"{c['changed']} changed (IPP {c['ipp']}, predicate {c['predicate']}, rank {c['rank_in_type']}, "
-                      f"award {c['award']}): {s['diff']}")
+                      f"eligibility {c.get('eligibility', 0)}, award {c['award']}), "
+                      f"{c.get('regions_changed', 0)} regions changed: {s['diff']}")
         else:
             print(f"  nothing new: no release published; readers still see {s['current_release'] or 'no release yet'}")
         for r in s["rejections"][:10]:

@@ -91,11 +91,13 @@ def cycle_lock(warehouse: Path, cycle: str, *, wait_seconds: float | None = None
                 told = True
             time.sleep(min(_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
         note = f"pid {os.getpid()} on {socket.gethostname()} since {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n"
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, note.encode(), 0)
+        with contextlib.suppress(OSError):  # the note is a courtesy: a full disk must not fail here, unexplained
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, note.encode(), 0)
         try:
             yield path
         finally:
-            os.ftruncate(fd, 0)  # the note goes before the lock does
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)  # the note goes before the lock does
     finally:
         os.close(fd)  # closing the descriptor releases the flock

@@ -123,3 +123,17 @@ def test_the_run_left_no_server_or_temporary_file_behind(outcome: dict) -> None:
     assert list(warehouse.rglob("*.tmp")) == []
     assert not (warehouse / "_raw" / ".staging" / CYCLE).exists() or not os.listdir(warehouse / "_raw" / ".staging" /
                                                                                      CYCLE)
+
+
+def test_a_rerun_from_the_raw_copies_gives_every_case_the_same_verdict(outcome: dict) -> None:
+    """`rerun` reads only the raw copies (links and FIFOs were never copied: `.refused.json` says what was
+    refused), so every submission keeps its status and reason, and still nothing escapes."""
+    from flows.nightly import rerun_cycle
+
+    places: Places = outcome["places"]
+    before = outcome["submissions"].select("region_code", "submission_id", "status", "reason").sort("submission_id")
+    rerun_cycle(cycle=CYCLE, landing=str(places.landing), warehouse=str(places.warehouse))
+    after = pl.read_parquet(places.warehouse / "submissions" / f"cycle={CYCLE}" / "*.parquet")
+    after = after.select("region_code", "submission_id", "status", "reason").sort("submission_id")
+    assert after.rows() == before.rows()
+    test_nothing_outside_a_bundle_reaches_the_warehouse(outcome)
