@@ -63,7 +63,7 @@ from flows.storage import (
 from transforms.cycle import CycleInputs, score_cycle
 from transforms.methodology import Methodology, MethodologyError
 from transforms.release_diff import RELEASE_DIFF, change_counts, unit_changes
-from transforms.schemas import EVALUATIONS, OUTPUT_TABLES, REQUIRED_TABLES, UNITS, TableSpec, skm_spec
+from transforms.schemas import EVALUATIONS, ISSUE_SQL_NAMES, OUTPUT_TABLES, REQUIRED_TABLES, UNITS, TableSpec, skm_spec
 from transforms.submissions import ACCEPTED
 
 PARTITION_KEY = "cycle"
@@ -169,7 +169,8 @@ def release_tables(places: Places, methodology: Methodology, entries: pl.DataFra
         "submissions": entries.select("cycle", "region_code", "submission_id", "bundle", "received_at", "status",
                                       "reason", "superseded_by", "n_issues"),
         "validation_issues": issues.with_columns(cycle=pl.lit(methodology.cycle))
-        .sort(["region_code", "submission_id", "table", "row", "column", "rule"], nulls_last=True),
+        .sort(["region_code", "submission_id", "table", "row", "column", "rule"], nulls_last=True)
+        .rename(ISSUE_SQL_NAMES),
     }
     return {name: frame.with_columns(release_id=pl.lit(release_id)) for name, frame in tables.items()}
 

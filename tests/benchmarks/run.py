@@ -323,7 +323,7 @@ def report(data: Dataset, runs: dict[str, ChildRun], fig: dict[str, Any], machin
                          f"{runs[name].wall_seconds - inc['process_s']:.1f}")
     if "load-warehouse" in runs and runs["load-warehouse"].ok:
         load = runs["load-warehouse"].result
-        lines.append(f"PostgreSQL load of the national release (COPY, one transaction): {load['rows']:,} rows in "
+        lines.append(f"PostgreSQL load of the nightly run's release (COPY, one transaction): {load['rows']:,} rows in "
                      f"{load['load_s']:.1f} s; the same release again: {load['again_s']:.2f} s (nothing changed: "
                      f"{not load['again_loaded']})")
     if fig["validate_rows_per_s_pipeline"]:
