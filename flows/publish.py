@@ -5,17 +5,23 @@ Layout of one cycle C in the warehouse:
     _store/C/<release_id>/<table>/part-<release_id>.parquet  a release's tables, written before anyone sees them
     _store/C/<release_id>/_manifest.json, _diff.parquet      its manifest and diff, staged beside them
     _store/C/current -> <release_id>                 THE pointer: renaming it publishes a release
-    <table>/cycle=C -> ../_store/C/current/<table>    what readers scan; made once, then never changes
+    <table>/cycle=C/part-<release_id>.parquet         what readers scan: a real folder, the file a hard link
+                                                      to the store's; exchanged whole for the next release
     _releases/C/<release_id>.json, .diff.parquet      manifests and diffs of published releases, never pruned
     _releases/C/current.json                          names the release readers see (mirrors the pointer)
 
-One atomic rename of `_store/C/current` publishes every table together: at every instant each table
-of a cycle is wholly one release, and all tables the same one. File names are unique per release, so
-a reader that listed a file and opens it after a switch gets "not found" (and retries), never other
-bytes under that name. Nothing temporary is ever made under `<table>/` (Polars and DuckDB globs
-match hidden names). Publishes of a cycle take a lock, and each starts by finishing what a killed
-publish left: a release the pointer already shows gets its links, manifest and current.json;
-half-written stores and stale temporary files are removed. The stores of the newest RELEASES_KEPT
+One atomic rename of `_store/C/current` publishes the release (current_release_id, manifests, the
+reports and feeds follow it). Then each table's folder `<table>/cycle=C` is exchanged in one atomic
+step (`renameat2` RENAME_EXCHANGE) for a folder built beside the store with a hard link to the new
+file: each table is at every instant wholly one release, and the tables of a cycle follow the pointer
+within milliseconds; a reader wanting several tables of one release compares their `release_id` (as
+the reports do) or reads the files the manifest pins. Real folders and files, so `**` globs and copies
+of one table work. File names are unique per release, so a reader that listed a file and opens it
+after a switch gets "not found" (and retries), never other bytes under that name. Nothing temporary is
+ever made under `<table>/` (Polars and DuckDB globs match hidden names). Publishes of a cycle take a
+lock, and each starts by finishing what a killed publish left: a release the pointer already shows
+gets its table folders, manifest and current.json; half-written stores and stale temporary files are
+removed. The stores of the newest RELEASES_KEPT
 releases (and always the current one) stay, for readers that pinned a release by its manifest's
 `file` paths; manifests stay forever.
 """
@@ -48,6 +54,7 @@ from flows.storage import (
     os_reason,
     remove_temporaries,
     remove_tree,
+    show_folder,
     switch_link,
     write_bytes_atomic,
     write_parquet,
@@ -56,7 +63,7 @@ from flows.storage import (
 from transforms.cycle import CycleInputs, score_cycle
 from transforms.methodology import Methodology, MethodologyError
 from transforms.release_diff import RELEASE_DIFF, change_counts, unit_changes
-from transforms.schemas import EVALUATIONS, OUTPUT_TABLES, REQUIRED_TABLES, UNITS, TableSpec, skm_spec
+from transforms.schemas import EVALUATIONS, ISSUE_SQL_NAMES, OUTPUT_TABLES, REQUIRED_TABLES, UNITS, TableSpec, skm_spec
 from transforms.submissions import ACCEPTED
 
 PARTITION_KEY = "cycle"
@@ -162,7 +169,8 @@ def release_tables(places: Places, methodology: Methodology, entries: pl.DataFra
         "submissions": entries.select("cycle", "region_code", "submission_id", "bundle", "received_at", "status",
                                       "reason", "superseded_by", "n_issues"),
         "validation_issues": issues.with_columns(cycle=pl.lit(methodology.cycle))
-        .sort(["region_code", "submission_id", "table", "row", "column", "rule"], nulls_last=True),
+        .sort(["region_code", "submission_id", "table", "row", "column", "rule"], nulls_last=True)
+        .rename(ISSUE_SQL_NAMES),
     }
     return {name: frame.with_columns(release_id=pl.lit(release_id)) for name, frame in tables.items()}
 
@@ -182,7 +190,7 @@ def store_root(places: Places, cycle: str) -> Path:
 
 
 def table_link(places: Places, table: str, cycle: str) -> Path:
-    """The folder readers scan for one table and cycle: `<warehouse>/<table>/cycle=<C>`."""
+    """The folder readers scan for one table and cycle: `<warehouse>/<table>/cycle=<C>` (a real folder)."""
     return places.warehouse / table / f"{PARTITION_KEY}={cycle}"
 
 
@@ -319,10 +327,18 @@ def stage(store: Path, tables: dict[str, pa.Table], diff: pl.DataFrame | None, m
 
 
 def link_tables(places: Places, cycle: str) -> None:
-    """Make every `<table>/cycle=C` a link through the cycle's pointer (a no-op once it is one)."""
+    """Show the pointer's release in every `<table>/cycle=C` folder (a no-op for folders that already do).
+
+    Also turns the links of warehouses published before real folders (`<table>/cycle=C` -> the pointer)
+    into folders, in the same atomic exchange.
+    """
     root = store_root(places, cycle)
+    release_id = current_release_id(places, cycle)
+    if release_id is None or not (root / release_id).is_dir():
+        return
+    part = part_name(release_id)
     for name in OUTPUT_TABLES:
-        switch_link(table_link(places, name, cycle), root / POINTER / name, root / STAGING)
+        show_folder(table_link(places, name, cycle), {part: root / release_id / name / part}, root / STAGING)
 
 
 def record(places: Places, cycle: str, release_id: str) -> Path:

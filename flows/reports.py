@@ -40,7 +40,7 @@ from flows.storage import write_bytes_atomic
 from transforms import report_data
 from transforms.methodology import Methodology
 from transforms.rounding import difference_of_published
-from transforms.schemas import UNITS
+from transforms.schemas import ISSUE_SQL_NAMES, UNITS
 from transforms.unit_scores import STATUS_SCORED
 
 REPORT_TABLES = ("unit_scores", "aspect_scores", "region_scores", "national_scores", "award_roster", "submissions",
@@ -91,7 +91,10 @@ def read_table(places: Places, table: str, cycle: str) -> pl.DataFrame:
     if not files:
         raise NoReleaseError(f"cycle {cycle} has no published release in {places.warehouse} "
                              f"({table}/cycle={cycle} is missing); run `pekppp run --cycle {cycle}` first")
-    return pl.read_parquet(files, hive_partitioning=False)
+    frame = pl.read_parquet(files, hive_partitioning=False)
+    if table == "validation_issues":  # the pages use the pipeline's own names (releases of schema 1 had them)
+        frame = frame.rename({v: k for k, v in ISSUE_SQL_NAMES.items()}, strict=False)
+    return frame
 
 
 def read_published(places: Places, cycle: str, tables: Sequence[str] = REPORT_TABLES,

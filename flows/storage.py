@@ -13,6 +13,7 @@ step, the process kills itself with SIGKILL there, as a power cut would. The kil
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import hashlib
@@ -40,6 +41,9 @@ CRASH_ENV = "PEKPPP_TEST_CRASH_AT"
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK
+DIR_MODE = 0o777 & ~_UMASK
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
 """Mode of written files: what a plain open() would give. mkstemp's 0600 would lock out reader accounts."""
 
 
@@ -280,6 +284,63 @@ def switch_link(link: Path, target: Path, staging: Path) -> None:
         _fsync_dir(link.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def exchange(a: Path, b: Path) -> None:
+    """Swap the names `a` and `b` in one atomic step (Linux `renameat2` with RENAME_EXCHANGE).
+
+    Where the kernel or file system cannot (an old kernel, some network file systems), `b` is renamed
+    aside and `a` into its place: two renames, so a reader listing `b` at that instant finds nothing
+    and retries. `a` then names what `b` held.
+    """
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except AttributeError:
+        renameat2 = None
+    if renameat2 is not None:
+        if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise OSError(code, os.strerror(code), str(a), None, str(b))
+    aside = a.with_name(a.name + ".old")
+    os.rename(b, aside)
+    os.rename(a, b)
+    os.rename(aside, a)
+
+
+def show_folder(folder: Path, files: dict[str, Path], staging: Path) -> bool:
+    """Make `folder` a real folder holding exactly `files` (name -> the file to hard-link), switched in at once.
+
+    The new folder is built in `staging` (same file system, outside every folder readers scan) with
+    hard links to the release's files, then exchanged with `folder` atomically, so a reader listing
+    `folder` sees the old files or the new ones, never both or none. Real files in real folders: any
+    reader's recursive glob finds them and `cp -r`/`rsync -a`/`tar` of a table copy them. Returns
+    False when `folder` already holds exactly those files.
+    """
+    if folder.is_dir() and not folder.is_symlink():
+        present = set(os.listdir(folder))
+        if present == set(files) and all((folder / name).samefile(source) for name, source in files.items()):
+            return False
+    staging.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=TMP_SUFFIX, dir=staging))
+    try:
+        for name, source in files.items():
+            os.link(source, fresh / name)
+        fresh.chmod(DIR_MODE)  # mkdtemp's 0700 would hide the table from other accounts
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        crash_point(f"show:{folder.parent.name}/{folder.name}")
+        if folder.exists() or folder.is_symlink():
+            exchange(fresh, folder)  # `fresh` now names what readers saw before
+        else:
+            os.rename(fresh, folder)
+        _fsync_dir(folder.parent)
+    finally:
+        if fresh.is_symlink():
+            fresh.unlink()
+        elif fresh.exists():
+            remove_tree(fresh)
+    return True
 
 
 def remove_temporaries(directory: Path, prefix: str = ".") -> int:

@@ -26,15 +26,15 @@ import polars as pl
 from flows.publish import current_release, manifest_path
 from flows.settings import Places
 from flows.storage import WarehouseError
-from transforms.schemas import OUTPUT_TABLES, TableSpec
+from transforms.schemas import ISSUE_SQL_NAMES, OUTPUT_TABLES, TableSpec
 
 DSN_ENV = "PEKPPP_WAREHOUSE_DSN"
 SCHEMA = "pekppp"
 LOADS = "loads"
 """One row per cycle: the release its tables hold (the record readers and incremental loads key on)."""
 LOAD_HISTORY = "load_history"
-SQL_NAMES = {"table": "table_name", "row": "row_number", "column": "column_name"}
-"""Output columns named after SQL keywords, and the names they take in PostgreSQL."""
+SQL_NAMES = ISSUE_SQL_NAMES
+"""Columns named after SQL keywords in releases of schema 1, and the names they have since (and here)."""
 DECIMALS = {"ipp": "numeric(3,2)", "score": "numeric(3,2)", "ikm": "numeric(5,2)", "nrr": "numeric(6,4)"}
 """Float columns that are decimals by definition (rounded half-up before publishing): exact types here.
 `score` is an aspect score or an award's IPP (gain), both within ±5.00."""

@@ -220,20 +220,23 @@ SUBMISSIONS = TableSpec("submissions", (
     _c("release_id", pl.String, "Release"),
 ), description="One row per bundle received")
 
+ISSUE_SQL_NAMES = {"table": "table_name", "row": "row_number", "column": "column_name"}
+"""Issue columns inside the pipeline -> their published names (the inside names are SQL keywords)."""
+
 VALIDATION_ISSUES = TableSpec("validation_issues", (
     _c("cycle", pl.String, "Evaluation cycle"),
     _c("region_code", pl.String, "Region folder"),
     _c("submission_id", pl.String, "Bundle"),
-    _c("table", pl.String, "Input table (or 'bundle')"),
-    _c("row", pl.Int64, "Source row as the region sees it (header = 1); null for file-level problems",
+    _c("table_name", pl.String, "Input table (or 'bundle')"),
+    _c("row_number", pl.Int64, "Source row as the region sees it (header = 1); null for file-level problems",
        nullable=True),
-    _c("column", pl.String, "Column", nullable=True),
+    _c("column_name", pl.String, "Column", nullable=True),
     _c("value", pl.String, "Offending value as sent", nullable=True),
     _c("rule", pl.String, "Rule broken (expectation or reader rule)"),
     _c("severity", pl.String, "critical (rejects the bundle), row (row set aside) or warning"),
     _c("message", pl.String, "Plain explanation and what to do"),
     _c("release_id", pl.String, "Release"),
-), description="One row per problem found")
+), version=2, description="One row per problem found")
 
 OUTPUT_TABLES: dict[str, TableSpec] = {t.name: t for t in (
     UNIT_SCORES, ASPECT_SCORES, SKM_SCORES, REGION_SCORES, NATIONAL_SCORES, AWARD_ROSTER, SUBMISSIONS,

@@ -517,9 +517,27 @@ def run_validate_speed(args: argparse.Namespace) -> dict[str, Any]:
             "issues": report.issues, "peak_rss_mb": report.peak_rss_mb}
 
 
+# ---------------------------------------------------------------- PostgreSQL load
+
+
+def run_load_warehouse(args: argparse.Namespace) -> dict[str, Any]:
+    """Load the nightly contender's current release into a throw-away PostgreSQL, then again (a no-op)."""
+    from flows.settings import Places
+    from flows.warehouse_load import load_release
+    from tests.flows.postgres_server import postgres_server
+
+    places = Places(landing=args.landing, warehouse=args.warehouse)
+    with postgres_server() as dsn:
+        first = load_release(places, CYCLE, dsn)
+        again = load_release(places, CYCLE, dsn)
+    return {"load_s": first.seconds, "rows": sum(first.rows.values()), "per_table": first.rows,
+            "again_s": again.seconds, "again_loaded": again.loaded, "peak_rss_mb": peak_rss_mb()}
+
+
 CONTENDERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "pekppp": run_pekppp, "nightly": run_nightly, "nightly-incremental": run_nightly_incremental,
     "limit": run_limit, "pandas": run_pandas, "validate-speed": run_validate_speed,
+    "load-warehouse": run_load_warehouse,
 }
 
 

@@ -129,12 +129,16 @@ def dataset(size: Size, *, log=print) -> Dataset:  # type: ignore[no-untyped-def
 
 
 def link_tree(source: Path, target: Path) -> None:
-    """`target` as a copy of `source` made of hard links (directory mtimes kept: they are upload times)."""
-    shutil.copytree(source, target, copy_function=os.link, dirs_exist_ok=True)
+    """`target` as a copy of `source` (file and directory times kept: they are upload times).
+
+    Real copies, not hard links: the intake refuses a file with a second name outside its bundle (a
+    region could otherwise make the pipeline read a host file), so linked bundles would all be rejected.
+    """
+    shutil.copytree(source, target, copy_function=shutil.copy2, dirs_exist_ok=True)
 
 
 def add_bundle(extra: Path, landing: Path) -> Path:
-    """Put one extra bundle (<...>/<cycle>/<region>/<bundle>) into a run's landing zone (hard links)."""
+    """Put one extra bundle (<...>/<cycle>/<region>/<bundle>) into a run's landing zone (a copy)."""
     target = landing / CYCLE / extra.parent.name / extra.name
     link_tree(extra, target)
     return target

@@ -32,7 +32,7 @@ from tests.benchmarks.data import BENCH_ROOT, CYCLE, SIZES, Dataset, add_bundle,
 from tests.benchmarks.measure import ChildRun, python_module, run_child, session_members
 
 CONTENDER_ORDER = ("limit", "pandas", "pekppp", "nightly", "nightly-incremental", "nightly-incremental-server",
-                   "validate-speed")
+                   "load-warehouse", "validate-speed")
 REPEATED = ("limit", "pandas")
 """Cheap contenders run `--repeat` times; the fastest counts (the machine is shared, so noise only adds)."""
 TARGETS = {"end_to_end_vs_limit": 2.0, "peak_rss_mb": 4096.0, "validate_rows_per_s": 2_000_000.0,
@@ -42,9 +42,9 @@ TARGETS = {"end_to_end_vs_limit": 2.0, "peak_rss_mb": 4096.0, "validate_rows_per
 def _child(name: str, data: Dataset, work: Path, *, landing: Path, extra: list[str], args: argparse.Namespace,
            log: Any) -> ChildRun:
     out = work / f"{name}.json"
-    shares_nightly = name.startswith("nightly-incremental")
+    shares_nightly = name.startswith("nightly-incremental") or name == "load-warehouse"
     warehouse = work / "nightly" / "warehouse" if shares_nightly else work / name / "warehouse"
-    module_name = "nightly-incremental" if shares_nightly else name
+    module_name = "nightly-incremental" if name.startswith("nightly-incremental") else name
     argv = python_module("tests.benchmarks.contenders", module_name, "--landing", str(landing), "--warehouse",
                          str(warehouse), "--out", str(out), *extra)
     log(f"  {name} ...")
@@ -86,6 +86,9 @@ def run_contenders(data: Dataset, work: Path, args: argparse.Namespace, log: Any
                 continue
         elif name == "validate-speed":
             extra = ["--rows", str(data.survey_rows)]
+        elif name == "load-warehouse" and ("nightly" not in runs or not runs["nightly"].ok):
+            log(f"  {name}: skipped (loads the full nightly run's release)")
+            continue
         repeats = args.repeat if name in REPEATED else 1
         tries = [_child(name, data, work, landing=landing, extra=extra, args=args, log=log) for _ in range(repeats)]
         best = min(tries, key=lambda r: (not r.ok, r.wall_seconds))
@@ -252,7 +255,8 @@ def report(data: Dataset, runs: dict[str, ChildRun], fig: dict[str, Any], machin
               "pekppp": "pekppp stages (no Prefect)", "nightly": "pekppp nightly flow (Prefect)",
               "nightly-incremental": "nightly, 1 new bundle (new process)",
               "nightly-incremental-server": "  same, Prefect server already up",
-              "validate-speed": "GE validate_speed (survey rows)"}
+              "validate-speed": "GE validate_speed (survey rows)",
+              "load-warehouse": "PostgreSQL load of the release"}
     for name, run in runs.items():
         wall = run.wall_seconds
         if name == "nightly" and run.ok:
@@ -317,6 +321,11 @@ def report(data: Dataset, runs: dict[str, ChildRun], fig: dict[str, Any], machin
                             f"flow {inc['run']['flow_s']:.1f} (GE import {inc['ge_context_s']:.1f} within ingest, ")
                          + _phase_text(inc["run"]) + f"), server stop {inc['server_stop_s']:.1f}, rest "
                          f"{runs[name].wall_seconds - inc['process_s']:.1f}")
+    if "load-warehouse" in runs and runs["load-warehouse"].ok:
+        load = runs["load-warehouse"].result
+        lines.append(f"PostgreSQL load of the nightly run's release (COPY, one transaction): {load['rows']:,} rows in "
+                     f"{load['load_s']:.1f} s; the same release again: {load['again_s']:.2f} s (nothing changed: "
+                     f"{not load['again_loaded']})")
     if fig["validate_rows_per_s_pipeline"]:
         lines.append(f"validation rate inside the pipeline (all tables, chunks of bundles): "
                      f"{fig['validate_rows_per_s_pipeline'] / 1e6:.2f} M rows/s")

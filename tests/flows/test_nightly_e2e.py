@@ -96,7 +96,7 @@ def test_rejected_bundles_and_bad_rows_are_reported(cycle_run: dict) -> None:
         assert row["reason"]
     score_issues = issues.filter(pl.col("rule") == "score_range")
     assert score_issues.height > 0
-    assert score_issues["row"].null_count() == 0
+    assert score_issues["row_number"].null_count() == 0
 
 
 def independent_ipp(bundle: Path, unit_id: str, methodology: Methodology) -> Decimal:
