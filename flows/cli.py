@@ -177,7 +177,7 @@ def _run_flow(args: argparse.Namespace, flow_name: str) -> int:
         flow = flows_module.nightly if flow_name == "nightly" else flows_module.rerun_cycle
         try:
             summaries = flow(cycle=args.cycle, landing=str(places.landing), warehouse=str(places.warehouse),
-                             task_runner=args.task_runner)
+                             task_runner=args.task_runner, allow_empty=args.allow_empty)
         except flows_module.TaskRunnerError as err:
             raise UsageError(str(err)) from err
     _print_summaries(summaries, places.warehouse)
@@ -363,10 +363,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", parents=[common], help="the nightly job, once")
     run.add_argument("--cycle")
     run.add_argument("--task-runner", help=TASK_RUNNER_HELP)
+    run.add_argument("--allow-empty", action="store_true",
+                     help="publish even a release with no scored unit over one that has some")
 
     rerun = sub.add_parser("rerun", parents=[common], help="recompute a past cycle from its kept bundles")
     rerun.add_argument("--cycle", required=True)
     rerun.add_argument("--task-runner", help=TASK_RUNNER_HELP)
+    rerun.add_argument("--allow-empty", action="store_true",
+                       help="publish even a release with no scored unit over one that has some")
 
     val = sub.add_parser("validate", parents=[common], help="check one bundle offline")
     val.add_argument("path")

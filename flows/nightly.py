@@ -292,8 +292,8 @@ def ingest_chunk_task(work: list[tuple[int, LandedBundle, str]], methodology: Me
 
 @task(name="publish-cycle", task_run_name="publish {methodology.cycle}", retries=1,
       retry_delay_seconds=RETRY_DELAYS_SECONDS[:1], retry_condition_fn=is_io_failure, cache_policy=NO_CACHE)
-def publish_task(places: Places, methodology: Methodology) -> Release:
-    return publish(places, methodology)
+def publish_task(places: Places, methodology: Methodology, allow_empty: bool = False) -> Release:
+    return publish(places, methodology, allow_empty=allow_empty)
 
 
 @task(name="delta-commit", task_run_name="delta {cycle}", cache_policy=NO_CACHE)
@@ -636,7 +636,8 @@ def _cycle_run_name() -> str:
 
 
 @flow(name="process-cycle", flow_run_name=_cycle_run_name, log_prints=True)
-def process_cycle(cycle: str, landing: str, warehouse: str, rerun: bool = False) -> CycleSummary:
+def process_cycle(cycle: str, landing: str, warehouse: str, rerun: bool = False,
+                  allow_empty: bool = False) -> CycleSummary:
     """One cycle under its lock: ingest new bundles (or every kept one on a re-run), record, publish."""
     logger = get_run_logger()
     places = Places.from_env(landing, warehouse)
@@ -687,7 +688,7 @@ def process_cycle(cycle: str, landing: str, warehouse: str, rerun: bool = False)
                 logger.warning("cycle %s: %s (left by an interrupted publish)", cycle, line)
             if repair:
                 logger.warning("cycle %s: repair publish: %s", cycle, repair)
-        release = publish_task(places, methodology) if results or rerun or repair else None
+        release = publish_task(places, methodology, allow_empty) if results or rerun or repair else None
         if release is not None:
             reports_task(places, cycle)
         if release is not None or before is not None:  # idempotent: completes a commit a killed run left undone
@@ -707,8 +708,8 @@ def process_cycle(cycle: str, landing: str, warehouse: str, rerun: bool = False)
         return summary
 
 
-def run_cycles(cycles: list[str], places: Places, *, rerun: bool,
-               task_runner: str | None) -> tuple[list[CycleSummary], list[CycleFailure]]:
+def run_cycles(cycles: list[str], places: Places, *, rerun: bool, task_runner: str | None,
+               allow_empty: bool = False) -> tuple[list[CycleSummary], list[CycleFailure]]:
     """One `process-cycle` subflow per cycle; a failing cycle does not stop the others."""
     runner = task_runner_for(task_runner)  # a bad spec fails before any cycle starts
     summaries: list[CycleSummary] = []
@@ -718,7 +719,7 @@ def run_cycles(cycles: list[str], places: Places, *, rerun: bool,
         started = datetime.now(UTC)
         subflow = process_cycle.with_options(task_runner=runner)
         state = subflow(cycle=cycle, landing=str(places.landing), warehouse=str(places.warehouse), rerun=rerun,
-                        return_state=True)
+                        allow_empty=allow_empty, return_state=True)
         try:
             summary = state.result()
         except Exception as err:
@@ -752,7 +753,7 @@ def raise_failures(failures: list[CycleFailure]) -> None:
 
 @flow(name="nightly", log_prints=True)
 def nightly(cycle: str | None = None, landing: str | None = None, warehouse: str | None = None,
-            task_runner: str | None = None) -> list[dict]:
+            task_runner: str | None = None, allow_empty: bool = False) -> list[dict]:
     """Ingest new submissions of every open cycle (or of `cycle`), validate, score and publish.
 
     Args:
@@ -760,6 +761,7 @@ def nightly(cycle: str | None = None, landing: str | None = None, warehouse: str
         landing: the landing zone (default env PEKPPP_LANDING or data/landing).
         warehouse: the warehouse (default env PEKPPP_WAREHOUSE or data/warehouse).
         task_runner: threads, threads:N or dask://host:port (default env PEKPPP_TASK_RUNNER or threads).
+        allow_empty: publish even when the new release holds no scored unit where the current one does.
     """
     logger = get_run_logger()
     places = Places.from_env(landing, warehouse)
@@ -776,7 +778,7 @@ def nightly(cycle: str | None = None, landing: str | None = None, warehouse: str
     if unknown:
         logger.warning("landing zone has folder(s) %s with no methodology file; they are not processed "
                        "(add data/methodology/<cycle>.toml)", ", ".join(unknown))
-    summaries, failures = run_cycles(cycles, places, rerun=False, task_runner=task_runner)
+    summaries, failures = run_cycles(cycles, places, rerun=False, task_runner=task_runner, allow_empty=allow_empty)
     publish_artifacts("nightly", summaries, places, failures)
     raise_failures(failures)
     return [asdict(s) for s in summaries]
@@ -784,7 +786,7 @@ def nightly(cycle: str | None = None, landing: str | None = None, warehouse: str
 
 @flow(name="rerun-cycle", log_prints=True)
 def rerun_cycle(cycle: str, landing: str | None = None, warehouse: str | None = None,
-                task_runner: str | None = None) -> list[dict] | State:
+                task_runner: str | None = None, allow_empty: bool = False) -> list[dict] | State:
     """Recompute a past cycle from its kept raw bundles under its own methodology; publish a new release.
 
     Args:
@@ -792,6 +794,7 @@ def rerun_cycle(cycle: str, landing: str | None = None, warehouse: str | None = 
         landing: the landing zone (default env PEKPPP_LANDING or data/landing).
         warehouse: the warehouse (default env PEKPPP_WAREHOUSE or data/warehouse).
         task_runner: threads, threads:N or dask://host:port (default env PEKPPP_TASK_RUNNER or threads).
+        allow_empty: publish even when the new release holds no scored unit where the current one does.
     """
     places = Places.from_env(landing, warehouse)
     load_methodology(cycle)
@@ -800,7 +803,7 @@ def rerun_cycle(cycle: str, landing: str | None = None, warehouse: str | None = 
         get_run_logger().error("%s", refusal)
         _record_run(places, cycle, kind="rerun", outcome="failed", message=refusal, started_at=datetime.now(UTC))
         return Failed(message=refusal)
-    summaries, failures = run_cycles([cycle], places, rerun=True, task_runner=task_runner)
+    summaries, failures = run_cycles([cycle], places, rerun=True, task_runner=task_runner, allow_empty=allow_empty)
     publish_artifacts("rerun", summaries, places, failures)
     raise_failures(failures)
     return [asdict(s) for s in summaries]

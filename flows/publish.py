@@ -65,6 +65,7 @@ from transforms.methodology import Methodology, MethodologyError
 from transforms.release_diff import RELEASE_DIFF, change_counts, unit_changes
 from transforms.schemas import EVALUATIONS, ISSUE_SQL_NAMES, OUTPUT_TABLES, REQUIRED_TABLES, UNITS, TableSpec, skm_spec
 from transforms.submissions import ACCEPTED
+from transforms.unit_scores import STATUS_SCORED
 
 PARTITION_KEY = "cycle"
 RELEASES_KEPT = 3
@@ -447,13 +448,38 @@ def prune_stores(places: Places, cycle: str, keep: int) -> None:
             log.warning("could not remove old release %s: %s", old, os_reason(err))
 
 
+class EmptyReleaseRefused(WarehouseError):
+    """A release with no scored unit would replace one with scores; one line saying how to force it."""
+
+
+def scored_units(frame: pl.DataFrame | pl.LazyFrame) -> int:
+    return int(frame.lazy().filter(pl.col("status") == STATUS_SCORED).select(pl.len()).collect().item())
+
+
+def refuse_empty(places: Places, cycle: str, shown: str | None, units: pl.DataFrame, entries: pl.DataFrame) -> None:
+    """Refuse to replace a release holding scored units with one holding none (every bundle rejected, say)."""
+    if shown is None or scored_units(units):
+        return
+    part = store_root(places, cycle) / shown / "unit_scores" / part_name(shown)
+    before = scored_units(pl.scan_parquet(part)) if part.exists() else 0
+    if before == 0:
+        return
+    accepted = entries.filter(pl.col("status") == ACCEPTED).height
+    raise EmptyReleaseRefused(
+        f"cycle {cycle}: the new release would hold no scored unit ({accepted} of {entries.height} bundle(s) "
+        f"accepted) where release {shown} holds {before}; not published, readers still see {shown}. If that is "
+        f"meant, publish it with `pekppp run --cycle {cycle} --allow-empty` (deployment parameter allow_empty)")
+
+
 def publish(places: Places, methodology: Methodology, *, now: datetime | None = None,
-            lock_timeout: float = LOCK_TIMEOUT_S) -> Release:
+            lock_timeout: float = LOCK_TIMEOUT_S, allow_empty: bool = False) -> Release:
     """Score the cycle from the ledger and publish all its tables as one new release.
 
     Fails with one line and the previous release intact: MethodologyError (methodology file gone or
     changed), SchemaViolation (a table not fitting its declared schema, found before anything is
-    written) or WarehouseError (nothing stored, warehouse not writable or full, cycle busy).
+    written), EmptyReleaseRefused (the new release would hold no scored unit where the current one
+    holds some, unless `allow_empty`) or WarehouseError (nothing stored, warehouse not writable or
+    full, cycle busy).
     """
     now = now or datetime.now(UTC)
     cycle = methodology.cycle
@@ -476,6 +502,8 @@ def publish(places: Places, methodology: Methodology, *, now: datetime | None = 
             recover(places, cycle)
             crash_point("publish:recovered")
             shown = current_release_id(places, cycle)
+            if not allow_empty:
+                refuse_empty(places, cycle, shown, frames["unit_scores"], entries)
             diff = release_diff(places, cycle, shown, tables, release_id)
             manifest = manifest_record(methodology, source, release_id, now, entries, counts, hashes, diff, shown)
             if store.exists():

@@ -510,6 +510,28 @@ def test_a_cycle_with_no_stored_submissions_is_refused(published: Places) -> Non
     assert_readers_see(published, "2023", before)  # type: ignore[arg-type]
 
 
+def test_a_release_without_scores_never_silently_replaces_one_with_scores(published: Places, tmp_path: Path) -> None:
+    ledger = Ledger(published, "2024")
+    entries = ledger.load()
+    ledger.save(entries.with_columns(status=pl.lit("rejected"), reason=pl.lit("every bundle withdrawn")))
+    before = current_release_id(published, "2024")
+    with pytest.raises(publish_module.EmptyReleaseRefused) as refused:
+        publish(published, load_methodology("2024"), now=T0 + timedelta(hours=1))
+    line = _one_line(refused)
+    assert f"where release {before} holds" in line and "--allow-empty" in line and "0 of" in line
+    assert current_release_id(published, "2024") == before
+    assert_readers_see(published, "2024", before)  # type: ignore[arg-type]
+    forced = publish(published, load_methodology("2024"), now=T0 + timedelta(hours=2), allow_empty=True)
+    assert publish_module.scored_units(forced.tables["unit_scores"]) == 0
+    assert current_release_id(published, "2024") == forced.release_id
+    # A first release may hold no score: the regions' rejections must be published to be seen.
+    fresh = Places(landing=published.landing, warehouse=tmp_path / "first")
+    shutil.copytree(published.ledger / "2024", fresh.ledger / "2024")
+    shutil.copyfile(ledger.path, fresh.ledger / ledger.path.name)
+    first = publish(fresh, load_methodology("2024"), now=T0)
+    assert first.row_counts["submissions"] == entries.height
+
+
 def test_missing_kept_rows_are_refused_not_silently_skipped(published: Places) -> None:
     accepted = Ledger(published, "2024").load().filter(pl.col("status") == ACCEPTED)["submission_id"][0]
     (Ledger(published, "2024").accepted_dir(accepted) / "evaluations.parquet").unlink()
