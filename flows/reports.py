@@ -587,21 +587,32 @@ def roster_blocks(view: pl.DataFrame, methodology: Methodology, heading: str = "
     return join(parts)
 
 
-def left_out_block(units: pl.DataFrame, methodology: Methodology, heading: str = "h3") -> Html:
-    """Units an award could have honoured by predicate but which do not meet the eligibility rules, and why."""
-    if units.is_empty():
-        return Html("")
-    rows = [[Html(f"{h(r['unit_name'])}<br><span class=\"muted\">{h(r['unit_id'])}</span>"), r["unit_type"],
-             Html(f"{h(r['region_name'])} <span class=\"muted\">({h(r['region_code'])})</span>"), number(r["ipp"]),
-             predicate_badge(methodology, r["predicate"], short=True),
-             Html(f'<span class="note">{h(r["ineligible_reason"])}</span>')]
-            for r in units.iter_rows(named=True)]
-    return join([Html(f"<{heading}>Tidak memenuhi syarat penghargaan <span class=\"muted\">({units.height} unit)"
-                      f"</span></{heading}>"),
-                 paragraph("Unit dengan predikat yang dapat diberi penghargaan, tetapi tidak memenuhi syarat "
-                           "kelayakan metodologi siklus ini; alasannya menyebut aturan yang tidak dipenuhi.", "note"),
-                 table(["Unit layanan", "Jenis Unit", "Pemerintah Daerah", "IPP", "Predikat", "Alasan"], rows,
-                       numeric=[3], widths=[24, 11, 17, 7, 8, 33])])
+def left_out_block(units: pl.DataFrame, methodology: Methodology, heading: str = "h3",
+                   regions: pl.DataFrame | None = None) -> Html:
+    """Units (and regions) an award could have honoured by predicate but which do not meet its rules, and why."""
+    parts: list[Html] = []
+    if not units.is_empty():
+        rows = [[Html(f"{h(r['unit_name'])}<br><span class=\"muted\">{h(r['unit_id'])}</span>"), r["unit_type"],
+                 Html(f"{h(r['region_name'])} <span class=\"muted\">({h(r['region_code'])})</span>"),
+                 number(r["ipp"]), predicate_badge(methodology, r["predicate"], short=True),
+                 Html(f'<span class="note">{h(r["ineligible_reason"])}</span>')]
+                for r in units.iter_rows(named=True)]
+        parts += [Html(f"<{heading}>Tidak memenuhi syarat penghargaan <span class=\"muted\">({units.height} unit)"
+                       f"</span></{heading}>"),
+                  paragraph("Unit dengan predikat yang dapat diberi penghargaan, tetapi tidak memenuhi syarat "
+                            "kelayakan metodologi siklus ini; alasannya menyebut aturan yang tidak dipenuhi.", "note"),
+                  table(["Unit layanan", "Jenis Unit", "Pemerintah Daerah", "IPP", "Predikat", "Alasan"], rows,
+                        numeric=[3], widths=[24, 11, 17, 7, 8, 33])]
+    if regions is not None and not regions.is_empty():
+        rows = [[r["award_label"], Html(f"{h(r['region_name'])} <span class=\"muted\">({h(r['region_code'])})</span>"),
+                 r["category"], number(r["ipp"]), predicate_badge(methodology, r["predicate"], short=True),
+                 Html(f'<span class="note">{h(r["reason"])}</span>')]
+                for r in regions.iter_rows(named=True)]
+        parts += [Html(f"<{heading}>Pemerintah daerah yang tidak memenuhi syarat cakupan lokus "
+                       f"<span class=\"muted\">({regions.height})</span></{heading}>"),
+                  table(["Penghargaan", "Pemerintah Daerah", "Kategori", "IPP", "Predikat", "Alasan"], rows,
+                        numeric=[3], widths=[18, 22, 10, 7, 8, 35])]
+    return join(parts)
 
 
 def provenance(data: CycleData) -> Html:
@@ -721,8 +732,9 @@ def _award_section(data: CycleData) -> Html:
     view = report_data.roster_view(data["award_roster"].lazy(), data.units.lazy(), data["region_scores"].lazy(),
                                    data.reference.lazy(), data.methodology).collect()
     left = report_data.left_out(data.units.lazy(), data.reference.lazy(), data.methodology).collect()
+    uncovered = report_data.regions_left_out(data["region_scores"].lazy(), data.methodology).collect()
     return section("Daftar Penerima Penghargaan", roster_blocks(view, data.methodology),
-                   left_out_block(left, data.methodology), anchor="penghargaan")
+                   left_out_block(left, data.methodology, regions=uncovered), anchor="penghargaan")
 
 
 def _validation_section(data: CycleData) -> Html:

@@ -153,7 +153,8 @@ def write_html(roster: Roster, target: Path, cycle: str) -> None:
     footer = Html(f'<footer><p class="meta">Peringkat: urutan dalam penghargaan dan jenis unit (peringkat '
                   "kompetisi 1224 pada nilai 2 desimal yang dipublikasikan). Aturan penghargaan dari metodologi "
                   f"{h(Path(roster.methodology.source).name)}.</p></footer>")
-    left = left_out_block(roster.left_out, roster.methodology, heading="h2")
+    uncovered = report_data.regions_left_out(roster.published["region_scores"].lazy(), roster.methodology).collect()
+    left = left_out_block(roster.left_out, roster.methodology, heading="h2", regions=uncovered)
     with atomic_path(target) as tmp:
         tmp.write_text(page(title, header, roster_blocks(roster.view, roster.methodology, heading="h2"), left, footer),
                        encoding="utf-8")

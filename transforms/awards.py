@@ -147,6 +147,14 @@ def covered(award: Award) -> pl.Expr:
         pl.col("n_units_scored") * share.denominator >= pl.col("n_units") * share.numerator)
 
 
+def uncovered_reason(award: Award) -> pl.Expr:
+    """Why a region whose predicate the award honours is left out: its lokus not covered (null when covered)."""
+    share = award.min_scored_share if award.min_scored_share is not None else Fraction(0)
+    return pl.when(~covered(award)).then(pl.format(
+        "lokus not covered: {} of {} units scored (at least {} required, min_scored_share)",
+        pl.col("n_units_scored"), pl.col("n_units"), pl.lit(_percent(share))))
+
+
 def _region_award(regions: pl.LazyFrame, award: Award, methodology: Methodology) -> pl.LazyFrame:
     chosen = regions.filter(pl.col("predicate").is_in(list(award.predicates)) & covered(award))
     share = award.min_scored_share if award.min_scored_share is not None else Fraction(0)

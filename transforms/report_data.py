@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from transforms.awards import uncovered_reason
 from transforms.methodology import Methodology
 from transforms.region_scores import rank_category, region_level
 from transforms.rounding import (
@@ -360,6 +361,25 @@ def left_out(units: pl.LazyFrame, reference: pl.LazyFrame, methodology: Methodol
         .sort(["_order", "unit_type", "ipp", "region_code", "unit_id"], descending=[False, False, True, False, False])
         .select(*UNIT_KEY, "unit_name", "unit_type", "ipp", "predicate", "region_name", "ineligible_reason")
     )
+
+
+def regions_left_out(regions: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
+    """Regions whose roll-up predicate a region award honours but whose lokus is not covered, with why."""
+    regions = regions.with_columns(category=category(regions))
+    parts = [
+        regions.filter(pl.col("predicate").is_in(list(award.predicates)))
+        .with_columns(award_label=pl.lit(award.label), reason=uncovered_reason(award))
+        .filter(pl.col("reason").is_not_null())
+        .select("award_label", "region_code", "region_name", "category", "ipp", "predicate", "n_units_scored",
+                "n_units", "reason")
+        for award in methodology.awards if award.subject == "region"
+    ]
+    if not parts:
+        return pl.LazyFrame(schema={"award_label": pl.String, "region_code": pl.String, "region_name": pl.String,
+                                    "category": pl.String, "ipp": pl.Float64, "predicate": pl.String,
+                                    "n_units_scored": pl.Int64, "n_units": pl.Int64, "reason": pl.String})
+    return pl.concat(parts).with_columns(_order=_category_order(pl.col("category"))).sort(
+        ["award_label", "_order", "region_code"]).drop("_order")
 
 
 # ---------------------------------------------------------------- validation feedback

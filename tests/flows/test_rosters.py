@@ -261,3 +261,17 @@ def test_rerunning_2023_after_the_correction_lists_exactly_the_units_whose_eligi
     assert after.changes is not None and after.changes["eligibility"] == 2 and after.changes["changed"] == 2
     stored = pl.read_parquet(after.diff_path)  # type: ignore[arg-type]
     assert stored["reason"].to_list() == diff["reason"].to_list()
+
+
+def test_the_left_out_block_lists_regions_whose_lokus_is_not_covered() -> None:
+    from flows.reports import left_out_block
+
+    regions = pl.DataFrame({"award_label": ["Pemerintah Daerah Berpredikat Prima"], "region_code": ["35"],
+                            "region_name": ["Jawa <Timur>"], "category": ["provinsi"], "ipp": [4.6],
+                            "predicate": ["A"], "n_units_scored": [2], "n_units": [3],
+                            "reason": ["lokus not covered: 2 of 3 units scored"]})
+    units = pl.DataFrame(schema={"unit_id": pl.String})
+    page = str(left_out_block(units, load_methodology("2024"), regions=regions))
+    assert "tidak memenuhi syarat cakupan lokus" in page and "Jawa &lt;Timur&gt;" in page
+    assert "lokus not covered: 2 of 3 units scored" in page and "Tidak memenuhi syarat penghargaan" not in page
+    assert str(left_out_block(units, load_methodology("2024"))) == ""

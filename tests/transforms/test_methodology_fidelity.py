@@ -341,3 +341,15 @@ def test_a_region_award_needs_its_lokus_covered() -> None:
     half = replace(award, min_scored_share=Fraction(1, 2))
     assert awards.award_roster(units, regions, replace(M2024, awards=(half,))).collect()["region_code"].to_list() \
         == ["35.15", "35.78"]
+
+
+def test_regions_left_out_by_coverage_say_why() -> None:
+    from transforms import report_data
+
+    regions = pl.LazyFrame({"region_code": ["35", "35.15", "35.78"], "region_name": ["Jatim", "Sidoarjo", "Surabaya"],
+                            "level": ["provinsi", "kabupaten", "kota"], "ipp": [4.6, 4.2, 3.9],
+                            "predicate": ["A", "A-", "B"], "n_units": [3, 4, 2], "n_units_scored": [2, 4, 1]})
+    got = report_data.regions_left_out(regions, M2024).collect()  # a release without `category`: from `level`
+    # Sidoarjo is covered; Surabaya's B is no region award's predicate: only Jatim is listed.
+    assert got.select("region_code", "category", "reason").rows() == [
+        ("35", "provinsi", "lokus not covered: 2 of 3 units scored (at least 100% required, min_scored_share)")]
