@@ -162,9 +162,21 @@ def local_prefect(*, warm_up_ge: bool = True) -> Iterator[None]:
             warm_up()
         server.wait_ready()
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-            yield
+            try:
+                yield
+            finally:
+                _drain_api_logs()
     finally:
         server.stop()
+
+
+def _drain_api_logs() -> None:
+    """Send the run's queued log lines to the server before it stops (else Prefect's log worker, flushing
+    at exit, prints '--- Error logging to API ---' on stderr: the server is gone)."""
+    from prefect.logging.handlers import APILogWorker
+
+    with contextlib.suppress(Exception):
+        APILogWorker.drain_all(timeout=5)
 
 
 def _run_flow(args: argparse.Namespace, flow_name: str) -> int:
