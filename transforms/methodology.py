@@ -372,6 +372,9 @@ def parse_methodology(raw: dict[str, Any], *, cycle: str, source: str = "", sha2
         weight_column = str(_require(rollup, "weight_column", where))
         if method == "weighted" and not weight_column:
             raise MethodologyError(f"{where} method 'weighted' needs weight_column")
+        if method == "mean" and weight_column:
+            raise MethodologyError(f"{where} weight_column {weight_column!r} has no effect with method 'mean'; "
+                                   "set method = \"weighted\" or weight_column = \"\"")
         where = f"{source}: [rounding]"
         rounding = _known(_require(raw, "rounding", source), ("decimals", "mode"), where)
         if _require(rounding, "mode", where) != "half_up" or int(_require(rounding, "decimals", where)) != 2:
@@ -385,6 +388,8 @@ def parse_methodology(raw: dict[str, Any], *, cycle: str, source: str = "", sha2
         where = f"{source}: [f03]"
         f03 = _known(_require(raw, "f03", source), ("enabled", "f02_weight", "f03_weight"), where)
         f03_weights = (int(_require(f03, "f02_weight", where)), int(_require(f03, "f03_weight", where)))
+        if sum(f03_weights) != 100:
+            raise MethodologyError(f"{where} f02_weight + f03_weight must be 100, got {sum(f03_weights)}")
         if _bool(f03, "enabled", where):
             # The contract has no F-03 (citizen form) table yet: publishing F-02-only IPPs under a methodology
             # that asks for a blend would be wrong numbers, so the cycle is refused until the table exists.

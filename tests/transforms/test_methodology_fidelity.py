@@ -169,6 +169,8 @@ def test_a_missing_key_is_an_error_naming_the_key_and_the_file(path: tuple, key:
     ("eligibility", "require_survey_sampel", True, r"unknown key\(s\) \['require_survey_sampel'\]"),
     ("survey", "sample_rule", "formula", "sample_rule 'formula' is not one of krejcie_morgan"),
     ("scores", "min_evaluators", 1, r"unknown key\(s\) \['min_evaluators'\]"),
+    ("rollup", "weight_column", "annual_service_users", "has no effect with method 'mean'"),
+    ("f03", "f03_weight", 30, "f02_weight \\+ f03_weight must be 100, got 105"),
 ])
 def test_a_switch_that_would_not_act_is_refused_at_load(section: str, key: str, value: Any, message: str) -> None:
     raw = deepcopy(raw_2024())
