@@ -30,6 +30,7 @@ demo: setup
 
 test: setup
 	$(UV) run --frozen ruff check .
+	$(UV) run --frozen lint-imports
 	$(UV) run --frozen pytest
 
 test-server: setup
@@ -37,6 +38,7 @@ test-server: setup
 
 lint: setup
 	$(UV) run --frozen ruff check .
+	$(UV) run --frozen lint-imports
 
 bench: setup
 	$(UV) run --frozen python -m tests.benchmarks.run

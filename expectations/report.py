@@ -7,8 +7,9 @@ row in it. Each group shows its count, up to `EXAMPLES_PER_GROUP` example rows (
 region sees it in its file, column, value) and every affected row as compact ranges, so the officer
 can fix all of them without another tool. The headline says accepted or rejected and what to do next.
 
-`write_bundle_reports` is the one place the two pages are written (atomically, beside each other);
-`write_data_docs` renders GE's own Data Docs from the result objects the runner keeps on request
+`bundle_report_pages` renders both pages as bytes; the I/O layer writes them
+(`flows.storage.write_pages`, atomically, beside each other). `write_data_docs` renders GE's own
+Data Docs from the result objects the runner keeps on request
 (`validate_tables(..., keep_results=True)`), for those who want the expectation-level view.
 """
 
@@ -29,7 +30,6 @@ from typing import Any
 import polars as pl
 
 from expectations.runner import SEVERITIES, SEVERITY_CRITICAL, SEVERITY_ROW, SEVERITY_WARNING, load_suite
-from flows.storage import write_bytes_atomic
 from transforms.schemas import INPUT_TABLES
 from transforms.submissions import ACCEPTED, LATE, REJECTED
 
@@ -439,20 +439,17 @@ def bundle_report_html(issues: pl.DataFrame, *, cycle: str, region_code: str, re
 # ---------------------------------------------------------------- writing
 
 
-def write_bundle_reports(folder: Path, issues: pl.DataFrame, **meta: Any) -> dict[str, Path]:
-    """Write `report.html` and `report.md` into `folder`, each atomically (hidden temp name, fsync, rename).
+def bundle_report_pages(issues: pl.DataFrame, **meta: Any) -> dict[str, tuple[str, bytes]]:
+    """The officer's two pages of one bundle: format -> (file name, bytes), for the I/O layer to write.
 
     `meta` are the renderers' keywords (cycle, region_code, region_name, bundle, submission_id,
-    status, reason). Returns the written paths by format ("html", "markdown").
+    status, reason). Formats: "html" (report.html) and "markdown" (report.md).
     """
     shared = {"groups": issue_groups(issues), "counts": issue_counts(issues)}  # both pages show the same
-    pages = {
-        "html": (folder / REPORT_HTML, bundle_report_html(issues, **meta, **shared)),
-        "markdown": (folder / REPORT_MARKDOWN, bundle_report_markdown(issues, **meta, **shared)),
+    return {
+        "html": (REPORT_HTML, bundle_report_html(issues, **meta, **shared).encode("utf-8")),
+        "markdown": (REPORT_MARKDOWN, bundle_report_markdown(issues, **meta, **shared).encode("utf-8")),
     }
-    for path, text in pages.values():
-        write_bytes_atomic(path, text.encode("utf-8"))
-    return {kind: path for kind, (path, _text) in pages.items()}
 
 
 def write_data_docs(target_dir: Path, ge_results: Mapping[str, Any], *, submission_id: str,
@@ -540,6 +537,17 @@ def _swap_in(staging: Path, target: Path) -> None:
 
 
 __all__ = [
-    "DATA_DOCS_DIR", "REPORT_HTML", "REPORT_MARKDOWN", "Example", "Headline", "IssueGroup", "bundle_report_html",
-    "bundle_report_markdown", "headline", "issue_counts", "issue_groups", "write_bundle_reports", "write_data_docs",
+    "DATA_DOCS_DIR",
+    "REPORT_HTML",
+    "REPORT_MARKDOWN",
+    "Example",
+    "Headline",
+    "IssueGroup",
+    "bundle_report_html",
+    "bundle_report_markdown",
+    "bundle_report_pages",
+    "headline",
+    "issue_counts",
+    "issue_groups",
+    "write_data_docs",
 ]

@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from expectations.report import DATA_DOCS_DIR, write_bundle_reports, write_data_docs
+from expectations.report import DATA_DOCS_DIR, bundle_report_pages, write_data_docs
 from flows.intake.entries import Refusal, inspect_bundle
 from flows.ledger import Entry, Ledger
 from flows.readers import SubmissionRejected, bundle_fingerprint, read_bundle
@@ -32,6 +32,7 @@ from flows.storage import (
     remove_tree,
     store_raw,
     stored_refusals,
+    write_pages,
 )
 from transforms.methodology import Methodology
 from transforms.schemas import BAD, ISSUE_SCHEMA, SEVERITY_CRITICAL
@@ -325,9 +326,9 @@ def keep_checked(opened: OpenedBundle, checked: CheckedBundle, places: Places, l
     ledger.keep_rows(submission_id, kept, checked.issues, region_code=bundle.region_code)
     crash_point("ingest:kept")
     reports = places.reports / bundle.cycle / bundle.region_code / submission_id
-    write_bundle_reports(reports, checked.issues, cycle=bundle.cycle, region_code=bundle.region_code,
-                         region_name=region_name(bundle.region_code), bundle=bundle.name,
-                         submission_id=submission_id, status=status, reason=checked.reason)
+    write_pages(reports, bundle_report_pages(checked.issues, cycle=bundle.cycle, region_code=bundle.region_code,
+                                            region_name=region_name(bundle.region_code), bundle=bundle.name,
+                                            submission_id=submission_id, status=status, reason=checked.reason))
     if checked.ge_results:
         try:
             write_data_docs(reports / DATA_DOCS_DIR, checked.ge_results, submission_id=submission_id)

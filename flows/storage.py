@@ -343,6 +343,15 @@ def show_folder(folder: Path, files: dict[str, Path], staging: Path) -> bool:
     return True
 
 
+def write_pages(folder: Path, pages: dict[str, tuple[str, bytes]]) -> dict[str, Path]:
+    """Write rendered pages (kind -> (file name, bytes)) into `folder`, each atomically; their paths by kind."""
+    written = {}
+    for kind, (name, data) in pages.items():
+        write_bytes_atomic(folder / name, data)
+        written[kind] = folder / name
+    return written
+
+
 def remove_temporaries(directory: Path, prefix: str = ".") -> int:
     """Delete what crashed writers left in `directory`: entries named `<prefix>...tmp`; returns how many."""
     if not directory.is_dir():

@@ -20,8 +20,8 @@ from expectations.report import (
     ROW_RANGES_SHOWN,
     bundle_report_html,
     bundle_report_markdown,
+    bundle_report_pages,
     issue_groups,
-    write_bundle_reports,
     write_data_docs,
 )
 from expectations.runner import Validation
@@ -166,6 +166,12 @@ def test_long_and_control_character_values_stay_on_one_short_line() -> None:
 
 
 # ---------------------------------------------------------------- writing
+
+
+def write_bundle_reports(folder: Path, issues: pl.DataFrame, **meta: object) -> dict[str, Path]:
+    from flows.storage import write_pages  # the I/O layer writes what the pure renderer returns
+
+    return write_pages(folder, bundle_report_pages(issues, **meta))
 
 
 def test_write_bundle_reports_writes_both_pages_atomically(tmp_path: Path) -> None:
