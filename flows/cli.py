@@ -71,15 +71,28 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from flows.settings import load_methodology
 
     methodology = load_methodology(args.cycle)
-    out = Path(args.out)
+    out = Path(args.out) if args.out else _places(args).landing
+    live = sys.stderr.isatty()
+    shown = {"line": False, "step": 0}
 
     def progress(done: int, total: int) -> None:
-        print(f"\rgenerating {args.cycle}: region {done}/{total}", end="", file=sys.stderr, flush=True)
+        """One line rewritten in place on a terminal; a line per tenth (and the last) in a log."""
+        if live:
+            print(f"\rgenerating {args.cycle}: region {done}/{total}", end="", file=sys.stderr, flush=True)
+            shown["line"] = True
+        elif done == total or done * 10 // total > shown["step"]:
+            shown["step"] = done * 10 // total
+            print(f"generating {args.cycle}: region {done}/{total}", file=sys.stderr, flush=True)
 
-    summary = generate_cycle(args.cycle, out, regions=args.regions, units=args.units, respondents=args.respondents,
-                             seed=args.seed, bad_rate=args.bad_rate, methodology=methodology,
-                             national=args.national, progress=progress)
-    print(file=sys.stderr)
+    try:
+        summary = generate_cycle(args.cycle, out, regions=args.regions, units=args.units,
+                                 respondents=args.respondents, seed=args.seed, bad_rate=args.bad_rate,
+                                 methodology=methodology, national=args.national, progress=progress)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    finally:
+        if shown["line"]:
+            print(file=sys.stderr)  # end the rewritten line before anything else is printed
     print(summary)
     return EXIT_OK
 
@@ -362,15 +375,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("demo", parents=[common], help="generate a synthetic cycle, run the nightly flow, summarise")
 
-    gen = sub.add_parser("generate", parents=[common], help="write synthetic submissions")
-    gen.add_argument("--cycle", required=True)
-    gen.add_argument("--out", required=True)
-    gen.add_argument("--regions", type=int, default=6)
-    gen.add_argument("--units", type=int, default=8, help="units per region")
-    gen.add_argument("--respondents", type=int, default=30, help="survey respondents per unit (about)")
-    gen.add_argument("--seed", type=int, default=2024)
-    gen.add_argument("--bad-rate", type=float, default=0.0)
-    gen.add_argument("--national", action="store_true", help="every province and kabupaten/kota")
+    gen = sub.add_parser(
+        "generate", parents=[common], help="write synthetic submissions",
+        description="Write synthetic bundles, one per region, as <out>/<cycle>/<region_code>/<bundle>/ with realistic "
+                    "names, codes, scores and survey answers, following the cycle's methodology. The same options "
+                    "and seed write the same bytes. Feed them to the pipeline with `pekppp run --landing <out>`.")
+    gen.add_argument("--cycle", required=True, help="the cycle, e.g. 2024 (its methodology file must exist)")
+    gen.add_argument("--out", help="the folder to write into, a landing zone (default: --landing, $PEKPPP_LANDING "
+                                   "or data/landing)")
+    gen.add_argument("--regions", type=int, default=6, help="regions (provinces and kabupaten/kota), default 6")
+    gen.add_argument("--units", type=int, default=8, help="service units per region, default 8")
+    gen.add_argument("--respondents", type=int, default=30,
+                     help="survey respondents per unit (about; varies per unit), default 30")
+    gen.add_argument("--seed", type=int, default=2024, help="random seed, default 2024")
+    gen.add_argument("--bad-rate", type=float, default=0.0,
+                     help="share 0..1 of deliberately bad bundles (rejected as a whole); in the other bundles "
+                          "about a fifth of that share of rows is bad (set aside). Default 0: all good")
+    gen.add_argument("--national", action="store_true",
+                     help="every province and kabupaten/kota (546 regions; --regions is ignored)")
 
     run = sub.add_parser("run", parents=[common], help="the nightly job, once")
     run.add_argument("--cycle")

@@ -709,6 +709,24 @@ def _bundle_defects(cycle: str, seed: int, codes: list[str], bad_rate: float) ->
     return {codes[c]: kinds[k % len(kinds)] for k, c in enumerate(chosen)}
 
 
+def _region_too_big(units: int, respondents: int, evaluators: int, methodology: Methodology) -> str | None:
+    """Why one region's bundle would be larger than a bundle's table may be (the intake would refuse it, and
+    the generator holds one region in memory), or None. Checked before anything is generated."""
+    from flows.settings import IntakeLimits
+
+    limit = IntakeLimits.from_env().table_max_rows
+    indicators = len(methodology.indicators)
+    tables = {"skm_responses": (units * respondents, f"{units:,} units x {respondents:,} respondents"),
+              "evaluations": (units * evaluators * indicators,
+                              f"{units:,} units x {evaluators} evaluators x {indicators} indicators")}
+    for table, (rows, how) in tables.items():
+        if rows > limit:
+            return (f"one region's {table} would have about {rows:,} rows ({how}), more than the "
+                    f"{limit:,} rows a table may hold (PEKPPP_TABLE_MAX_ROWS): the pipeline would refuse it and "
+                    "generating it would exhaust memory; lower --units or --respondents")
+    return None
+
+
 def generate_cycle(cycle: str, out: Path, *, regions: int = 6, units: int = 8, respondents: int = 30,
                    seed: int = 2024, bad_rate: float = 0.0, methodology: Methodology | None = None,
                    evaluators: int = 2, national: bool = False,
@@ -735,6 +753,9 @@ def generate_cycle(cycle: str, out: Path, *, regions: int = 6, units: int = 8, r
         raise ValueError(f"bad_rate must be between 0 and 1, not {bad_rate}")
     if seed < 0:
         raise ValueError(f"seed must be 0 or more, not {seed}")
+    too_big = _region_too_big(units, respondents, evaluators, methodology)
+    if too_big:
+        raise ValueError(too_big)
 
     ctx = _cycle_context(cycle, methodology, seed=seed, units=units, respondents=respondents,
                          evaluators=evaluators, bad_rate=bad_rate)

@@ -150,3 +150,31 @@ def test_alerts_need_a_server(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Ca
     assert main(["alerts", "--webhook", "http://127.0.0.1:9/hook"]) == EXIT_USAGE
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "set PREFECT_API_URL" in err[0]
+
+
+def test_generate_refuses_a_size_the_pipeline_would_refuse_before_writing(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["generate", "--cycle", "2024", "--out", str(tmp_path / "big"), "--regions", "40", "--units", "1500",
+            "--respondents", "150000"]
+    assert main(argv) == EXIT_USAGE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "225,000,000 rows (1,500 units x 150,000 respondents)" in err[0]
+    assert "PEKPPP_TABLE_MAX_ROWS" in err[0] and not (tmp_path / "big").exists()
+
+
+def test_generate_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["generate", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for option in ("--cycle", "--out", "--regions", "--units", "--respondents", "--seed", "--bad-rate", "--national",
+                   "--landing", "--warehouse"):
+        assert option in text, option
+    assert "default: --landing" in text and "deliberately bad bundles" in text
+
+
+def test_generate_progress_in_a_log_ends_its_lines(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "generate", "--cycle", "2024", "--regions", "3",
+                           "--units", "2", "--respondents", "5", "--landing", str(tmp_path / "landing")],
+                          capture_output=True, text=True, cwd=PROJECT_ROOT, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stderr and done.stderr.splitlines()[-1] == "generating 2024: region 3/3"
+    assert (tmp_path / "landing" / "2024").is_dir() and done.stdout.startswith("cycle 2024: 3 bundles in")
