@@ -93,6 +93,20 @@ class Award:
 
 
 @dataclass(frozen=True)
+class Robustness:
+    """How the uncertainty engine (`transforms.robustness`) draws: `[robustness]` of the methodology file."""
+
+    draws: int
+    seed: int
+    evaluator_spread: float
+    """Units with one evaluator: the chance each indicator score is one point off (half up, half down); 0: off."""
+    weight_spread: float
+    """Each aspect weight times 1 ± up to this share, renormalised to 100 (COINr-style); 0: off."""
+    threshold: float
+    """An award held with a lower probability is marked "tidak kokoh" (not robust)."""
+
+
+@dataclass(frozen=True)
 class Limits:
     max_bad_row_share: float
     zip_max_files: int
@@ -124,6 +138,8 @@ class Methodology:
     require_survey_sample: bool
     awards: tuple[Award, ...]
     closes_at: datetime | None = None
+    robustness: Robustness | None = None
+    """None when the file has no `[robustness]` section: no robustness tables are computed."""
     sha256: str = ""
     source: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -348,7 +364,29 @@ def _awards(rows: list[dict[str, Any]], predicate_codes: set[str], source: str) 
 
 
 TOP_KEYS = ("cycle", "scores", "rounding", "rollup", "f03", "limits", "aspects", "predicates", "survey",
-            "eligibility", "awards")
+            "eligibility", "awards", "robustness")
+ROBUSTNESS_KEYS = ("draws", "seed", "evaluator_spread", "weight_spread", "threshold")
+
+
+def _robustness(raw: Any, source: str) -> Robustness | None:
+    """`[robustness]`, optional: without it the cycle publishes no robustness figures (never default ones)."""
+    if raw is None:
+        return None
+    where = f"{source}: [robustness]"
+    _known(raw, ROBUSTNESS_KEYS, where)
+    settings = Robustness(
+        draws=int(_require(raw, "draws", where)), seed=int(_require(raw, "seed", where)),
+        evaluator_spread=float(_require(raw, "evaluator_spread", where)),
+        weight_spread=float(_require(raw, "weight_spread", where)),
+        threshold=float(_require(raw, "threshold", where)),
+    )
+    if settings.draws < 1:
+        raise MethodologyError(f"{where} draws must be at least 1")
+    if not 0 <= settings.evaluator_spread <= 1 or not 0 <= settings.threshold <= 1:
+        raise MethodologyError(f"{where} evaluator_spread and threshold are shares between 0 and 1")
+    if not 0 <= settings.weight_spread < 1:
+        raise MethodologyError(f"{where} weight_spread must be at least 0 and below 1")
+    return settings
 
 
 def parse_methodology(raw: dict[str, Any], *, cycle: str, source: str = "", sha256: str = "") -> Methodology:
@@ -432,6 +470,7 @@ def parse_methodology(raw: dict[str, Any], *, cycle: str, source: str = "", sha2
             require_survey_sample=_bool(eligibility, "require_survey_sample", f"{source}: [eligibility]"),
             awards=_awards(_require(raw, "awards", source), {b.code for b in predicates}, source),
             closes_at=closes_at,
+            robustness=_robustness(raw.get("robustness"), source),
             sha256=sha256,
             source=source,
         )

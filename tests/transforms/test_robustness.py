@@ -1,0 +1,249 @@
+"""The uncertainty engine (issue 23): exact small cases by hand enumeration, seeds, settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from tests.transforms.test_indices_golden import evaluations_for, uniform
+from transforms import robustness as rb
+from transforms.cycle import CycleInputs, score_cycle
+from transforms.methodology import Methodology, MethodologyError, Robustness, parse_methodology
+
+REGION = "35.78"
+OFF = Robustness(draws=4000, seed=7, evaluator_spread=0.0, weight_spread=0.0, threshold=0.9)
+"""Evaluators resampled only (one-evaluator perturbation and weights off): the enumerable case."""
+
+
+def sheet(methodology: Methodology, unit: str, evaluator: str, score: int,
+          changes: dict[str, int] | None = None) -> pl.DataFrame:
+    frame = evaluations_for(methodology, uniform(methodology, score), unit_id=unit, region_code=REGION,
+                            evaluator=evaluator)
+    for code, value in (changes or {}).items():
+        frame = frame.with_columns(score=pl.when(pl.col("indicator_code") == code).then(value)
+                                   .otherwise(pl.col("score")))
+    return frame
+
+
+def responses(methodology: Methodology, unit: str, answers: list[int]) -> pl.DataFrame:
+    """One respondent per answer, answering that value on every element."""
+    elements = methodology.survey.element_codes
+    return pl.DataFrame({
+        "region_code": [REGION] * len(answers), "unit_id": [unit] * len(answers),
+        "respondent_id": [f"{unit}-{n}" for n in range(len(answers))],
+        **{e: answers for e in elements},
+    }).with_columns(pl.col(elements).cast(pl.Int8))
+
+
+def run(methodology: Methodology, evaluations: pl.DataFrame, survey: pl.DataFrame,
+        settings: Robustness) -> tuple[dict[str, pl.DataFrame], rb.RobustnessTables]:
+    unit_ids = evaluations["unit_id"].unique(maintain_order=True).to_list()
+    units = pl.DataFrame({
+        "unit_id": unit_ids, "unit_name": unit_ids, "unit_type": ["RSUD"] * len(unit_ids),
+        "region_code": [REGION] * len(unit_ids), "annual_service_users": [10] * len(unit_ids),
+        "submission_id": ["s1"] * len(unit_ids),
+    })
+    regions = pl.LazyFrame({"region_code": [REGION], "name": ["Kota Mojokerto"]})
+    inputs = CycleInputs(units=units.lazy(), evaluations=evaluations.lazy(), responses=survey.lazy(),
+                         regions=regions)
+    tables = score_cycle(inputs, methodology)
+    engine_inputs = rb.robustness_inputs(evaluations.lazy(), survey.lazy(), methodology)
+    return tables, rb.robustness(tables["unit_scores"], tables["region_scores"], engine_inputs, methodology,
+                                 settings)
+
+
+def row(frame: pl.DataFrame, unit: str) -> dict:
+    return frame.filter(pl.col("unit_id") == unit).row(0, named=True)
+
+
+def awards_of(found: dict) -> dict:
+    return json.loads(found["award_probabilities"])
+
+
+def within(p: float, exact: float, draws: int) -> bool:
+    """A drawn share agrees with its exact value within 5 binomial standard deviations."""
+    return abs(p - exact) <= 5 * math.sqrt(exact * (1 - exact) / draws) + 1e-12
+
+
+def test_two_evaluators_at_4_and_5_give_4_50_and_four_resamples(methodology_2024: Methodology) -> None:
+    """Enumeration by hand: (4,4) → 4.00 B, (4,5) and (5,4) → 4.50 A-, (5,5) → 5.00 A.
+
+    So the published A- holds with 2/4; Pelayanan Prima (A) could hold with 1/4; the top-3 award of
+    the unit's type (at least A-, one unit of its type) holds with 3/4.
+    """
+    m = methodology_2024
+    evaluations = pl.concat([sheet(m, "U1", "E1", 4), sheet(m, "U1", "E2", 5)])
+    tables, result = run(m, evaluations, responses(m, "U1", [4] * 10), OFF)
+    assert tables["unit_scores"].row(0, named=True)["ipp"] == 4.50
+    found = row(result.units, "U1")
+    assert found["predicate"] == "A-" and found["evaluator_draw"] == "resample"
+    assert within(found["p_predicate"], 2 / 4, OFF.draws)
+    assert found["p_predicate"] == found["p_predicate_evaluators"]
+    assert found["p_predicate_weights"] == 1.0 and found["p_predicate_survey"] == 1.0
+    awards = awards_of(found)
+    assert awards["sangat_baik"]["holds"] and within(awards["sangat_baik"]["p"], 2 / 4, OFF.draws)
+    assert not awards["pelayanan_prima"]["holds"] and within(awards["pelayanan_prima"]["p"], 1 / 4, OFF.draws)
+    assert within(awards["terbaik_per_jenis"]["p"], 3 / 4, OFF.draws)
+    assert found["awards_not_robust"] == "sangat_baik,terbaik_per_jenis"
+    assert found["driver"] == "evaluators"
+
+
+def test_each_drawn_ipp_is_one_of_the_enumerated_resamples(methodology_2024: Methodology) -> None:
+    """Exactly: every draw of two sheets is one of the four resamples, each of the three IPPs appears."""
+    m = methodology_2024
+    evaluations = pl.concat([sheet(m, "U1", "E1", 4), sheet(m, "U1", "E2", 5)])
+    tables = score_cycle(CycleInputs(
+        units=pl.LazyFrame({"unit_id": ["U1"], "unit_name": ["U1"], "unit_type": ["RSUD"], "region_code": [REGION],
+                            "annual_service_users": [10], "submission_id": ["s"]}),
+        evaluations=evaluations.lazy(), responses=responses(m, "U1", [4] * 10).lazy(),
+        regions=pl.LazyFrame({"region_code": [REGION], "name": ["X"]})), m)
+    inputs = rb.robustness_inputs(evaluations.lazy(), responses(m, "U1", [4] * 10).lazy(), m)
+    lookup, _ = rb._band_lookup(m.predicates, 500)
+    units = rb._unit_arrays(tables["unit_scores"], inputs, m, lookup, 0.0)
+    d = 27720  # lcm(1..12): the shipped max_evaluators
+    drawn = rb._evaluator_draw(np.random.default_rng(1), units, 200, 0.0, d, np.zeros((30, 6), np.float32), (0, 5))
+    cents = rb._cents(drawn @ (np.array([a.weight for a in m.aspects]) * 100), rb.WEIGHT_TOTAL * 100 * d)
+    assert set(np.unique(cents).tolist()) == {400, 450, 500}
+
+
+def test_4_505_is_a_with_three_quarters(methodology_2024: Methodology) -> None:
+    """Two sheets around 4.5 with one indicator each moved so the mean is exactly 4.505 → 4.51 → A.
+
+    Sheet 1 = all 4 with indicator `up` at 5 (IPP 4 + Wa·wi/10000), sheet 2 = all 5 with `down` at 4,
+    Wa·wi of `up` minus that of `down` = 100. Resamples by hand: (2,2) ≥ 4.9 A; (1,2), (2,1) = 4.505 → A;
+    (1,1) = 4.0x → A- or B: A with 3/4 exactly.
+    """
+    m = methodology_2024
+    pairs = [(a.weight * i.weight, i.code) for a in m.aspects for i in a.indicators]
+    up, down = next((u, d) for wu, u in pairs for wd, d in pairs if wu - wd == 100)
+    up_weight = next(w for w, code in pairs if code == up)
+    assert 40_000 + up_weight < 45_100  # sheet 1 alone stays below A
+    evaluations = pl.concat([sheet(m, "U1", "E1", 4, {up: 5}), sheet(m, "U1", "E2", 5, {down: 4})])
+    tables, result = run(m, evaluations, responses(m, "U1", [4] * 10), OFF)
+    published = tables["unit_scores"].row(0, named=True)
+    assert (published["ipp"], published["predicate"]) == (4.51, "A")
+    found = row(result.units, "U1")
+    assert within(found["p_predicate"], 3 / 4, OFF.draws)
+    assert within(awards_of(found)["pelayanan_prima"]["p"], 3 / 4, OFF.draws)
+
+
+def test_a_unit_scored_5_everywhere_keeps_a_under_every_source(methodology_2024: Methodology) -> None:
+    m = methodology_2024
+    settings = dataclasses.replace(OFF, draws=1000, evaluator_spread=0.1, weight_spread=0.1)
+    evaluations = pl.concat([sheet(m, "U1", "E1", 5), sheet(m, "U1", "E2", 5)])
+    _, result = run(m, evaluations, responses(m, "U1", [4, 3, 4, 4, 2, 4, 4, 3, 4, 4]), settings)
+    found = row(result.units, "U1")
+    assert found["predicate"] == "A"
+    assert [found[f"p_predicate{s}"] for s in ("", "_evaluators", "_survey", "_weights")] == [1.0] * 4
+    assert awards_of(found)["pelayanan_prima"] == {"holds": True, "p": 1.0, "evaluators": 1.0, "survey": 1.0,
+                                                   "weights": 1.0, "driver": None}
+    assert found["awards_not_robust"] is None and found["driver"] is None
+    assert (found["rank_low"], found["rank_high"]) == (1, 1)
+
+
+def test_weights_move_an_unbalanced_unit_and_not_a_balanced_one(methodology_2024: Methodology) -> None:
+    """All 4 gives 4.00 under any weights summing to 100; a unit at 5 in aspects a and b and 4 elsewhere
+    has IPP 4 + (24 + 25)/100 = 4.49 (A-), and weights a little off carry it over 4.51 (A) or not."""
+    m = methodology_2024
+    settings = dataclasses.replace(OFF, draws=500, weight_spread=0.1)
+    strong = {i.code: 5 for a in m.aspects if a.code in ("a", "b") for i in a.indicators}
+    evaluations = pl.concat([sheet(m, "FLAT", "E1", 4), sheet(m, "FLAT", "E2", 4),
+                             sheet(m, "SHARP", "E1", 4, strong), sheet(m, "SHARP", "E2", 4, strong)])
+    tables, result = run(m, evaluations, responses(m, "FLAT", [4] * 10), settings)
+    flat, sharp = row(result.units, "FLAT"), row(result.units, "SHARP")
+    assert flat["p_predicate"] == 1.0 and flat["p_predicate_weights"] == 1.0
+    assert row(tables["unit_scores"], "SHARP")["ipp"] == 4.49
+    assert 0.0 < sharp["p_predicate_weights"] < 1.0
+    assert sharp["p_predicate_evaluators"] == 1.0  # two identical sheets: every resample is the same
+    assert sharp["p_predicate"] == sharp["p_predicate_weights"]
+    assert sharp["driver"] == "weights"
+
+
+def test_weights_stay_within_the_spread_and_sum_to_100() -> None:
+    base = np.array([24, 25, 18, 11, 10, 12])
+    drawn = rb._weights(np.random.default_rng(3), base, 0.1, 2000)
+    assert (drawn.sum(axis=1) == rb.WEIGHT_TOTAL).all()
+    ratio = drawn / (base * 100)
+    assert ratio.min() >= 0.9 / 1.1 - 1e-3 and ratio.max() <= 1.1 / 0.9 + 1e-3
+    assert (rb._weights(None, base, 0.0, 3) == base * 100).all()
+
+
+def test_survey_spread_is_the_exact_bootstrap_variance(methodology_2024: Methodology) -> None:
+    """Two respondents, all 4s and all 3s: resamples (4,4) → 100, (4,3), (3,4) → 87.5, (3,3) → 75.
+
+    Bootstrap variance by hand: (12.5² + 0 + 0 + 12.5²) / 4 = 78.125.
+    """
+    m = methodology_2024
+    survey = rb.survey_spread(responses(m, "U1", [4, 3]).lazy(), m).collect().row(0, named=True)
+    assert survey["ikm_value"] == pytest.approx(87.5)
+    assert survey["ikm_sd"] == pytest.approx(math.sqrt(78.125))
+
+
+def test_survey_moves_mutu_but_not_awards(methodology_2024: Methodology) -> None:
+    m = methodology_2024
+    evaluations = pl.concat([sheet(m, "U1", "E1", 5), sheet(m, "U1", "E2", 5)])
+    answers = [4] * 5 + [3] * 5  # IKM 87.50: mutu B, 0.81 below A's 88.31
+    settings = dataclasses.replace(OFF, draws=1000)
+    tables, result = run(m, evaluations, responses(m, "U1", answers), settings)
+    found = row(result.units, "U1")
+    assert row(tables["unit_scores"], "U1")["ikm_mutu"] == "B"
+    assert 0.2 < found["p_mutu"] < 0.9
+    assert found["ikm_low"] < 87.5 < found["ikm_high"]
+    assert found["p_predicate"] == 1.0 and awards_of(found)["pelayanan_prima"]["p"] == 1.0
+
+
+def test_the_same_seed_gives_the_same_tables_byte_for_byte(methodology_2024: Methodology) -> None:
+    m = methodology_2024
+    settings = dataclasses.replace(OFF, draws=300, evaluator_spread=0.1, weight_spread=0.1)
+    evaluations = pl.concat([sheet(m, "U1", "E1", 4), sheet(m, "U1", "E2", 5), sheet(m, "U2", "E1", 4, {"1.a.Ak": 5}),
+                             sheet(m, "U3", "E1", 5, {"2.a.P": 3}), sheet(m, "U3", "E2", 4)])
+    survey = pl.concat([responses(m, "U1", [4, 3, 4, 2] * 3), responses(m, "U3", [4, 4, 3] * 4)])
+
+    def written(seed: int) -> bytes:
+        _, result = run(m, evaluations, survey, dataclasses.replace(settings, seed=seed))
+        out = io.BytesIO()
+        pl.concat([result.units.select("unit_id", "p_predicate", "rank_low", "rank_high", "award_probabilities",
+                                       "p_mutu")], how="vertical").write_parquet(out)
+        result.regions.write_parquet(out)
+        return out.getvalue()
+
+    assert written(11) == written(11)
+    assert written(11) != written(12)
+
+
+def test_rank_interval_holds_the_published_rank(methodology_2024: Methodology) -> None:
+    m = methodology_2024
+    settings = dataclasses.replace(OFF, draws=400, evaluator_spread=0.2, weight_spread=0.1)
+    evaluations = pl.concat([sheet(m, f"U{n}", "E1", 4, {"29.f.B": n % 6}) for n in range(8)])
+    tables, result = run(m, evaluations, responses(m, "U0", [4] * 10), settings)
+    joined = result.units.join(tables["unit_scores"].select("unit_id", "rank_in_type"), on="unit_id",
+                               suffix="_published")
+    assert (joined["rank_low"] <= joined["rank_in_type_published"]).all()
+    assert (joined["rank_in_type_published"] <= joined["rank_high"]).all()
+    assert (joined["evaluator_draw"] == "perturbation").all()
+    assert result.regions.height == 1 and result.regions["draws"].item() == 400
+
+
+def test_methodology_robustness_section(methodology_2024: Methodology) -> None:
+    settings = methodology_2024.robustness
+    assert settings is not None and settings.draws == 1000 and settings.threshold == 0.9
+    import tomllib
+
+    from flows.settings import methodology_path
+
+    raw = tomllib.loads(methodology_path("2024").read_text())
+    raw.pop("robustness")
+    assert parse_methodology(raw, cycle="2024").robustness is None
+    raw["robustness"] = {"draws": 10, "seed": 1, "evaluator_spread": 0.1, "weight_spread": 0.1, "threshold": 0.9,
+                         "drawz": 3}
+    with pytest.raises(MethodologyError, match="drawz"):
+        parse_methodology(raw, cycle="2024")
+    raw["robustness"] = {"draws": 0, "seed": 1, "evaluator_spread": 0.1, "weight_spread": 0.1, "threshold": 0.9}
+    with pytest.raises(MethodologyError, match="draws"):
+        parse_methodology(raw, cycle="2024")

@@ -1,0 +1,528 @@
+"""Are the awards robust? Predicate and award probabilities and rank intervals per unit and body (issue 23).
+
+An uncertainty analysis in the sense of the OECD/JRC Handbook on composite indicators (and COINr):
+each draw changes the inputs the way they could plausibly have been, and recomputes the published
+results with the release's own code. Three sources, each drawn from its own seeded stream (turning one
+off leaves the others' draws unchanged):
+
+- evaluators: a unit with two or more complete evaluator sheets draws as many sheets with replacement;
+  a unit with one sheet (or partial sheets) has each indicator score moved one point up or down with
+  the chance `evaluator_spread` (half each way, inside the score range); 0 turns that off;
+- survey: the respondents are bootstrapped. The respondents' count is kept by the bootstrap, so whether
+  the sample is met (and with it eligibility) cannot change; the IKM and its mutu can. The bootstrap
+  IKM is drawn from its normal limit (mean = the IKM, variance = the exact plug-in bootstrap variance
+  of the IKM's linearisation; exact when every respondent answered every element): a respondent-level
+  resample at 10 M respondents × 1,000 draws is 10^10 draws, beyond a nightly;
+- weights: every draw multiplies each aspect weight by 1 ± up to `weight_spread` (uniform) and
+  renormalises to 100 (one draw of weights for all units, as a different regulation would be).
+
+Exactness: evaluator means stay rationals over D = lcm(1..max_evaluators) (a resample of k sheets has
+k evaluators), perturbed weights are integers in hundredths of a percent, so every IPP in every draw is
+the exact rational `num / den` the release would compute, rounded by `rounding.half_up_cents` and
+classified by `rounding.band_of`; ranks come from `rounding.competition_rank`, sheets' aspect
+numerators from `unit_scores.indicator_scores_of` and `aspect_scores`, award rules from the
+methodology's awards as `awards.py` applies them. Only the last weighted sum over the six aspects is
+done here, on arrays, so that 31k units × 1,000 draws fit in a nightly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from transforms import skm_scores, unit_scores
+from transforms.methodology import Award, Band, Methodology, Robustness
+from transforms.rounding import band_of, competition_rank, half_up_cents
+from transforms.unit_scores import STATUS_SCORED, UNIT_KEY
+
+SOURCES = ("evaluators", "survey", "weights")
+SCENARIOS = ("all", *SOURCES)
+"""`all`: every source at once (the published probabilities); the others: one source alone (the driver)."""
+WEIGHT_TOTAL = 10_000
+"""Perturbed aspect weights are integers summing to this (hundredths of a percent): the IPP stays exact."""
+CHUNK_DRAWS = 25
+"""Draws computed together: bounds memory (~25 × 31k units × 6 aspects of int64 per array)."""
+IKM_PRECISION = 1_000_000
+"""A drawn IKM (a continuous value) is written as an integer over this before the release's rounding."""
+PERCENTILES = (0.05, 0.95)
+_STREAMS = {"evaluators": 1, "survey": 2, "weights": 3}
+_SHEET_SEPARATOR = "\x1f"
+
+
+@dataclass(frozen=True)
+class RobustnessInputs:
+    """What the engine reads besides the published rows: evaluator sheets, unit indicator means, survey spread."""
+
+    sheets: pl.DataFrame
+    """UNIT_KEY, evaluator_id, aspect_code, aspect_num (over 100·D, as `aspect_scores`), complete."""
+    indicators: pl.DataFrame
+    """UNIT_KEY, indicator_code, aspect_code, indicator_weight, scaled (D·mean score)."""
+    survey: pl.DataFrame
+    """UNIT_KEY, ikm_value (unrounded IKM), ikm_sd (bootstrap standard deviation of the IKM)."""
+
+
+def robustness_inputs(evaluations: pl.LazyFrame, responses: pl.LazyFrame,
+                      methodology: Methodology) -> RobustnessInputs:
+    """Per evaluator sheet and per unit, with the release's own functions (see the module's docstring)."""
+    rows = evaluations.with_columns(pl.col("evaluator_id").fill_null(""))
+    sheet_totals = unit_scores.indicator_totals(rows, by=["evaluator_id"]).with_columns(
+        unit_id=pl.concat_str(pl.col("unit_id"), pl.lit(_SHEET_SEPARATOR), pl.col("evaluator_id")))
+    sheet_aspects = unit_scores.aspect_scores(
+        unit_scores.indicator_scores_of(sheet_totals.drop("evaluator_id"), methodology), methodology)
+    sheets = sheet_aspects.select(
+        "region_code",
+        pl.col("unit_id").str.split_exact(_SHEET_SEPARATOR, 1).struct.field("field_0").alias("unit_id"),
+        pl.col("unit_id").str.split_exact(_SHEET_SEPARATOR, 1).struct.field("field_1").alias("evaluator_id"),
+        "aspect_code", pl.col("aspect_num").fill_null(0), pl.col("complete"))
+    indicators = unit_scores.indicator_scores_of(unit_scores.indicator_totals(evaluations), methodology).select(
+        *UNIT_KEY, "indicator_code", "aspect_code", "indicator_weight", "scaled")
+    sheets_frame, indicator_frame, survey_frame = pl.collect_all(
+        [sheets, indicator_frames_sorted(indicators), survey_spread(responses, methodology)])
+    return RobustnessInputs(sheets_frame, indicator_frame, survey_frame)
+
+
+def indicator_frames_sorted(indicators: pl.LazyFrame) -> pl.LazyFrame:
+    return indicators.sort([*UNIT_KEY, "indicator_code"])
+
+
+def survey_spread(responses: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
+    """Per surveyed unit: the IKM and the standard deviation of its respondent bootstrap (normal limit).
+
+    IKM = F·Σ_u NRR_u (F = scale·element weight). Its linearisation in the respondents' resampling
+    weights has the influence ψ_r = F·Σ_u (n/n_u)·[answered]·(a_ru − NRR_u), so the bootstrap variance is
+    Σ_r ψ_r² / n². With every element answered by everyone ψ_r = F·(T_r − mean T) and this is exactly
+    the bootstrap variance of the IKM (the mean of n resampled respondents' totals).
+    """
+    survey = methodology.survey
+    elements = survey.element_codes
+    weight_num, weight_den = survey.element_weight()
+    factor = survey.scale * weight_num / weight_den
+    totals = skm_scores.element_totals_of(responses, elements)
+    ikm = skm_scores.unit_ikm(totals, methodology).select(*UNIT_KEY, "ikm_value")
+    influence = pl.sum_horizontal(
+        pl.when(pl.col(e).is_not_null()).then(
+            (pl.col(e).cast(pl.Float64) - pl.col(f"{e}__sum") / pl.col(f"{e}__n"))
+            * (pl.col("n_respondents") / pl.col(f"{e}__n"))).otherwise(0.0)
+        for e in elements) * factor
+    spread = (responses.select(*UNIT_KEY, *elements)
+              .join(totals, on=UNIT_KEY, how="inner")
+              .group_by(UNIT_KEY)
+              .agg(psi2=(influence ** 2).sum(), n=pl.len()))
+    return (ikm.filter(pl.col("ikm_value").is_not_null())
+            .join(spread, on=UNIT_KEY, how="inner")
+            .select(*UNIT_KEY, "ikm_value", ikm_sd=(pl.col("psi2") / (pl.col("n") ** 2)).sqrt())
+            .sort(UNIT_KEY))
+
+
+# ---------------------------------------------------------------- the draws
+
+
+def _band_lookup(bands: tuple[Band, ...], top_cents: int) -> tuple[np.ndarray, list[str]]:
+    """Band index (0 = best) of every value 0..top_cents hundredths, by the release's `band_of`."""
+    codes = [b.code for b in bands]
+    found = pl.select(band_of(pl.int_range(0, top_cents + 1, dtype=pl.Int64), bands, "code").alias("code"))
+    index = found["code"].replace_strict(codes, list(range(len(codes))), return_dtype=pl.Int16)
+    return index.to_numpy(), codes
+
+
+def _cents(num: np.ndarray, den: np.ndarray | int) -> np.ndarray:
+    """`rounding.half_up_cents` of integer arrays (any shape), as an int64 array."""
+    flat = pl.Series("num", num.reshape(-1), dtype=pl.Int64)
+    dens = pl.Series("den", np.broadcast_to(den, num.shape).reshape(-1), dtype=pl.Int64)
+    out = pl.DataFrame([flat, dens]).select(half_up_cents(pl.col("num"), pl.col("den")))
+    return out.to_series().to_numpy().reshape(num.shape)
+
+
+def _ranks(cents: np.ndarray, group: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """`rounding.competition_rank` per draw (rows) and group (per column), 0 where not ranked."""
+    draws, n = cents.shape
+    frame = pl.DataFrame({
+        "draw": np.repeat(np.arange(draws, dtype=np.int32), n),
+        "group": np.tile(group, draws),
+        "cents": cents.reshape(-1),
+    })
+    if valid is not None:
+        frame = frame.with_columns(cents=pl.when(pl.Series(valid.reshape(-1))).then(pl.col("cents")))
+    ranked = frame.select(competition_rank(pl.col("cents")).over(["draw", "group"]).fill_null(0))
+    return ranked.to_series().to_numpy().reshape(draws, n)
+
+
+def _weights(rng: np.random.Generator | None, base: np.ndarray, spread: float, draws: int) -> np.ndarray:
+    """Aspect weights per draw as integers summing to WEIGHT_TOTAL (largest remainders), `base` when off."""
+    fixed = np.broadcast_to(base * (WEIGHT_TOTAL // 100), (draws, base.size)).astype(np.int64)
+    if rng is None or spread == 0:
+        return fixed.copy()
+    raw = base[None, :] * (1 + rng.uniform(-spread, spread, size=(draws, base.size)))
+    share = raw / raw.sum(axis=1, keepdims=True) * WEIGHT_TOTAL
+    whole = np.floor(share).astype(np.int64)
+    short = WEIGHT_TOTAL - whole.sum(axis=1)
+    order = np.argsort(-(share - whole), axis=1, kind="stable")
+    bump = np.arange(base.size)[None, :] < short[:, None]
+    np.put_along_axis(whole, order, np.take_along_axis(whole, order, axis=1) + bump, axis=1)
+    return whole
+
+
+@dataclass
+class _Units:
+    """The scored units as arrays, in UNIT_KEY order."""
+
+    frame: pl.DataFrame
+    base: np.ndarray  # (U, A) aspect numerators over 100·D
+    type_index: np.ndarray
+    eligible: np.ndarray
+    published: np.ndarray  # predicate band index
+    resample: list[tuple[np.ndarray, np.ndarray]]  # (unit rows, sheets (n, k, A)) per sheet count k
+    perturb_rows: np.ndarray
+    perturb_scaled: np.ndarray  # (n, I) D·mean score
+    mode: np.ndarray
+
+
+def _unit_arrays(units: pl.DataFrame, inputs: RobustnessInputs, methodology: Methodology, lookup: np.ndarray,
+                 spread: float) -> _Units:
+    aspects = [a.code for a in methodology.aspects]
+    scored = units.filter(pl.col("status") == STATUS_SCORED).sort(UNIT_KEY).with_row_index("row")
+    keys = scored.select(*UNIT_KEY, "row")
+    aspect_index = {code: n for n, code in enumerate(aspects)}
+
+    def wide(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
+        return (frame.with_columns(a=pl.col("aspect_code").replace_strict(aspect_index, return_dtype=pl.Int64))
+                .sort([*key, "a"]).group_by(key, maintain_order=True)
+                .agg(nums=pl.col("aspect_num"), complete=pl.col("complete").all(), n=pl.len()))
+
+    sheets = inputs.sheets.join(keys, on=UNIT_KEY, how="inner")
+    per_sheet = wide(sheets, ["row", "evaluator_id"]).filter(pl.col("n") == len(aspects))
+    per_unit = per_sheet.group_by("row").agg(k=pl.len(), all_complete=pl.col("complete").all())
+    resampled = per_unit.filter((pl.col("k") >= 2) & pl.col("all_complete"))
+    # The unit's own aspect numerators: from the unit's indicator means, by the release's aspect_scores.
+    unit_aspects = unit_scores.aspect_scores(inputs.indicators.lazy().join(keys.lazy(), on=UNIT_KEY, how="semi")
+                                             .with_columns(divisible=pl.lit(True)), methodology).collect()
+    base_rows = keys.join(wide(unit_aspects.with_columns(pl.col("aspect_num").fill_null(0)), UNIT_KEY),
+                          on=UNIT_KEY, how="left").sort("row")
+    base = np.array(base_rows["nums"].to_list(), dtype=np.int64).reshape(scored.height, len(aspects))
+    groups = []
+    for k in sorted(resampled["k"].unique().to_list()):
+        rows = resampled.filter(pl.col("k") == k)["row"].sort()
+        chosen = per_sheet.join(pl.DataFrame({"row": rows}), on="row", how="semi").sort(["row", "evaluator_id"])
+        arrays = np.array(chosen["nums"].to_list(), dtype=np.int64).reshape(rows.len(), k, len(aspects))
+        groups.append((rows.to_numpy().astype(np.int64), arrays))
+    mode = np.full(scored.height, "none", dtype=object)
+    for rows, _ in groups:
+        mode[rows] = "resample"
+    perturb_rows = np.flatnonzero(mode == "none") if spread > 0 else np.array([], dtype=np.int64)
+    mode[perturb_rows] = "perturbation"
+    codes = methodology.indicator_codes
+    scaled = (inputs.indicators.join(keys, on=UNIT_KEY, how="inner")
+              .filter(pl.col("row").is_in(perturb_rows.tolist()))
+              .pivot(on="indicator_code", index="row", values="scaled").sort("row"))
+    perturb_scaled = scaled.select(codes).to_numpy().astype(np.int64) if perturb_rows.size else \
+        np.zeros((0, len(codes)), dtype=np.int64)
+    types = scored["unit_type"].to_list()
+    type_codes = {t: n for n, t in enumerate(sorted(set(types)))}
+    return _Units(
+        frame=scored, base=base, type_index=np.array([type_codes[t] for t in types], dtype=np.int32),
+        eligible=scored["eligible"].to_numpy().astype(bool),
+        published=lookup[np.clip(scored["ipp_cents"].to_numpy(), 0, lookup.size - 1)],
+        resample=groups, perturb_rows=perturb_rows, perturb_scaled=perturb_scaled,
+        mode=mode,
+    )
+
+
+def _evaluator_draw(rng: np.random.Generator, units: _Units, draws: int, spread: float, d: int,
+                    indicator_matrix: np.ndarray, score_range: tuple[int, int]) -> np.ndarray:
+    """Aspect numerators (draws, U, A) with the evaluators drawn; the unit's own where it has no draw."""
+    out = np.broadcast_to(units.base, (draws, *units.base.shape)).copy()
+    for rows, sheets in units.resample:
+        k = sheets.shape[1]
+        picks = rng.integers(0, k, size=(draws, rows.size, k))
+        chosen = sheets[np.arange(rows.size)[None, :, None], picks]  # (draws, n, k, A)
+        out[:, rows, :] = chosen.sum(axis=2) // k  # exact: D is a multiple of k
+    if units.perturb_rows.size and spread > 0:
+        low, high = score_range[0] * d, score_range[1] * d
+        can_up = (units.perturb_scaled + d <= high)[None]
+        can_down = (units.perturb_scaled - d >= low)[None]
+        chance = rng.random(size=(draws, *units.perturb_scaled.shape), dtype=np.float32)
+        step = ((chance < spread / 2) & can_up).astype(np.float32) - ((chance >= 1 - spread / 2) & can_down)
+        delta = np.rint(step @ indicator_matrix).astype(np.int64) * d  # weights <= 100: exact in float32
+        out[:, units.perturb_rows, :] += delta
+    return out
+
+
+@dataclass
+class _Tally:
+    """Counts over draws per subject (unit or region): predicate held and each award held, per scenario."""
+
+    predicate: dict[str, np.ndarray]
+    awards: dict[tuple[str, str], np.ndarray]
+
+
+def _unit_awards(methodology: Methodology) -> list[Award]:
+    return [a for a in methodology.awards if a.subject == "unit" and a.rule in ("predicate", "top_n_per_type")]
+
+
+def _region_awards(methodology: Methodology) -> list[Award]:
+    return [a for a in methodology.awards if a.subject == "region" and a.rule == "predicate"]
+
+
+def _held_unit_awards(bands: np.ndarray, cents: np.ndarray, units: _Units, methodology: Methodology,
+                      codes: list[str]) -> dict[str, np.ndarray]:
+    """Per award, (draws, U) booleans: held in the draw, by the award rules of `transforms.awards`."""
+    held = {}
+    for award in _unit_awards(methodology):
+        if award.rule == "predicate":
+            wanted = np.array([c in award.predicates for c in codes])
+            held[award.code] = units.eligible[None, :] & wanted[bands]
+        else:  # top_n_per_type: rank among eligible units at or above min_predicate, per unit type
+            cut = methodology.predicate_rank(award.min_predicate) if award.min_predicate else len(codes) - 1
+            pool = units.eligible[None, :] & (bands <= cut)
+            ranks = _ranks(cents, units.type_index, pool)
+            held[award.code] = pool & (ranks >= 1) & (ranks <= award.top_n)
+    return held
+
+
+@dataclass
+class _Regions:
+    frame: pl.DataFrame
+    starts: np.ndarray  # segment starts of each region's scored units (units are sorted by region)
+    weights: np.ndarray  # roll-up weight per unit
+    den: np.ndarray  # per region: Σ weight · unit denominator (constant over draws)
+    category_index: np.ndarray
+    covered: dict[str, np.ndarray]
+    published: np.ndarray
+
+
+def _region_arrays(regions: pl.DataFrame, units: _Units, methodology: Methodology, lookup: np.ndarray,
+                   unit_den: int) -> _Regions:
+    region_of = units.frame["region_code"].to_numpy()
+    codes, starts = np.unique(region_of, return_index=True)
+    frame = (pl.DataFrame({"region_code": codes.astype(str)})
+             .join(regions, on="region_code", how="left").sort("region_code"))
+    if methodology.rollup_method == "weighted":
+        weights = units.frame[methodology.rollup_weight_column].cast(pl.Int64).fill_null(0).to_numpy()
+    else:
+        weights = np.ones(units.frame.height, dtype=np.int64)
+    den = np.add.reduceat(weights * unit_den, starts) if starts.size else np.zeros(0, dtype=np.int64)
+    categories = frame["category"].fill_null("").to_list()
+    category_codes = {c: n for n, c in enumerate(sorted(set(categories)))}
+    from transforms.awards import covered  # the award rule's own coverage test
+
+    coverage = {a.code: frame.select(covered(a).fill_null(False)).to_series().to_numpy()
+                for a in _region_awards(methodology)}
+    return _Regions(frame=frame, starts=starts, weights=weights, den=den,
+                    category_index=np.array([category_codes[c] for c in categories], dtype=np.int32),
+                    covered=coverage,
+                    published=lookup[np.clip(frame["ipp_cents"].fill_null(0).to_numpy(), 0, lookup.size - 1)])
+
+
+@dataclass(frozen=True)
+class RobustnessTables:
+    units: pl.DataFrame
+    regions: pl.DataFrame
+
+
+def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInputs, methodology: Methodology,
+               settings: Robustness | None = None) -> RobustnessTables:
+    """Draw, recompute and count: the `unit_robustness` and `region_robustness` rows of a cycle.
+
+    `units` and `regions` are the release's scored frames (`transforms.cycle.score_cycle`: with
+    `ipp_cents`, `eligible`, `rank_in_type`, `ikm_cents`; regions with `ipp_cents`, `rank`, `category`,
+    `n_units`, `n_units_scored`).
+    """
+    settings = settings or methodology.robustness
+    if settings is None:
+        raise ValueError(f"{methodology.source or methodology.cycle}: no [robustness] settings")
+    d = unit_scores.evaluator_denominator(methodology)
+    unit_den = WEIGHT_TOTAL * 100 * d
+    lookup, codes = _band_lookup(methodology.predicates, methodology.score_max * 100)
+    mutu_lookup, mutu_codes = _band_lookup(methodology.survey.mutu, methodology.survey.scale
+                                           * methodology.survey.answer_max * 100)
+    u = _unit_arrays(units, inputs, methodology, lookup, settings.evaluator_spread)
+    r = _region_arrays(regions, u, methodology, lookup, unit_den)
+    base_weights = np.array([a.weight for a in methodology.aspects], dtype=np.int64)
+    aspect_of = {a.code: n for n, a in enumerate(methodology.aspects)}
+    indicator_matrix = np.zeros((len(methodology.indicators), len(methodology.aspects)), dtype=np.float32)
+    for n, indicator in enumerate(methodology.indicators):
+        indicator_matrix[n, aspect_of[indicator.aspect]] = indicator.weight
+    survey = (u.frame.select(*UNIT_KEY, "row", "ikm_cents")
+              .join(inputs.survey, on=UNIT_KEY, how="inner").sort("row"))
+    survey_rows = survey["row"].to_numpy()
+    survey_mean, survey_sd = survey["ikm_value"].to_numpy(), survey["ikm_sd"].to_numpy()
+    ikm_floor = methodology.survey.scale * methodology.survey.answer_min
+    ikm_top = methodology.survey.scale * methodology.survey.answer_max
+    survey_published = mutu_lookup[np.clip(survey["ikm_cents"].to_numpy(), 0, mutu_lookup.size - 1)]
+
+    n_units, n_regions, draws = u.frame.height, r.frame.height, settings.draws
+    streams = {name: np.random.default_rng(np.random.SeedSequence([settings.seed, number]))
+               for name, number in _STREAMS.items()}
+    unit_tally = _Tally({s: np.zeros(n_units, np.int64) for s in SCENARIOS}, {})
+    region_tally = _Tally({s: np.zeros(n_regions, np.int64) for s in SCENARIOS}, {})
+    unit_ranks = np.zeros((draws, n_units), dtype=np.int32)
+    region_ranks = np.zeros((draws, n_regions), dtype=np.int32)
+    mutu_held = np.zeros(survey_rows.size, dtype=np.int64)
+    ikm_cents_drawn = np.zeros((draws, survey_rows.size), dtype=np.int16)
+    published_unit_awards = _published_awards(u, methodology, codes, unit_den, base_weights)
+    published_region_awards = _published_region_awards(r, u, methodology, lookup, unit_den, base_weights)
+
+    for start in range(0, draws, CHUNK_DRAWS):
+        size = min(CHUNK_DRAWS, draws - start)
+        drawn = _evaluator_draw(streams["evaluators"], u, size, settings.evaluator_spread, d, indicator_matrix,
+                                (methodology.score_min, methodology.score_max))
+        weights = _weights(streams["weights"], base_weights, settings.weight_spread, size)
+        fixed = (base_weights * (WEIGHT_TOTAL // 100))
+        nums = {
+            "all": np.einsum("cua,ca->cu", drawn, weights),
+            "evaluators": drawn @ fixed,
+            "weights": (u.base @ weights.T).T,
+        }
+        for scenario, num in nums.items():
+            cents = _cents(num, unit_den)
+            bands = lookup[np.clip(cents, 0, lookup.size - 1)]
+            unit_tally.predicate[scenario] += (bands == u.published[None, :]).sum(axis=0)
+            for code, held in _held_unit_awards(bands, cents, u, methodology, codes).items():
+                unit_tally.awards.setdefault((scenario, code), np.zeros(n_units, np.int64))
+                unit_tally.awards[(scenario, code)] += held.sum(axis=0)
+            if scenario == "all":
+                unit_ranks[start:start + size] = _ranks(cents, u.type_index)
+            if n_regions:
+                region_num = np.add.reduceat(num * r.weights[None, :], r.starts, axis=1)
+                region_cents = _cents(region_num, r.den[None, :])
+                region_bands = lookup[np.clip(region_cents, 0, lookup.size - 1)]
+                region_tally.predicate[scenario] += (region_bands == r.published[None, :]).sum(axis=0)
+                for award in _region_awards(methodology):
+                    wanted = np.array([c in award.predicates for c in codes])
+                    held = wanted[region_bands] & r.covered[award.code][None, :]
+                    region_tally.awards.setdefault((scenario, award.code), np.zeros(n_regions, np.int64))
+                    region_tally.awards[(scenario, award.code)] += held.sum(axis=0)
+                if scenario == "all":
+                    region_ranks[start:start + size] = _ranks(region_cents, r.category_index)
+        # The survey moves the IKM and its mutu only: IPP, predicates, ranks and awards stay as published.
+        for scenario in ("survey",):
+            unit_tally.predicate[scenario] += size
+            region_tally.predicate[scenario] += size
+            for code in published_unit_awards:
+                unit_tally.awards.setdefault((scenario, code), np.zeros(n_units, np.int64))
+                unit_tally.awards[(scenario, code)] += size * published_unit_awards[code]
+            for code in published_region_awards:
+                region_tally.awards.setdefault((scenario, code), np.zeros(n_regions, np.int64))
+                region_tally.awards[(scenario, code)] += size * published_region_awards[code]
+        if survey_rows.size:
+            noise = streams["survey"].standard_normal(size=(size, survey_rows.size))
+            ikm = np.clip(survey_mean[None, :] + noise * survey_sd[None, :], ikm_floor, ikm_top)
+            ikm_cents = _cents(np.rint(ikm * IKM_PRECISION).astype(np.int64), IKM_PRECISION)
+            ikm_cents_drawn[start:start + size] = ikm_cents
+            mutu_held += (mutu_lookup[ikm_cents] == survey_published[None, :]).sum(axis=0)
+
+    unit_rows = _unit_table(u, unit_tally, unit_ranks, published_unit_awards, methodology, settings, draws,
+                            survey_rows, mutu_held, ikm_cents_drawn, mutu_codes)
+    region_rows = _region_table(r, region_tally, region_ranks, published_region_awards, methodology, settings,
+                                draws)
+    return RobustnessTables(unit_rows, region_rows)
+
+
+def _published_awards(u: _Units, methodology: Methodology, codes: list[str], unit_den: int,
+                      base_weights: np.ndarray) -> dict[str, np.ndarray]:
+    """The awards each unit holds in the release, by the same rules as the draws (a draw of nothing)."""
+    num = (u.base @ (base_weights * (WEIGHT_TOTAL // 100)))[None, :]
+    cents = _cents(num, unit_den)
+    bands = np.broadcast_to(u.published, cents.shape)
+    return {code: held[0] for code, held in _held_unit_awards(bands, cents, u, methodology, codes).items()}
+
+
+def _published_region_awards(r: _Regions, u: _Units, methodology: Methodology, lookup: np.ndarray, unit_den: int,
+                             base_weights: np.ndarray) -> dict[str, np.ndarray]:
+    codes = [b.code for b in methodology.predicates]
+    return {a.code: np.array([c in a.predicates for c in codes])[r.published] & r.covered[a.code]
+            for a in _region_awards(methodology)}
+
+
+def _interval(ranks: np.ndarray, published: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """5th and 95th percentile of the drawn ranks (actual ranks: inverted CDF), widened to hold the published."""
+    if ranks.shape[1] == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    low, high = np.quantile(ranks, PERCENTILES, axis=0, method="inverted_cdf")
+    return np.minimum(low, published).astype(np.int64), np.maximum(high, published).astype(np.int64)
+
+
+def _probability(count: np.ndarray, draws: int) -> np.ndarray:
+    return count / draws
+
+
+def _driver(p: dict[str, float]) -> str | None:
+    """The source that alone moves the result most (lowest probability alone); `combined` when none alone does."""
+    if p["all"] >= 1.0:
+        return None
+    alone = min(SOURCES, key=lambda s: (p[s], SOURCES.index(s)))
+    return alone if p[alone] < 1.0 else "combined"
+
+
+def _award_details(tally: _Tally, held: dict[str, np.ndarray], row: int, draws: int,
+                   threshold: float) -> tuple[str, list[str], list[str]]:
+    """JSON of the awards a subject holds or could hold, the held ones below the threshold, their drivers."""
+    details, weak, drivers = {}, [], []
+    for code, published in held.items():
+        p = {s: tally.awards[(s, code)][row] / draws for s in SCENARIOS}
+        if not published[row] and p["all"] == 0:
+            continue
+        driver = _driver(p) if published[row] else None  # what could take a held award away
+        details[code] = {"holds": bool(published[row]), "p": round(p["all"], 6),
+                         **{s: round(p[s], 6) for s in SOURCES}, "driver": driver}
+        if published[row] and p["all"] < threshold:
+            weak.append(code)
+            drivers.append(driver or "combined")
+    return json.dumps(details, separators=(",", ":")), weak, drivers
+
+
+def _unit_table(u: _Units, tally: _Tally, ranks: np.ndarray, held: dict[str, np.ndarray], methodology: Methodology,
+                settings: Robustness, draws: int, survey_rows: np.ndarray, mutu_held: np.ndarray,
+                ikm_cents: np.ndarray, mutu_codes: list[str]) -> pl.DataFrame:
+    n = u.frame.height
+    rank_low, rank_high = _interval(ranks, u.frame["rank_in_type"].to_numpy())
+    details = [_award_details(tally, held, row, draws, settings.threshold) for row in range(n)]
+    p_pred = {s: _probability(tally.predicate[s], draws) for s in SCENARIOS}
+    predicate_driver = [_driver({s: float(p_pred[s][row]) for s in SCENARIOS}) for row in range(n)]
+    ikm_low = np.full(n, np.nan)
+    ikm_high = np.full(n, np.nan)
+    p_mutu = np.full(n, np.nan)
+    if survey_rows.size:
+        low, high = np.quantile(ikm_cents, PERCENTILES, axis=0, method="inverted_cdf")
+        ikm_low[survey_rows], ikm_high[survey_rows] = low / 100, high / 100
+        p_mutu[survey_rows] = mutu_held / draws
+    return pl.DataFrame({
+        "cycle": [methodology.cycle] * n,
+        "region_code": u.frame["region_code"], "unit_id": u.frame["unit_id"], "unit_type": u.frame["unit_type"],
+        "draws": [draws] * n, "seed": [settings.seed] * n, "evaluator_draw": u.mode.astype(str).tolist(),
+        "predicate": u.frame["predicate"],
+        "p_predicate": p_pred["all"],
+        **{f"p_predicate_{s}": p_pred[s] for s in SOURCES},
+        "award_probabilities": [d[0] for d in details],
+        "awards_not_robust": [",".join(d[1]) or None for d in details],
+        "not_robust_drivers": [",".join(d[2]) or None for d in details],
+        "driver": [(d[2][0] if d[2] else predicate_driver[row]) for row, d in enumerate(details)],
+        "rank_in_type": u.frame["rank_in_type"], "rank_low": rank_low, "rank_high": rank_high,
+        "ikm": u.frame["ikm"] if "ikm" in u.frame.columns else [None] * n,
+        "ikm_low": ikm_low, "ikm_high": ikm_high, "p_mutu": p_mutu,
+    }, strict=False).with_columns(pl.col("ikm_low", "ikm_high", "p_mutu").fill_nan(None))
+
+
+def _region_table(r: _Regions, tally: _Tally, ranks: np.ndarray, held: dict[str, np.ndarray],
+                  methodology: Methodology, settings: Robustness, draws: int) -> pl.DataFrame:
+    n = r.frame.height
+    rank_low, rank_high = _interval(ranks, r.frame["rank"].fill_null(0).to_numpy())
+    details = [_award_details(tally, held, row, draws, settings.threshold) for row in range(n)]
+    p_pred = {s: _probability(tally.predicate[s], draws) for s in SCENARIOS}
+    predicate_driver = [_driver({s: float(p_pred[s][row]) for s in SCENARIOS}) for row in range(n)]
+    return pl.DataFrame({
+        "cycle": [methodology.cycle] * n,
+        "region_code": r.frame["region_code"], "category": r.frame["category"],
+        "draws": [draws] * n, "seed": [settings.seed] * n,
+        "predicate": r.frame["predicate"],
+        "p_predicate": p_pred["all"],
+        **{f"p_predicate_{s}": p_pred[s] for s in SOURCES},
+        "award_probabilities": [d[0] for d in details],
+        "awards_not_robust": [",".join(d[1]) or None for d in details],
+        "not_robust_drivers": [",".join(d[2]) or None for d in details],
+        "driver": [(d[2][0] if d[2] else predicate_driver[row]) for row, d in enumerate(details)],
+        "rank": r.frame["rank"], "rank_low": rank_low, "rank_high": rank_high,
+    }, strict=False)
