@@ -517,6 +517,67 @@ def run_validate_speed(args: argparse.Namespace) -> dict[str, Any]:
             "issues": report.issues, "peak_rss_mb": report.peak_rss_mb}
 
 
+# ---------------------------------------------------------------- robustness (issue 23)
+
+
+def _cycle_frames(root: Path, elements: list[str]) -> tuple[Any, Any, Any]:
+    """Units, evaluations and survey rows of every bundle's CSV files, typed (no checks: the engine's input)."""
+    import polars as pl
+
+    region = pl.col("region_code")
+    same = {"missing_columns": "insert", "extra_columns": "ignore"}
+    units = pl.scan_csv(root / "*/*/units.csv", schema_overrides={"region_code": pl.String,
+                                                                   "annual_service_users": pl.Int64}, **same)
+    owner = units.select("unit_id", region)
+    evaluations = (pl.scan_csv(root / "*/*/evaluations.csv", schema_overrides={"score": pl.Int64}, **same)
+                   .select("unit_id", "indicator_code", "score", "evaluator_id").join(owner, on="unit_id"))
+    survey = (pl.scan_csv(root / "*/*/skm_responses.csv", schema_overrides=dict.fromkeys(elements, pl.Int8), **same)
+              .select("unit_id", "respondent_id", *elements).join(owner, on="unit_id"))
+    return pl.collect_all([units.with_columns(submission_id=pl.lit("bench")), evaluations, survey])
+
+
+def run_robustness(args: argparse.Namespace) -> dict[str, Any]:
+    """The uncertainty engine on the whole cycle: the cycle scored first (not timed), then the draws.
+
+    Timed: `robustness_inputs` (evaluator sheets, survey spread: one pass over the rows) and `robustness`
+    (the draws and the two tables), with the cycle's own [robustness] settings (or --draws).
+    """
+    import dataclasses
+
+    import polars as pl
+
+    from flows.settings import load_methodology, regions_reference
+    from transforms.cycle import CycleInputs, score_cycle
+    from transforms.robustness import robustness, robustness_inputs
+
+    methodology = load_methodology(CYCLE)
+    settings = methodology.robustness
+    assert settings is not None, "the cycle's methodology has no [robustness] settings"
+    if args.draws:
+        settings = dataclasses.replace(settings, draws=args.draws)
+    started = time.perf_counter()
+    units, evaluations, survey = _cycle_frames(args.landing / CYCLE, methodology.survey.element_codes)
+    read_s = time.perf_counter() - started
+    tables = score_cycle(CycleInputs(units=units.lazy(), evaluations=evaluations.lazy(), responses=survey.lazy(),
+                                     regions=regions_reference().lazy()), methodology)
+    scored_s = time.perf_counter() - started - read_s
+    before_mb = rss_mb()
+    peak_before_mb = peak_rss_mb()
+    engine_started = time.perf_counter()
+    inputs = robustness_inputs(evaluations.lazy(), survey.lazy(), methodology)
+    inputs_s = time.perf_counter() - engine_started
+    result = robustness(tables["unit_scores"], tables["region_scores"], inputs, methodology, settings)
+    engine_s = time.perf_counter() - engine_started
+    args.warehouse.mkdir(parents=True, exist_ok=True)
+    result.units.write_parquet(args.warehouse / "unit_robustness.parquet")
+    result.regions.write_parquet(args.warehouse / "region_robustness.parquet")
+    not_robust = result.units.filter(pl.col("awards_not_robust").is_not_null()).height
+    return {"draws": settings.draws, "units": result.units.height, "regions": result.regions.height,
+            "read_s": read_s, "score_s": scored_s, "inputs_s": inputs_s, "draws_s": engine_s - inputs_s,
+            "engine_s": engine_s, "rss_before_engine_mb": before_mb, "peak_before_engine_mb": peak_before_mb,
+            "units_with_awards_not_robust": not_robust, "peak_rss_mb": peak_rss_mb()}
+
+
 # ---------------------------------------------------------------- PostgreSQL load
 
 
@@ -537,7 +598,7 @@ def run_load_warehouse(args: argparse.Namespace) -> dict[str, Any]:
 CONTENDERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "pekppp": run_pekppp, "nightly": run_nightly, "nightly-incremental": run_nightly_incremental,
     "limit": run_limit, "pandas": run_pandas, "validate-speed": run_validate_speed,
-    "load-warehouse": run_load_warehouse,
+    "load-warehouse": run_load_warehouse, "robustness": run_robustness,
 }
 
 
@@ -552,6 +613,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server-url", help="nightly-incremental: a running Prefect server's API URL")
     parser.add_argument("--rows", type=int, default=0, help="validate-speed: survey rows")
     parser.add_argument("--engine", default="auto", help="limit: Polars engine (auto, in-memory, streaming)")
+    parser.add_argument("--draws", type=int, default=0, help="robustness: draws (default: the methodology's)")
     args = parser.parse_args(argv)
     result = CONTENDERS[args.name](args)
     result["process_s"] = time.perf_counter() - STARTED

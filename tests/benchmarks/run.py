@@ -32,11 +32,11 @@ from tests.benchmarks.data import BENCH_ROOT, CYCLE, SIZES, Dataset, add_bundle,
 from tests.benchmarks.measure import ChildRun, python_module, run_child, session_members
 
 CONTENDER_ORDER = ("limit", "pandas", "pekppp", "nightly", "nightly-incremental", "nightly-incremental-server",
-                   "load-warehouse", "validate-speed")
+                   "load-warehouse", "validate-speed", "robustness")
 REPEATED = ("limit", "pandas")
 """Cheap contenders run `--repeat` times; the fastest counts (the machine is shared, so noise only adds)."""
 TARGETS = {"end_to_end_vs_limit": 2.0, "peak_rss_mb": 4096.0, "validate_rows_per_s": 2_000_000.0,
-           "incremental_s": 15.0}
+           "incremental_s": 15.0, "robustness_s": 60.0, "robustness_peak_mb": 2048.0}
 
 
 def _child(name: str, data: Dataset, work: Path, *, landing: Path, extra: list[str], args: argparse.Namespace,
@@ -211,6 +211,7 @@ def summary(data: Dataset, runs: dict[str, ChildRun], checks: dict[str, Any]) ->
         "validate_rows_per_s_pipeline": pipeline_rate,
         "validate_rows_per_s_speed": speed["rows_per_s"] if speed else None,
         "cross_check": checks,
+        "robustness": runs["robustness"].result if "robustness" in runs and runs["robustness"].ok else None,
     }
 
 
@@ -237,6 +238,14 @@ def targets(fig: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
         ("  same, in a warm process (flow call only)", f"<= {TARGETS['incremental_s']:.0f} s",
          f"{warm:.1f} s" if warm else "-", warm <= TARGETS["incremental_s"] if warm else None),
     ]
+    robustness = fig.get("robustness")
+    if robustness:
+        rows += [
+            ("robustness engine, 1,000 draws", f"<= {TARGETS['robustness_s']:.0f} s", f"{robustness['engine_s']:.1f} s",
+             robustness["engine_s"] <= TARGETS["robustness_s"]),
+            ("  its process's peak RSS", f"<= {TARGETS['robustness_peak_mb'] / 1024:.0f} GB",
+             f"{robustness['peak_rss_mb'] / 1024:.2f} GB", robustness["peak_rss_mb"] <= TARGETS["robustness_peak_mb"]),
+        ]
     return rows
 
 
@@ -256,7 +265,8 @@ def report(data: Dataset, runs: dict[str, ChildRun], fig: dict[str, Any], machin
               "nightly-incremental": "nightly, 1 new bundle (new process)",
               "nightly-incremental-server": "  same, Prefect server already up",
               "validate-speed": "GE validate_speed (survey rows)",
-              "load-warehouse": "PostgreSQL load of the release"}
+              "load-warehouse": "PostgreSQL load of the release",
+              "robustness": "robustness engine (issue 23)"}
     for name, run in runs.items():
         wall = run.wall_seconds
         if name == "nightly" and run.ok:
@@ -326,6 +336,13 @@ def report(data: Dataset, runs: dict[str, ChildRun], fig: dict[str, Any], machin
         lines.append(f"PostgreSQL load of the nightly run's release (COPY, one transaction): {load['rows']:,} rows in "
                      f"{load['load_s']:.1f} s; the same release again: {load['again_s']:.2f} s (nothing changed: "
                      f"{not load['again_loaded']})")
+    if "robustness" in runs and runs["robustness"].ok:
+        rob = runs["robustness"].result
+        lines.append(f"robustness: {rob['draws']:,} draws, {rob['units']:,} scored units, {rob['regions']} regions: "
+                     f"engine {rob['engine_s']:.1f} s (inputs {rob['inputs_s']:.1f}, draws {rob['draws_s']:.1f}); "
+                     f"reading the CSVs {rob['read_s']:.1f} and scoring {rob['score_s']:.1f} before it, not counted; "
+                     f"peak RSS {rob['peak_rss_mb']:,.0f} MB ({rob['peak_before_engine_mb']:,.0f} MB before the "
+                     "engine)")
     if fig["validate_rows_per_s_pipeline"]:
         lines.append(f"validation rate inside the pipeline (all tables, chunks of bundles): "
                      f"{fig['validate_rows_per_s_pipeline'] / 1e6:.2f} M rows/s")
