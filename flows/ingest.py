@@ -1,7 +1,9 @@
 """Ingest: find bundles in the landing zone, keep their raw bytes, read and validate them, ledger them.
 
-The landing zone is only ever read. Each bundle is copied byte for byte into the content-addressed
-raw area first, and everything after that reads the copy, so what was validated is what is kept.
+The landing zone is only ever read, and only through the intake guards (flows/intake/): each bundle's
+regular files are copied byte for byte into the raw area keyed by content first (links, FIFOs and
+the like are refused, never followed), and everything after that reads the copy, so what was
+validated is what is kept. `pekppp validate` goes the same way through a temporary copy.
 """
 
 from __future__ import annotations
