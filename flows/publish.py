@@ -63,6 +63,7 @@ from flows.storage import (
 from transforms.cycle import CycleInputs, score_cycle
 from transforms.methodology import Methodology, MethodologyError
 from transforms.release_diff import RELEASE_DIFF, change_counts, unit_changes
+from transforms.robustness import cycle_robustness
 from transforms.schemas import EVALUATIONS, ISSUE_SQL_NAMES, OUTPUT_TABLES, REQUIRED_TABLES, UNITS, TableSpec, skm_spec
 from transforms.submissions import ACCEPTED
 from transforms.unit_scores import STATUS_SCORED
@@ -162,7 +163,9 @@ def release_tables(places: Places, methodology: Methodology, entries: pl.DataFra
     ledger = Ledger(places, methodology.cycle)
     used = entries.filter(pl.col("status") == ACCEPTED)["submission_id"].to_list()
     previous_cycle, previous_ids = previous_cycle_of(places, methodology.cycle)
-    scored = score_cycle(cycle_inputs(places, methodology, used, previous_ids, previous_cycle), methodology)
+    inputs = cycle_inputs(places, methodology, used, previous_ids, previous_cycle)
+    scored = score_cycle(inputs, methodology)
+    scored.update(cycle_robustness(inputs, scored, methodology))  # issue 23: reads the rows, not the kept sums
     pairs = entries.select("submission_id", "region_code").unique(maintain_order=True)
     issues = ledger.issues(list(pairs.iter_rows()))
     tables = {

@@ -34,8 +34,11 @@ import numpy as np
 import polars as pl
 
 from transforms import skm_scores, unit_scores
+from transforms.awards import covered
+from transforms.cycle import CycleInputs
 from transforms.methodology import Award, Band, Methodology, Robustness
 from transforms.rounding import band_of, competition_rank, half_up_cents
+from transforms.schemas import REGION_ROBUSTNESS, UNIT_ROBUSTNESS, TableSpec
 from transforms.unit_scores import STATUS_SCORED, UNIT_KEY
 
 SOURCES = ("evaluators", "survey", "weights")
@@ -306,8 +309,6 @@ def _region_arrays(regions: pl.DataFrame, units: _Units, methodology: Methodolog
     den = np.add.reduceat(weights * unit_den, starts) if starts.size else np.zeros(0, dtype=np.int64)
     categories = frame["category"].fill_null("").to_list()
     category_codes = {c: n for n, c in enumerate(sorted(set(categories)))}
-    from transforms.awards import covered  # the award rule's own coverage test
-
     coverage = {a.code: frame.select(covered(a).fill_null(False)).to_series().to_numpy()
                 for a in _region_awards(methodology)}
     return _Regions(frame=frame, starts=starts, weights=weights, den=den,
@@ -526,3 +527,23 @@ def _region_table(r: _Regions, tally: _Tally, ranks: np.ndarray, held: dict[str,
         "driver": [(d[2][0] if d[2] else predicate_driver[row]) for row, d in enumerate(details)],
         "rank": r.frame["rank"], "rank_low": rank_low, "rank_high": rank_high,
     }, strict=False)
+
+
+def empty_tables() -> RobustnessTables:
+    """No rows (a methodology without `[robustness]`, or nothing scored), in the declared schemas."""
+    def empty(spec: TableSpec) -> pl.DataFrame:
+        return pl.DataFrame(schema=spec.polars_schema).drop("release_id")
+
+    return RobustnessTables(empty(UNIT_ROBUSTNESS), empty(REGION_ROBUSTNESS))
+
+
+def cycle_robustness(inputs: CycleInputs, scored: dict[str, pl.DataFrame],
+                     methodology: Methodology) -> dict[str, pl.DataFrame]:
+    """The release's `unit_robustness` and `region_robustness` from its inputs and its scored tables."""
+    units = scored["unit_scores"]
+    if methodology.robustness is None or units.filter(pl.col("status") == STATUS_SCORED).is_empty():
+        tables = empty_tables()
+    else:
+        tables = robustness(units, scored["region_scores"],
+                            robustness_inputs(inputs.evaluations, inputs.responses, methodology), methodology)
+    return {"unit_robustness": tables.units, "region_robustness": tables.regions}

@@ -238,9 +238,60 @@ VALIDATION_ISSUES = TableSpec("validation_issues", (
     _c("release_id", pl.String, "Release"),
 ), version=2, description="One row per problem found")
 
+def _robustness_columns() -> tuple[Column, ...]:
+    """Columns unit_robustness and region_robustness share (transforms/robustness.py, issue 23)."""
+    return (
+        _c("draws", pl.Int64, "Draws made (the methodology's [robustness] draws)"),
+        _c("seed", pl.Int64, "Seed of the draws: the same seed and inputs give the same rows"),
+        _c("predicate", pl.String, "Published predicate", nullable=True),
+        _c("p_predicate", pl.Float64, "Share of draws (all sources at once) in which the published predicate holds"),
+        _c("p_predicate_evaluators", pl.Float64, "The same with only the evaluators drawn"),
+        _c("p_predicate_survey", pl.Float64, "The same with only the survey respondents drawn (the survey does not "
+           "move the IPP, so 1)"),
+        _c("p_predicate_weights", pl.Float64, "The same with only the aspect weights drawn"),
+        _c("award_probabilities", pl.String, "JSON {award: {holds, p, evaluators, survey, weights, driver}} for "
+           "every award held or held in some draw; p = share of draws holding it"),
+        _c("awards_not_robust", pl.String, "Held awards with p below the [robustness] threshold, comma-separated "
+           "(tidak kokoh)", nullable=True),
+        _c("not_robust_drivers", pl.String, "For each of awards_not_robust: the source that alone moves it most "
+           "(evaluators, survey, weights; combined when none alone does)", nullable=True),
+        _c("driver", pl.String, "Source driving instability: of the least robust held award, else of the "
+           "predicate; null when nothing moves", nullable=True),
+    )
+
+
+UNIT_ROBUSTNESS = TableSpec("unit_robustness", (
+    _c("cycle", pl.String, "Evaluation cycle"),
+    _c("region_code", pl.String, "Owning region"),
+    _c("unit_id", pl.String, "Unit (scored units only)"),
+    _c("unit_type", pl.String, "Unit type (its rank category)"),
+    _c("evaluator_draw", pl.String, "How evaluators are drawn: resample (two or more complete sheets), "
+       "perturbation (one sheet) or none"),
+    *_robustness_columns(),
+    _c("rank_in_type", pl.Int64, "Published rank within the unit type"),
+    _c("rank_low", pl.Int64, "5th percentile of the drawn ranks (widened to hold the published rank)"),
+    _c("rank_high", pl.Int64, "95th percentile of the drawn ranks (widened to hold the published rank)"),
+    _c("ikm", pl.Float64, "Published IKM", nullable=True),
+    _c("ikm_low", pl.Float64, "5th percentile of the bootstrapped IKM", nullable=True),
+    _c("ikm_high", pl.Float64, "95th percentile of the bootstrapped IKM", nullable=True),
+    _c("p_mutu", pl.Float64, "Share of survey draws in which the published IKM mutu holds", nullable=True),
+    _c("release_id", pl.String, "Release"),
+), description="One row per scored unit: how robust its predicate, awards and rank are")
+
+REGION_ROBUSTNESS = TableSpec("region_robustness", (
+    _c("cycle", pl.String, "Evaluation cycle"),
+    _c("region_code", pl.String, "Kemendagri code"),
+    _c("category", pl.String, "Rank category (provinsi, kabupaten, kota)"),
+    *_robustness_columns(),
+    _c("rank", pl.Int64, "Published rank within the category"),
+    _c("rank_low", pl.Int64, "5th percentile of the drawn ranks (widened to hold the published rank)"),
+    _c("rank_high", pl.Int64, "95th percentile of the drawn ranks (widened to hold the published rank)"),
+    _c("release_id", pl.String, "Release"),
+), description="One row per region with scored units: how robust its roll-up predicate, awards and rank are")
+
 OUTPUT_TABLES: dict[str, TableSpec] = {t.name: t for t in (
     UNIT_SCORES, ASPECT_SCORES, SKM_SCORES, REGION_SCORES, NATIONAL_SCORES, AWARD_ROSTER, SUBMISSIONS,
-    VALIDATION_ISSUES,
+    VALIDATION_ISSUES, UNIT_ROBUSTNESS, REGION_ROBUSTNESS,
 )}
 
 ISSUE_COLUMNS = ["table", "row", "column", "value", "rule", "severity", "message"]
