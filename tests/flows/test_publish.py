@@ -765,3 +765,24 @@ def test_stored_issues_come_per_pair_in_order_also_from_the_old_layout(places: P
     rows = pl.read_parquet(old).height
     assert issues["region_code"].to_list() == [region] * rows + ["99.99"] * rows
     assert issues.drop("region_code").head(rows).equals(issues.drop("region_code").tail(rows))
+
+
+def test_robustness_tables_are_published_with_the_release(published: Places) -> None:
+    """Issue 23: one unit_robustness row per scored unit, one region_robustness row per region with a
+    scored unit, rank intervals holding the published ranks, in the manifest (the re-run test above
+    shows the same seed gives the same content hashes)."""
+    manifest = current_release(published, "2024")
+    assert {"unit_robustness", "region_robustness"} <= set(manifest["tables"])  # type: ignore[index]
+    units = pl.read_parquet(published_file(published, "unit_scores"))
+    robust = pl.read_parquet(published_file(published, "unit_robustness"))
+    scored = units.filter(pl.col("status") == "scored")
+    assert robust.height == scored.height > 0
+    assert robust["draws"].unique().to_list() == [load_methodology("2024").robustness.draws]  # type: ignore[union-attr]
+    joined = robust.join(scored.select("unit_id", "region_code", "rank_in_type", "predicate"),
+                         on=["region_code", "unit_id"], suffix="_published")
+    assert joined.height == robust.height
+    assert (joined["predicate"] == joined["predicate_published"]).all()
+    assert ((joined["rank_low"] <= joined["rank_in_type"]) & (joined["rank_in_type"] <= joined["rank_high"])).all()
+    assert robust["p_predicate"].is_between(0, 1).all()
+    regions = pl.read_parquet(published_file(published, "region_scores")).filter(pl.col("n_units_scored") > 0)
+    assert pl.read_parquet(published_file(published, "region_robustness")).height == regions.height
