@@ -405,6 +405,7 @@ h3 { font-size: 11pt; margin: 4mm 0 1.5mm; break-after: avoid; }
 p { margin: 1.5mm 0; }
 .meta, .note, .muted, figcaption { color: var(--muted); font-size: 8.5pt; }
 .empty { font-style: italic; color: var(--muted); }
+.warn { color: #b7410e; font-weight: 700; font-size: 8.5pt; }
 table { border-collapse: collapse; width: 100%; font-size: 9pt; margin: 1.5mm 0 3mm; }
 table.fixed { table-layout: fixed; }
 td { overflow-wrap: anywhere; }
@@ -577,7 +578,10 @@ def roster_blocks(view: pl.DataFrame, methodology: Methodology, heading: str = "
                          number(r["ipp"]), predicate_badge(methodology, r["predicate"]),
                          *([signed(r["score"])] if gain else [])]
                 rows.append(tr(cells, numeric, "has-detail"))
-                rows.append(span_row(Html(f'<span class="note">Alasan: {h(r["reason"])}</span>'), len(headers),
+                mark = r.get("robustness")  # issue 23: "tidak kokoh" with its cause, or the share of draws held
+                robust = "" if not mark else (
+                    f'<br><span class="{"warn" if mark.startswith("tidak") else "muted"}">Kekokohan: {h(mark)}</span>')
+                rows.append(span_row(Html(f'<span class="note">Alasan: {h(r["reason"])}</span>{robust}'), len(headers),
                                      "detail"))
         parts.append(table(headers, rows, numeric=numeric, widths=widths))
     awarded = set(view["award"].unique().to_list())

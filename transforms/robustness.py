@@ -547,3 +547,43 @@ def cycle_robustness(inputs: CycleInputs, scored: dict[str, pl.DataFrame],
         tables = robustness(units, scored["region_scores"],
                             robustness_inputs(inputs.evaluations, inputs.responses, methodology), methodology)
     return {"unit_robustness": tables.units, "region_robustness": tables.regions}
+
+
+DRIVER_LABELS = {"evaluators": "penilai (evaluator)", "survey": "survei (responden)", "weights": "bobot aspek",
+                 "combined": "gabungan sumber"}
+"""How the roster names the source driving an award's instability (Indonesian, for the committee)."""
+NOT_ROBUST = "tidak kokoh"
+
+
+def roster_marks(view: pl.LazyFrame, units: pl.LazyFrame | None, regions: pl.LazyFrame | None,
+                 methodology: Methodology) -> pl.LazyFrame:
+    """The roster with `robustness`: for each award row, the share of draws holding it, and "tidak kokoh"
+    (not robust) with the source driving it when below the methodology's threshold; null where the award
+    is not modelled (most improved) or the release has no robustness table."""
+    settings = methodology.robustness
+    if settings is None or units is None or regions is None:
+        return view.with_columns(robustness=pl.lit(None, dtype=pl.String))
+    facts = pl.concat([
+        units.select("region_code", "unit_id", "draws", "award_probabilities"),
+        regions.select("region_code", pl.lit(None, dtype=pl.String).alias("unit_id"), "draws", "award_probabilities"),
+    ])
+    modelled = [a.code for a in (*_unit_awards(methodology), *_region_awards(methodology))]
+
+    def field(name: str) -> pl.Expr:
+        expr = pl.lit(None, dtype=pl.String)
+        for code in modelled:
+            expr = pl.when(pl.col("award") == code).then(
+                pl.col("award_probabilities").str.json_path_match(f"$.{code}.{name}")).otherwise(expr)
+        return expr
+
+    p = field("p").cast(pl.Float64)
+    driver = field("driver").replace_strict(DRIVER_LABELS, default=pl.lit("gabungan sumber"), return_dtype=pl.String)
+    share = pl.format("{}% dari {} simulasi", (p * 100).round(0).cast(pl.Int64), pl.col("draws"))
+    mark = (pl.when(p.is_null()).then(pl.lit(None, dtype=pl.String))
+            .when(p < settings.threshold).then(pl.format("{}: bertahan pada {}; penyebab utama: {}", pl.lit(NOT_ROBUST),
+                                                         share, driver))
+            .otherwise(pl.format("kokoh: bertahan pada {}", share)))
+    return (view.with_row_index("_robust_row")
+            .join(facts, on=["region_code", "unit_id"], how="left", nulls_equal=True)
+            .with_columns(robustness=mark)
+            .sort("_robust_row").drop("_robust_row", "draws", "award_probabilities"))

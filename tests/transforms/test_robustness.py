@@ -247,3 +247,22 @@ def test_methodology_robustness_section(methodology_2024: Methodology) -> None:
     raw["robustness"] = {"draws": 0, "seed": 1, "evaluator_spread": 0.1, "weight_spread": 0.1, "threshold": 0.9}
     with pytest.raises(MethodologyError, match="draws"):
         parse_methodology(raw, cycle="2024")
+
+
+def test_roster_marks_awards_below_the_threshold_tidak_kokoh_with_their_cause(methodology_2024: Methodology) -> None:
+    m = methodology_2024
+    evaluations = pl.concat([sheet(m, "U1", "E1", 4), sheet(m, "U1", "E2", 5),
+                             sheet(m, "U2", "E1", 5), sheet(m, "U2", "E2", 5)])
+    survey = pl.concat([responses(m, "U1", [4] * 10), responses(m, "U2", [4] * 10)])
+    tables, result = run(m, evaluations, survey, dataclasses.replace(OFF, draws=400))
+    from transforms.awards import award_roster
+
+    roster = award_roster(tables["unit_scores"].lazy(), tables["region_scores"].lazy(), m)
+    marked = rb.roster_marks(roster, result.units.lazy(), result.regions.lazy(), m).collect()
+    by = {(r["award"], r["unit_id"]): r["robustness"] for r in marked.iter_rows(named=True)}
+    assert by[("sangat_baik", "U1")].startswith("tidak kokoh: bertahan pada ")  # 1/2 of draws
+    assert by[("sangat_baik", "U1")].endswith("dari 400 simulasi; penyebab utama: penilai (evaluator)")
+    assert by[("pelayanan_prima", "U2")] == "kokoh: bertahan pada 100% dari 400 simulasi"
+    assert marked.height == roster.collect().height
+    unmarked = rb.roster_marks(roster, None, None, m).collect()
+    assert unmarked["robustness"].null_count() == unmarked.height
