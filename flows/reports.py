@@ -148,6 +148,8 @@ class CycleData:
     indicator_totals: pl.DataFrame | None
     """The released units' indicator sums (see `Ledger.unit_totals`), or None without their kept rows."""
     reference: pl.DataFrame
+    robustness: tuple[pl.DataFrame | None, ...] = (None, None)
+    """unit_robustness and region_robustness of the release (None each for releases from before them)."""
 
     def __getitem__(self, name: str) -> pl.DataFrame:
         return self.units if name == "unit_scores" else self.published[name]
@@ -276,8 +278,10 @@ def load_cycle(places: Places, cycle: str) -> CycleData:
     previous_national = None
     if previous_cycle and _table_files(places, "national_scores", previous_cycle):
         previous_national = read_table(places, "national_scores", previous_cycle)
+    from flows.robustness_pages import read_robustness  # it builds on this module's page kit
+
     return CycleData(cycle, methodology, published, units, previous_cycle, previous_national, indicator_totals,
-                     regions_reference())
+                     regions_reference(), read_robustness(places, cycle, published.release_id))
 
 
 # ---------------------------------------------------------------- HTML pieces
@@ -808,9 +812,11 @@ def render_cycle_report(data: CycleData) -> str:
         "<header><p class=\"eyebrow\">Pemantauan dan Evaluasi Kinerja Penyelenggaraan Pelayanan Publik</p>"
         f"<h1>{h(title)}</h1><p class=\"meta\">Siklus evaluasi {h(data.cycle)} · {h(data.methodology.regulation)} · "
         f"rilis {h(data.published.release_id or '–')}</p></header>")
+    from flows.robustness_pages import cycle_section
+
     return page(title, header, _summary_block(data), _predicate_section(data), _type_section(data),
-                _province_section(data), _aspect_section(data), _award_section(data), _validation_section(data),
-                _regions_appendix(data), provenance(data))
+                _province_section(data), _aspect_section(data), _award_section(data), cycle_section(data),
+                _validation_section(data), _regions_appendix(data), provenance(data))
 
 
 # ---------------------------------------------------------------- region cards
@@ -1016,9 +1022,12 @@ def render_region_card(data: CycleData, region_code: str) -> str:
         f"<p class=\"meta\">Kode wilayah {h(region_code)} · {h(level)} · Provinsi {h(province)} · "
         f"<a href=\"../laporan_{h(data.cycle)}.html\">laporan siklus {h(data.cycle)}</a></p></header>")
     scored_here = not data.of_region("unit_scores", region_code).is_empty()
+    from flows import robustness_pages
+
     return page(
         title, header, Html('<div class="kpis">' + join(kpis) + "</div>"),
         section("Unit Layanan", _region_units(data, region_code), anchor="unit"),
+        robustness_pages.card_section(data, region_code),
         section("Aspek Terlemah", _region_aspects(data, region_code), anchor="aspek") if scored_here else "",
         section("Indikator yang Paling Menurunkan IPP", _region_indicators(data, region_code), anchor="indikator")
         if scored_here else "",

@@ -19,17 +19,16 @@ import polars as pl
 
 from flows.reports import (
     Html,
-    NoReleaseError,
     Published,
     ReportError,
     h,
     left_out_block,
     page,
     read_published,
-    read_table,
     roster_blocks,
     when,
 )
+from flows.robustness_pages import read_robustness
 from flows.settings import Places, load_methodology, regions_reference
 from flows.storage import atomic_path
 from transforms import report_data, robustness
@@ -50,7 +49,6 @@ COLUMNS = {
     "reason": "Alasan", "robustness": "Kekokohan",
 }
 WRAPPED = {"Nama": 42, "Alasan": 80, "Pemerintah Daerah": 30, "Kekokohan": 40}
-ROBUSTNESS_TABLES = ("unit_robustness", "region_robustness")
 
 
 @dataclass(frozen=True)
@@ -70,18 +68,9 @@ def read_roster(places: Places, cycle: str) -> Roster:
                                    published["region_scores"].lazy(), regions_reference().lazy(),
                                    methodology).collect()
     left = report_data.left_out(published["unit_scores"].lazy(), regions_reference().lazy(), methodology).collect()
-    units, regions = (robustness_table(places, cycle, name, published.release_id) for name in ROBUSTNESS_TABLES)
+    units, regions = (None if t is None else t.lazy() for t in read_robustness(places, cycle, published.release_id))
     view = robustness.roster_marks(view.lazy(), units, regions, methodology).collect()
     return Roster(view, methodology, published, left)
-
-
-def robustness_table(places: Places, cycle: str, name: str, release_id: str | None) -> pl.LazyFrame | None:
-    """A robustness table of the same release (issue 23); None for releases published before it existed."""
-    try:
-        frame = read_table(places, name, cycle)
-    except NoReleaseError:
-        return None
-    return frame.lazy() if frame["release_id"].unique().to_list() in ([release_id], []) else None
 
 
 def people_view(view: pl.DataFrame) -> pl.DataFrame:

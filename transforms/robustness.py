@@ -587,3 +587,20 @@ def roster_marks(view: pl.LazyFrame, units: pl.LazyFrame | None, regions: pl.Laz
             .join(facts, on=["region_code", "unit_id"], how="left", nulls_equal=True)
             .with_columns(robustness=mark)
             .sort("_robust_row").drop("_robust_row", "draws", "award_probabilities"))
+
+
+def top_intervals(robust: pl.LazyFrame, group: str, rank: str, top: int) -> pl.LazyFrame:
+    """The best `top` published ranks of each group with their intervals, and whether each is a near-tie:
+    its interval overlaps the next one's in the group (the two could swap places in some draws)."""
+    return (robust.filter(pl.col(rank).is_not_null() & (pl.col(rank) <= top))
+            .sort([group, rank, "region_code"])
+            .with_columns(
+                _next_low=pl.col("rank_low").shift(-1).over(group),
+                _previous_high=pl.col("rank_high").shift(1).over(group),
+                _next_rank=pl.col(rank).shift(-1).over(group),
+                _previous_rank=pl.col(rank).shift(1).over(group))
+            .with_columns(near_tie=(
+                ((pl.col("_next_low") <= pl.col("rank_high")) & (pl.col("_next_rank") > pl.col(rank))).fill_null(False)
+                | ((pl.col("_previous_high") >= pl.col("rank_low")) & (pl.col("_previous_rank") < pl.col(rank)))
+                .fill_null(False)))
+            .drop("_next_low", "_previous_high", "_next_rank", "_previous_rank"))

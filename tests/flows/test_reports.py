@@ -269,7 +269,9 @@ def test_cycle_report_sections(written: list[Path]) -> None:
     for heading in ("Sebaran Predikat", "IPP per Jenis Unit", "Peringkat Provinsi", "Aspek Terkuat dan Terlemah",
                     "Daftar Penerima Penghargaan", "Ringkasan Validasi Data", "Lampiran: Peringkat Pemerintah Daerah"):
         assert f"<h2>{heading}</h2>" in page
-    assert page.count("<svg") == 3  # predicates, unit types, aspects
+    intervals = page.count('aria-labelledby="r')  # issue 23: one rank-interval chart per unit type and category
+    assert page.count("<svg") - intervals == 3  # predicates, unit types, aspects
+    assert "<h2>Kekokohan Peringkat</h2>" in page and intervals >= 1
     assert "Indeks Pelayanan Publik per Jenis Unit" in page and "Jumlah unit layanan" in page
     assert "A- – Sangat Baik" in page and "Jawa Timur" in page and "Kota Surabaya" in page
     assert "1 unit tidak lengkap" in page
