@@ -308,6 +308,11 @@ def test_region_card_of_a_scored_region(warehouse: Places, written: list[Path]) 
     assert "Tidak memenuhi syarat penghargaan: survey sample not met: 12 of 278" in page  # SDA-1's row
     assert "Kecamatan Waru" in page and "Dinas Sosial Sidoarjo" in page
     assert page.count("<svg") == 1 and "rata-rata nasional" in page
+    robust = reports.read_table(warehouse, "unit_robustness", "2024").filter(pl.col("region_code") == "35.15")
+    intervals = page[page.index("<h2>Kekokohan Peringkat Unit</h2>"):page.index('<section id="aspek">')]
+    for r in robust.iter_rows(named=True):  # issue 23: every scored unit of the region with its interval
+        assert f'<td class="num">{r["rank_low"]}–{r["rank_high"]}</td>' in intervals
+    assert robust.height == intervals.count("<tr>") - 1 > 0
     indicators = page[page.index("Indikator yang Paling Menurunkan IPP"):]
     assert indicators.index("14.b.K") < indicators.index("11.b.K")
     assert "Pelaksana menerapkan budaya pelayanan" in indicators

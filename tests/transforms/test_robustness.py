@@ -266,3 +266,14 @@ def test_roster_marks_awards_below_the_threshold_tidak_kokoh_with_their_cause(me
     assert marked.height == roster.collect().height
     unmarked = rb.roster_marks(roster, None, None, m).collect()
     assert unmarked["robustness"].null_count() == unmarked.height
+
+
+def test_near_ties_are_neighbours_whose_intervals_overlap() -> None:
+    frame = pl.LazyFrame({
+        "region_code": ["35.01", "35.02", "35.03", "35.04", "35.05"], "unit_type": ["RSUD"] * 4 + ["MPP"],
+        "rank_in_type": [1, 2, 3, 4, 1], "rank_low": [1, 1, 3, 4, 1], "rank_high": [2, 2, 3, 4, 1],
+    })
+    top = rb.top_intervals(frame, "unit_type", "rank_in_type", 3).collect()
+    assert top["region_code"].to_list() == ["35.05", "35.01", "35.02", "35.03"]  # groups in order, top 3 each
+    assert dict(zip(top["region_code"], top["near_tie"], strict=True)) == {
+        "35.05": False, "35.01": True, "35.02": True, "35.03": False}
