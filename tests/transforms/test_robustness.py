@@ -232,7 +232,7 @@ def test_rank_interval_holds_the_published_rank(methodology_2024: Methodology) -
 
 def test_methodology_robustness_section(methodology_2024: Methodology) -> None:
     settings = methodology_2024.robustness
-    assert settings is not None and settings.draws == 1000 and settings.threshold == 0.9
+    assert settings is not None and settings.draws >= 100 and settings.threshold == 0.9
     import tomllib
 
     from flows.settings import methodology_path
