@@ -198,6 +198,9 @@ def test_deployments_are_scheduled_run_and_watched_on_a_real_server(tmp_path: Pa
                PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", PREFECT_UI_ENABLED="false",
                PREFECT_LOGGING_LEVEL="INFO", PREFECT_WORKER_QUERY_SECONDS="2",
                PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5",
+               # SQLite under a busy 2-core machine: wait for a lock up to 60 s, as the README's deploy
+               # steps set, rather than log "database is locked" after the default 10 s
+               PREFECT_SERVER_DATABASE_TIMEOUT="60",
                PEKPPP_NIGHTLY_OVERDUE_HOURS=str(OVERDUE_SECONDS / 3600),
                PEKPPP_PROJECT_DIR=str(PROJECT_ROOT))
     worker_env = env | {"PEKPPP_LANDING": str(landing), "PEKPPP_WAREHOUSE": str(warehouse)}
