@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from transforms.bodies import body_tier_of
 from transforms.methodology import Methodology
 from transforms.schemas import (
     BAD,
@@ -83,6 +84,11 @@ RULE_REQUIRED_TABLE = "required_table"
 RULE_BAD_ROW_SHARE = "bad_row_share"
 RULE_INCOMPLETE_UNIT = "incomplete_unit"
 RULE_SAMPLE_TOO_SMALL = "sample_too_small"
+RULE_UNIT_TYPE_LOKUS = "unit_type_lokus"
+LOKUS_MESSAGE = ("Row {row} of units has unit_type '{value}', which is not in the lokus of cycle {cycle} for "
+                 "{tier_label}: {lokus}. The unit is not scored this cycle (the rest of the bundle is used); "
+                 "remove it, or correct its unit_type if it is wrong.")
+TIER_LABELS = {"provinsi": "a province", "kabupaten_kota": "a kabupaten/kota", "kl": "a ministry or agency (K/L)"}
 
 RESULT_FORMAT: dict[str, Any] = {
     "result_format": "COMPLETE",  # every failing row's index, never a sample
@@ -356,6 +362,12 @@ def _single_issue(*, table: str, row: int | None, column: str | None, value: str
                           "severity": severity, "message": message}], schema=ISSUE_SCHEMA)
 
 
+def key_columns(results: Sequence[ExpectationValidationResult]) -> set[str]:
+    """The columns the suite requires filled in (a `not_null` rule): the keys other rules depend on."""
+    return {result.expectation_config.kwargs["column"] for result in results
+            if result.expectation_config.type == _NOT_NULL}
+
+
 def _raised(result: ExpectationValidationResult) -> str | None:
     """GE's exception message when the expectation could not run (GE catches it per expectation)."""
     info = result.exception_info or {}
@@ -391,6 +403,7 @@ def _table_issues(table: str, frame: pl.DataFrame, span: tuple[int, int],
     for result in results:
         if result.expectation_config.type == _TABLE_COLUMNS and not result.success:
             missing |= set(result.result.get("details", {}).get("mismatched", {}).get("missing", []))
+    keys = key_columns(results)
 
     frames: list[pl.DataFrame] = []
     row_failures: list[pl.Series] = []
@@ -427,6 +440,13 @@ def _table_issues(table: str, frame: pl.DataFrame, span: tuple[int, int],
         if config.type == _NOT_NULL:
             # the reader nulls what it cannot parse and reports it; do not report that cell twice
             positions = positions.filter(~frame[BAD].gather(positions))
+        elif blank := [c for c in columns if c in keys and c in frame.columns]:
+            # one issue per cause: a row whose key is missing has its not_null issue (or the reader's
+            # type issue), so a rule depending on that key (unique, ownership) skips it
+            positions = positions.filter(~frame.select(pl.any_horizontal(pl.col(c).is_null() for c in blank))
+                                         .to_series().gather(positions))
+            if positions.is_empty():
+                continue
         value = (pl.col(shown[0]).cast(pl.String) if len(shown) == 1 else
                  pl.concat_str([pl.col(c).cast(pl.String).fill_null("") for c in shown], separator=" / "))
         failing = frame.select(pl.col(ROW).gather(positions).alias("row"),
@@ -720,6 +740,11 @@ def validate_bundles(bundles: Sequence[tuple[str, Mapping[str, pl.DataFrame]]], 
                 if issues.height:
                     issue_frames[number].append(issues)
                 kept = prepared[number][table]
+                outside = outside_lokus(kept, methodology, bundles[number][0]) if table == "units" else None
+                if outside is not None:
+                    issue_frames[number].append(lokus_issues(kept, outside, methodology, params))
+                    kept = kept.filter(~outside)  # set aside, not counted as bad rows: the bundle goes on
+                    failures = _shifted(failures, outside)
                 reader_bad = kept.get_column(BAD)
                 if failures.is_empty() and not reader_bad.any():
                     clean[number][table] = kept  # the common case: nothing to set aside
@@ -732,6 +757,40 @@ def validate_bundles(bundles: Sequence[tuple[str, Mapping[str, pl.DataFrame]]], 
                     issue_frames[number].append(_share_issue(table, n_bad, kept.height, methodology))
                 clean[number][table] = kept.filter(~bad)
     return _verdicts(clean, issue_frames, _aggregate_issues(clean, methodology), methodology, ge_results)
+
+
+def outside_lokus(units: pl.DataFrame, methodology: Methodology, body_code: str) -> pl.Series | None:
+    """Units rows whose type is a unit type of the cycle but not of the lokus of the body's tier.
+
+    None when nothing is outside (or the cycle has no [lokus], or the table has no unit_type column).
+    A type that is no unit type of the cycle at all is `unit_type_allowed`'s, reported once there.
+    """
+    lokus = methodology.lokus_of(body_tier_of(body_code))
+    if lokus is None or "unit_type" not in units.columns:
+        return None
+    unit_type = units.get_column("unit_type")
+    outside = (unit_type.is_in(list(methodology.unit_types)) & ~unit_type.is_in(list(lokus))).fill_null(False)
+    return outside.alias("outside_lokus") if outside.any() else None
+
+
+def lokus_issues(units: pl.DataFrame, outside: pl.Series, methodology: Methodology,
+                 params: dict[str, Any]) -> pl.DataFrame:
+    """One `unit_type_lokus` row issue per unit outside its body's lokus, naming the lokus."""
+    tier = body_tier_of(str(params.get("region_code", "")))
+    lokus_params = {**params, "lokus": list(methodology.lokus_of(tier) or ()), "tier_label": TIER_LABELS[tier]}
+    rows = units.filter(outside).select(pl.col(ROW).cast(pl.Int64).alias("row"),
+                                        pl.col("unit_type").cast(pl.String).alias("value"))
+    return _issue_frame(rows, table="units", column="unit_type", rule=RULE_UNIT_TYPE_LOKUS, severity=SEVERITY_ROW,
+                        template=LOKUS_MESSAGE, params=lokus_params)
+
+
+def _shifted(failures: pl.Series, removed: pl.Series) -> pl.Series:
+    """Failing row positions in a table, as positions in the table without the `removed` rows."""
+    if failures.is_empty():
+        return failures
+    kept_before = (~removed).cast(pl.Int64).cum_sum() - 1  # new position of each kept row
+    keep = ~removed.gather(failures)
+    return kept_before.gather(failures.filter(keep)).alias(failures.name)
 
 
 def _columns_frame(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
