@@ -97,6 +97,7 @@ PROVINSI, KABUPATEN, KOTA = "provinsi", "kabupaten", "kota"
 LEVELS = (KABUPATEN, KOTA, PROVINSI)   # the order picks cycle through, so small runs get a mix
 ALL_LEVELS = (PROVINSI, KABUPATEN, KOTA)
 KAB_KOTA = (KABUPATEN, KOTA)
+LOKUS_TIER = {PROVINSI: "provinsi", KABUPATEN: "kabupaten_kota", KOTA: "kabupaten_kota", "kl": "kl"}
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ UNIT_KINDS: dict[str, UnitKind] = {
     "KECAMATAN": UnitKind("Kecamatan {place}", KAB_KOTA, False, 4.0, 6_000),
     "PUSKESMAS": UnitKind("Puskesmas {place}", KAB_KOTA, False, 5.0, 18_000),
     "MPP": UnitKind("Mal Pelayanan Publik {region}", KAB_KOTA, True, 0.0, 30_000),
+    "UPT_KL": UnitKind("{region} {place}", ("kl",), True, 1.0, 12_000, repeat_name="{region} {place}"),
 }
 OTHER_KIND = UnitKind("Unit Layanan {type} {region}", ALL_LEVELS, False, 1.0, 10_000)
 """A unit type a future methodology adds that the generator has no profile for."""
@@ -358,8 +360,10 @@ def _distinct(rng: np.random.Generator, pool: list[str], n: int) -> list[str]:
 
 def _unit_types(rng: np.random.Generator, methodology: Methodology, level: str, n: int) -> list[str]:
     """Types of a region's `n` units: one of each 'first' type, then the rest by fill weight."""
-    types = [t for t in methodology.unit_types if level in UNIT_KINDS.get(t, OTHER_KIND).levels]
-    types = types or list(methodology.unit_types)
+    lokus = methodology.lokus_of(LOKUS_TIER[level])
+    types = [t for t in methodology.unit_types if level in UNIT_KINDS.get(t, OTHER_KIND).levels
+             and (lokus is None or t in lokus)]  # bundles follow the cycle's lokus
+    types = types or list(lokus or methodology.unit_types)
     first = [t for t in types if UNIT_KINDS.get(t, OTHER_KIND).first]
     first = [first[i] for i in rng.permutation(len(first))][:n]
     weights = np.array([UNIT_KINDS.get(t, OTHER_KIND).fill_weight for t in types], dtype=float)

@@ -24,7 +24,7 @@ from expectations.report import DATA_DOCS_DIR, bundle_report_pages, write_data_d
 from flows.intake.entries import Refusal, inspect_bundle
 from flows.ledger import Entry, Ledger
 from flows.readers import SubmissionRejected, bundle_fingerprint, read_bundle
-from flows.settings import Places, regions_reference
+from flows.settings import Places, bodies_reference
 from flows.storage import (
     TMP_SUFFIX,
     WarehouseError,
@@ -36,11 +36,13 @@ from flows.storage import (
     stored_refusals,
     write_pages,
 )
+from transforms.bodies import KL_CODE_PATTERN, REGION_CODE_PATTERN
 from transforms.methodology import Methodology
 from transforms.schemas import BAD, ISSUE_SCHEMA, SEVERITY_CRITICAL
 from transforms.submissions import ACCEPTED, LATE, REJECTED
 
-REGION_CODE = re.compile(r"^\d{2}(\.\d{2})?$")
+REGION_CODE = re.compile(REGION_CODE_PATTERN)
+KL_CODE = re.compile(KL_CODE_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -140,11 +142,16 @@ def landing_strays(landing: Path, cycle: str) -> list[tuple[str, str]]:
 
 
 def region_problem(region_code: str) -> str | None:
-    """Why a landing folder name is not a region we know, or None when it is one."""
+    """Why a landing folder name is not a body we know (region or K/L), or None when it is one."""
+    if KL_CODE.match(region_code):
+        if region_code not in set(bodies_reference()["region_code"].to_list()):
+            return (f"K/L code {region_code} is not a kode Bagian Anggaran in the K/L reference list "
+                    "(data/reference/kl.csv)")
+        return None
     if not REGION_CODE.match(region_code):
-        return (f"folder name {region_code!r} is not a Kemendagri region code like 35 or 35.78; "
-                "upload under <cycle>/<region_code>/")
-    if region_code not in set(regions_reference()["region_code"].to_list()):
+        return (f"folder name {region_code!r} is not a Kemendagri region code like 35 or 35.78, nor a K/L's "
+                "3-digit kode Bagian Anggaran like 027; upload under <cycle>/<region_code>/")
+    if region_code not in set(bodies_reference()["region_code"].to_list()):
         return f"region code {region_code} is not a province or kabupaten/kota in the reference list"
     return None
 
@@ -192,24 +199,41 @@ def _read_checked(path: Path, methodology: Methodology, region_code: str, *, nam
     except SubmissionRejected as err:
         issues = pl.DataFrame(err.issues, schema=ISSUE_SCHEMA) if err.issues else bundle_issue("unreadable", str(err))
         return CheckedBundle(True, str(err), issues, {})
-    if read.rejected:
-        return CheckedBundle(True, read.reason, read.issues, {})
-    return CheckedBundle(False, None, read.issues, read.tables)
+    # A rejected bundle keeps the tables that could be read: validation still reports their problems,
+    # so the region fixes everything in one upload (nothing of it is used: see `_validated`).
+    return CheckedBundle(read.rejected, read.reason, read.issues, read.tables)
+
+
+_READER_TABLE_RULES = ("required_table", "required_column", "table_not_empty")
+"""The suites' table-level rules the reader checks first (as missing_table, missing_column, empty_table)."""
 
 
 def _validated(reads: list[tuple[str, CheckedBundle]], methodology: Methodology, *,
                keep_results: bool = False) -> list[CheckedBundle]:
-    """Validate every read bundle not yet decided, in one batched call; decided ones pass through."""
+    """Validate every read bundle in one batched call, those already rejected by the reader too.
+
+    A bundle the reader rejected (a table missing, unreadable or without a column) keeps its verdict
+    and reason, but the tables it could read are validated as well, so its issue list holds every
+    problem at once; the suites' own table-level checks of a table the reader already faulted are
+    left out (reported once). Bundles with nothing read (refused, unknown region, late) pass through.
+    """
     from expectations.runner import validate_bundles  # GE is slow to import: only where validation runs
 
-    pending = [n for n, (_region, read) in enumerate(reads) if not read.rejected]
+    pending = [n for n, (_region, read) in enumerate(reads) if read.tables or not read.rejected]
     validations = validate_bundles([(reads[n][0], reads[n][1].tables) for n in pending], methodology,
                                    keep_results=keep_results) if pending else []
     checked = [read for _region, read in reads]
     for n, validation in zip(pending, validations, strict=True):
-        issues = pl.concat([reads[n][1].issues, validation.issues.select(list(ISSUE_SCHEMA))],
-                           how="vertical_relaxed")
-        if validation.rejected:
+        read = reads[n][1]
+        found = validation.issues.select(list(ISSUE_SCHEMA))
+        if read.rejected:
+            faulted = read.issues.filter(pl.col("severity") == SEVERITY_CRITICAL).get_column("table").unique()
+            found = found.filter(~(pl.col("rule").is_in(_READER_TABLE_RULES)
+                                   & pl.col("table").is_in(faulted.implode())))
+        issues = pl.concat([read.issues, found], how="vertical_relaxed")
+        if read.rejected:
+            checked[n] = CheckedBundle(True, read.reason, issues, {}, validation.ge_results)
+        elif validation.rejected:
             checked[n] = CheckedBundle(True, validation.reason, issues, {}, validation.ge_results)
         else:
             clean = {name: frame.drop([c for c in (BAD,) if c in frame.columns])
@@ -237,8 +261,8 @@ def check_bundle(path: Path, methodology: Methodology, region_code: str, *,
 
 
 def region_name(region_code: str) -> str:
-    """The region's name in the reference list, or "" for a code it does not know."""
-    names = regions_reference().filter(pl.col("region_code") == region_code).get_column("name")
+    """The region's (or K/L's) name in the reference lists, or "" for a code they do not know."""
+    names = bodies_reference().filter(pl.col("region_code") == region_code).get_column("name")
     return names.item() if names.len() == 1 else ""
 
 

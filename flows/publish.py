@@ -43,7 +43,7 @@ import polars as pl
 import pyarrow as pa
 
 from flows.ledger import Ledger
-from flows.settings import PROJECT_ROOT, Places, methodology_path, regions_reference
+from flows.settings import PROJECT_ROOT, Places, bodies_reference, methodology_path
 from flows.storage import (
     WarehouseError,
     arrow_table,
@@ -142,7 +142,7 @@ def cycle_inputs(places: Places, methodology: Methodology, submission_ids: list[
         units=ledger.accepted_table(submission_ids, "units", schemas["units"]),
         evaluations=ledger.accepted_table(submission_ids, "evaluations", schemas["evaluations"]),
         responses=ledger.accepted_table(submission_ids, "skm_responses", schemas["skm_responses"]),
-        regions=regions_reference().lazy(),
+        regions=bodies_reference().lazy(),
         previous_evaluations=previous,
         totals=ledger.unit_totals(submission_ids, schemas, elements),
     )

@@ -94,6 +94,22 @@ def regions_reference() -> pl.DataFrame:
     ]).sort("region_code")
 
 
+@lru_cache(maxsize=1)
+def kl_reference() -> pl.DataFrame:
+    """Ministries and agencies (K/L): kl_code (3-digit kode Bagian Anggaran, text) and name (see NOTICE.md)."""
+    return pl.read_csv(REFERENCE_DIR / "kl.csv", schema_overrides={"kl_code": pl.String}).sort("kl_code")
+
+
+@lru_cache(maxsize=1)
+def bodies_reference() -> pl.DataFrame:
+    """Every body that may submit: the regions, then the K/L (level `kl`, no province), as regions_reference."""
+    return pl.concat([
+        regions_reference(),
+        kl_reference().select(pl.col("kl_code").alias("region_code"), "name",
+                              pl.lit(None, dtype=pl.String).alias("province_code"), pl.lit("kl").alias("level")),
+    ]).sort("region_code")
+
+
 # ---------------------------------------------------------------- intake limits
 
 

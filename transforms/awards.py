@@ -141,18 +141,24 @@ def _most_improved(units: pl.LazyFrame, previous: pl.LazyFrame | None, award: Aw
 
 
 def covered(award: Award) -> pl.Expr:
-    """The region's lokus coverage meets the award's minimum share of scored units (exact integers)."""
+    """The body's lokus coverage meets the award's minimum share of scored lokus units (exact integers).
+
+    Lokus units are counted by `region_scores` (`n_lokus_units`: each lokus type the body sent no unit of
+    counts as one unit not scored; without a [lokus] every unit sent counts).
+    """
     share = award.min_scored_share if award.min_scored_share is not None else Fraction(0)
-    return (pl.col("n_units") > 0) & (
-        pl.col("n_units_scored") * share.denominator >= pl.col("n_units") * share.numerator)
+    return (pl.col("n_lokus_units") > 0) & (
+        pl.col("n_lokus_scored") * share.denominator >= pl.col("n_lokus_units") * share.numerator)
 
 
 def uncovered_reason(award: Award) -> pl.Expr:
     """Why a region whose predicate the award honours is left out: its lokus not covered (null when covered)."""
     share = award.min_scored_share if award.min_scored_share is not None else Fraction(0)
+    missing = pl.when(pl.col("lokus_missing").is_not_null()).then(
+        pl.format("; lokus unit types not sent: {}", pl.col("lokus_missing"))).otherwise(pl.lit(""))
     return pl.when(~covered(award)).then(pl.format(
-        "lokus not covered: {} of {} units scored (at least {} required, min_scored_share)",
-        pl.col("n_units_scored"), pl.col("n_units"), pl.lit(_percent(share))))
+        "lokus not covered: {} of {} lokus units scored (at least {} required, min_scored_share){}",
+        pl.col("n_lokus_scored"), pl.col("n_lokus_units"), pl.lit(_percent(share)), missing))
 
 
 def _region_award(regions: pl.LazyFrame, award: Award, methodology: Methodology) -> pl.LazyFrame:
@@ -170,10 +176,10 @@ def _region_award(regions: pl.LazyFrame, award: Award, methodology: Methodology)
         unit_type=pl.lit(None, dtype=pl.String),
         score=pl.col("ipp"),
         predicate=pl.col("predicate"),
-        reason=pl.format("roll-up IPP {} ({}); lokus covered: {} of {} units scored (at least {} required, "
-                         "min_scored_share); rank {} among {} regions",
-                         cents_text(pl.col("ipp_cents")), pl.col("predicate_label"), pl.col("n_units_scored"),
-                         pl.col("n_units"), pl.lit(_percent(share)), pl.col("rank"), pl.col("category")),
+        reason=pl.format("roll-up IPP {} ({}); lokus covered: {} of {} lokus units scored (at least {} required, "
+                         "min_scored_share); rank {} among {} bodies",
+                         cents_text(pl.col("ipp_cents")), pl.col("predicate_label"), pl.col("n_lokus_scored"),
+                         pl.col("n_lokus_units"), pl.lit(_percent(share)), pl.col("rank"), pl.col("category")),
     )
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from transforms import awards, region_scores, skm_scores, unit_scores
+from transforms import awards, bodies, region_scores, skm_scores, unit_scores
 from transforms.methodology import Methodology
 from transforms.unit_scores import UNIT_KEY
 
@@ -99,7 +99,7 @@ def score_units(inputs: CycleInputs, methodology: Methodology) -> tuple[pl.LazyF
         .join(sample, on=UNIT_KEY, how="left")
         .with_columns(
             cycle=pl.lit(methodology.cycle),
-            province_code=pl.col("region_code").str.slice(0, 2),
+            province_code=bodies.province_of(pl.col("region_code")),
             # A unit no evaluator scored at all is as incomplete as one missing an indicator.
             status=pl.col("status").fill_null(unit_scores.STATUS_INCOMPLETE),
             n_respondents=pl.col("n_respondents").fill_null(0),
@@ -136,6 +136,9 @@ def score_cycle(inputs: CycleInputs, methodology: Methodology) -> dict[str, pl.D
     previous_totals = inputs.previous_totals()
     previous = None if previous_totals is None else previous_ipp(previous_totals, methodology)
     roster = awards.award_roster(scored, regions, methodology, previous)
-    region_frame, national_frame, roster_frame = pl.collect_all([regions, national, roster])
+    coverage = bodies.lokus_coverage(scored, methodology)
+    region_frame, national_frame, roster_frame, coverage_frame = pl.collect_all([regions, national, roster,
+                                                                                 coverage])
     return {"unit_scores": unit_frame, "aspect_scores": aspect_frame, "skm_scores": element_frame,
-            "region_scores": region_frame, "national_scores": national_frame, "award_roster": roster_frame}
+            "region_scores": region_frame, "national_scores": national_frame, "award_roster": roster_frame,
+            "lokus_coverage": coverage_frame}

@@ -20,6 +20,8 @@ WEIGHT_MODES = ("exact", "0.111", "0.11")
 AWARD_RULES = ("predicate", "top_n_per_type", "most_improved")
 ROLLUP_METHODS = ("mean", "weighted")
 SAMPLE_RULES = ("krejcie_morgan",)
+LOKUS_TIERS = ("provinsi", "kabupaten_kota", "kl")
+"""The tiers a cycle's lokus names unit types for: provinces, kabupaten/kota, ministries and agencies (K/L)."""
 
 
 class MethodologyError(ValueError):
@@ -140,6 +142,8 @@ class Methodology:
     closes_at: datetime | None = None
     robustness: Robustness | None = None
     """None when the file has no `[robustness]` section: no robustness tables are computed."""
+    lokus: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+    """`[lokus]`: (tier, unit types) for each of LOKUS_TIERS; None: every tier takes every unit type."""
     sha256: str = ""
     source: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -153,6 +157,10 @@ class Methodology:
         if self.is_open:
             return False
         return self.closes_at is None or received_at > self.closes_at
+
+    def lokus_of(self, tier: str) -> tuple[str, ...] | None:
+        """The unit types a body of this tier is evaluated on, or None when the cycle sets no lokus."""
+        return None if self.lokus is None else dict(self.lokus)[tier]
 
     @property
     def indicators(self) -> tuple[Indicator, ...]:
@@ -364,7 +372,7 @@ def _awards(rows: list[dict[str, Any]], predicate_codes: set[str], source: str) 
 
 
 TOP_KEYS = ("cycle", "scores", "rounding", "rollup", "f03", "limits", "aspects", "predicates", "survey",
-            "eligibility", "awards", "robustness")
+            "eligibility", "awards", "robustness", "lokus")
 ROBUSTNESS_KEYS = ("draws", "seed", "evaluator_spread", "weight_spread", "threshold")
 
 
@@ -387,6 +395,26 @@ def _robustness(raw: Any, source: str) -> Robustness | None:
     if not 0 <= settings.weight_spread < 1:
         raise MethodologyError(f"{where} weight_spread must be at least 0 and below 1")
     return settings
+
+
+def _lokus(raw: Any, unit_types: tuple[str, ...], source: str) -> tuple[tuple[str, tuple[str, ...]], ...] | None:
+    """`[lokus]`, optional: per tier the unit types evaluated; each a unit type of the cycle, each tier listed."""
+    if raw is None:
+        return None
+    where = f"{source}: [lokus]"
+    _known(raw, LOKUS_TIERS, where)
+    lokus = []
+    for tier in LOKUS_TIERS:
+        types = _require(raw, tier, where)
+        if not isinstance(types, list) or not types:
+            raise MethodologyError(f"{where} {tier} must be a non-empty list of unit types")
+        unknown = sorted({str(t) for t in types} - set(unit_types))
+        if unknown:
+            raise MethodologyError(f"{where} {tier}: {unknown} not in [cycle] unit_types")
+        if len(set(types)) != len(types):
+            raise MethodologyError(f"{where} {tier}: a unit type is listed twice")
+        lokus.append((tier, tuple(str(t) for t in types)))
+    return tuple(lokus)
 
 
 def parse_methodology(raw: dict[str, Any], *, cycle: str, source: str = "", sha256: str = "") -> Methodology:
@@ -444,11 +472,12 @@ def parse_methodology(raw: dict[str, Any], *, cycle: str, source: str = "", sha2
             # nothing an award could honour: the switch cannot act, and a file asking otherwise is refused.
             raise MethodologyError(f"{where} require_complete = false is not supported: an incomplete unit has no "
                                    "IPP to honour; set it to true")
+        unit_types = tuple(str(t) for t in _require(head, "unit_types", f"{source}: [cycle]"))
         return Methodology(
             cycle=cycle,
             status=status,  # type: ignore[arg-type]
             regulation=str(_require(head, "regulation", f"{source}: [cycle]")),
-            unit_types=tuple(str(t) for t in _require(head, "unit_types", f"{source}: [cycle]")),
+            unit_types=unit_types,
             score_min=int(_require(scores, "min", f"{source}: [scores]")),
             score_max=int(_require(scores, "max", f"{source}: [scores]")),
             max_evaluators=int(_require(scores, "max_evaluators", f"{source}: [scores]")),
@@ -471,6 +500,7 @@ def parse_methodology(raw: dict[str, Any], *, cycle: str, source: str = "", sha2
             awards=_awards(_require(raw, "awards", source), {b.code for b in predicates}, source),
             closes_at=closes_at,
             robustness=_robustness(raw.get("robustness"), source),
+            lokus=_lokus(raw.get("lokus"), unit_types, source),
             sha256=sha256,
             source=source,
         )

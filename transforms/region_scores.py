@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from transforms import skm_scores
+from transforms import bodies, skm_scores
 from transforms.methodology import Methodology
 from transforms.rounding import band_of, cents_to_value, competition_rank, half_up_cents
 
@@ -45,9 +45,10 @@ def _rolled_ipp(methodology: Methodology) -> dict[str, pl.Expr]:
 
 
 def region_level(code: pl.Expr) -> pl.Expr:
-    """provinsi for a 2-digit code; kabupaten for suffix 01–69, kota for 71–99."""
+    """kl for a 3-digit K/L code; provinsi for a 2-digit code; kabupaten for suffix 01–69, kota for 71–99."""
     suffix = code.str.slice(3, 2).cast(pl.Int64, strict=False)
-    return (pl.when(code.str.len_chars() == 2).then(pl.lit("provinsi"))
+    return (pl.when(bodies.is_kl(code)).then(pl.lit(bodies.LEVEL_KL))
+            .when(code.str.len_chars() == 2).then(pl.lit("provinsi"))
             .when(suffix < 70).then(pl.lit("kabupaten"))
             .otherwise(pl.lit("kota")))
 
@@ -55,16 +56,28 @@ def region_level(code: pl.Expr) -> pl.Expr:
 def region_scores(units: pl.LazyFrame, regions: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
     """One row per region with units: roll-up IPP and IKM, predicate, and rank within its category.
 
-    The ministry publishes ranks per category: provinsi, kabupaten and kota are each ranked from 1
-    (K/L will be a fourth category). The category is published beside the rank.
+    The ministry publishes ranks per category: K/L, provinsi, kabupaten and kota are each ranked from
+    1. The category is published beside the rank. With a [lokus], each body's lokus coverage is counted
+    (`n_lokus_units`, `n_lokus_scored`, `lokus_missing`; see `bodies.lokus_counts`); without one, every
+    unit sent is a lokus unit.
     """
+    if methodology.lokus is None:
+        lokus = pl.LazyFrame(schema={"region_code": pl.String, "n_lokus_units": pl.Int64,
+                                     "n_lokus_scored": pl.Int64, "lokus_missing": pl.String})
+    else:
+        lokus = bodies.lokus_counts(bodies.lokus_coverage(units, methodology))
     return (
         skm_scores.with_ikm_parts(units)
         .group_by("region_code").agg(*_rolled(methodology), *skm_scores.rolled_ikm(grouped=True))
         .with_columns(**_rolled_ipp(methodology), ikm_cents=skm_scores.rolled_ikm_cents(methodology))
         .join(regions.select("region_code", pl.col("name").alias("region_name")), on="region_code", how="left")
+        .join(lokus, on="region_code", how="left")
         .with_columns(
-            province_code=pl.col("region_code").str.slice(0, 2),
+            n_lokus_units=pl.col("n_lokus_units").fill_null(pl.col("n_units")) if methodology.lokus is None
+            else pl.col("n_lokus_units").fill_null(0),
+            n_lokus_scored=pl.col("n_lokus_scored").fill_null(pl.col("n_units_scored")) if methodology.lokus is None
+            else pl.col("n_lokus_scored").fill_null(0),
+            province_code=bodies.province_of(pl.col("region_code")),
             level=region_level(pl.col("region_code")),
             ipp=cents_to_value(pl.col("ipp_cents")),
             ikm=cents_to_value(pl.col("ikm_cents")),

@@ -366,6 +366,11 @@ def left_out(units: pl.LazyFrame, reference: pl.LazyFrame, methodology: Methodol
 def regions_left_out(regions: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
     """Regions whose roll-up predicate a region award honours but whose lokus is not covered, with why."""
     regions = regions.with_columns(category=category(regions))
+    names = regions.collect_schema().names()
+    if "n_lokus_units" not in names:  # a release made before lokus counts: every unit sent was a lokus unit
+        regions = regions.with_columns(n_lokus_units=pl.col("n_units"), n_lokus_scored=pl.col("n_units_scored"))
+    if "lokus_missing" not in names:
+        regions = regions.with_columns(lokus_missing=pl.lit(None, pl.String))
     parts = [
         regions.filter(pl.col("predicate").is_in(list(award.predicates)))
         .with_columns(award_label=pl.lit(award.label), reason=uncovered_reason(award))

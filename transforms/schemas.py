@@ -67,7 +67,8 @@ UNITS = TableSpec("units", (
     _c("unit_id", pl.String, "Unit id, unique in the bundle"),
     _c("unit_name", pl.String, "Unit name"),
     _c("unit_type", pl.String, "One of the cycle's unit types"),
-    _c("region_code", pl.String, "Kemendagri code of the owning region; equals the bundle's region"),
+    _c("region_code", pl.String, "Code of the owning body (Kemendagri region code, or a K/L's 3-digit kode "
+       "Bagian Anggaran); equals the bundle's folder"),
     _c("annual_service_users", pl.Int64, "Yearly service users: the survey population", required=False,
        nullable=True),
 ), description="Service units of the region (required)")
@@ -108,8 +109,8 @@ def input_specs(elements: list[str]) -> dict[str, TableSpec]:
 
 UNIT_SCORES = TableSpec("unit_scores", (
     _c("cycle", pl.String, "Evaluation cycle (year)"),
-    _c("region_code", pl.String, "Kemendagri code of the owning region"),
-    _c("province_code", pl.String, "Province of the region"),
+    _c("region_code", pl.String, "Code of the owning body: Kemendagri region code, or K/L kode Bagian Anggaran"),
+    _c("province_code", pl.String, "Province of the region; null for a K/L unit", nullable=True),
     _c("unit_id", pl.String, "Unit id as submitted"),
     _c("unit_name", pl.String, "Unit name"),
     _c("unit_type", pl.String, "Unit type"),
@@ -158,14 +159,19 @@ SKM_SCORES = TableSpec("skm_scores", (
 
 REGION_SCORES = TableSpec("region_scores", (
     _c("cycle", pl.String, "Evaluation cycle"),
-    _c("region_code", pl.String, "Kemendagri code"),
-    _c("region_name", pl.String, "Region name"),
-    _c("province_code", pl.String, "Province of the region"),
-    _c("level", pl.String, "provinsi, kabupaten or kota"),
-    _c("category", pl.String, "The category the region is ranked in: provinsi, kabupaten or kota (each ranked "
+    _c("region_code", pl.String, "Body code: Kemendagri region code, or a K/L's 3-digit kode Bagian Anggaran"),
+    _c("region_name", pl.String, "Body name (region or K/L)"),
+    _c("province_code", pl.String, "Province of the region; null for a K/L", nullable=True),
+    _c("level", pl.String, "provinsi, kabupaten, kota or kl"),
+    _c("category", pl.String, "The category the body is ranked in: kl, provinsi, kabupaten or kota (each ranked "
        "from 1)"),
     _c("n_units", pl.Int64, "Units submitted"),
     _c("n_units_scored", pl.Int64, "Units with an IPP"),
+    _c("n_lokus_units", pl.Int64, "Lokus units: the units of the body's lokus types, a lokus type it sent no unit "
+       "of counting as one (all units sent when the cycle has no [lokus])", required=False),
+    _c("n_lokus_scored", pl.Int64, "Lokus units with an IPP", required=False),
+    _c("lokus_missing", pl.String, "Lokus unit types the body sent no unit of (comma-separated); null when none",
+       required=False, nullable=True),
     _c("ipp", pl.Float64, "Roll-up IPP, rounded half-up to 2 decimals", nullable=True),
     _c("predicate", pl.String, "Predicate of the roll-up IPP", nullable=True),
     _c("predicate_label", pl.String, "Predicate label", nullable=True),
@@ -289,9 +295,20 @@ REGION_ROBUSTNESS = TableSpec("region_robustness", (
     _c("release_id", pl.String, "Release"),
 ), description="One row per region with scored units: how robust its roll-up predicate, awards and rank are")
 
+LOKUS_COVERAGE = TableSpec("lokus_coverage", (
+    _c("cycle", pl.String, "Evaluation cycle"),
+    _c("region_code", pl.String, "Body code: Kemendagri region code, or a K/L's kode Bagian Anggaran"),
+    _c("tier", pl.String, "Lokus tier of the body: provinsi, kabupaten_kota or kl"),
+    _c("unit_type", pl.String, "A unit type of the tier's lokus for the cycle"),
+    _c("n_units", pl.Int64, "Units of this type the body sent (accepted); 0: the body is missing it"),
+    _c("n_units_scored", pl.Int64, "Of those, units with an IPP"),
+    _c("covered", pl.Boolean, "At least one unit of this type scored"),
+    _c("release_id", pl.String, "Release"),
+), description="One row per body with accepted units and lokus unit type of its tier (empty without [lokus])")
+
 OUTPUT_TABLES: dict[str, TableSpec] = {t.name: t for t in (
     UNIT_SCORES, ASPECT_SCORES, SKM_SCORES, REGION_SCORES, NATIONAL_SCORES, AWARD_ROSTER, SUBMISSIONS,
-    VALIDATION_ISSUES, UNIT_ROBUSTNESS, REGION_ROBUSTNESS,
+    VALIDATION_ISSUES, UNIT_ROBUSTNESS, REGION_ROBUSTNESS, LOKUS_COVERAGE,
 )}
 
 ISSUE_COLUMNS = ["table", "row", "column", "value", "rule", "severity", "message"]

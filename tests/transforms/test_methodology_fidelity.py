@@ -293,14 +293,15 @@ def test_ranks_restart_at_1_for_provinsi_kabupaten_and_kota() -> None:
                     "35.71": ("kota", 2), "35.78": ("kota", 1)}
 
 
-CODES = st.sampled_from(["35", "32", "51", "35.07", "35.15", "32.04", "51.03", "35.78", "35.71", "32.73", "51.71"])
+CODES = st.sampled_from(["35", "32", "51", "35.07", "35.15", "32.04", "51.03", "35.78", "35.71", "32.73", "51.71",
+                         "027", "054", "013"])
 
 
 @PROPERTY
 @given(st.dictionaries(CODES, st.integers(0, 500), min_size=1))
 def test_ranks_restart_at_1_in_every_category(ipp_cents: dict[str, int]) -> None:
     units = pl.LazyFrame({"region_code": list(ipp_cents), "ipp_num": list(ipp_cents.values()),
-                          "ipp_den": [100] * len(ipp_cents)})
+                          "ipp_den": [100] * len(ipp_cents), "unit_type": ["RSUD"] * len(ipp_cents)})
     reference = pl.LazyFrame({"region_code": list(ipp_cents), "name": list(ipp_cents)})
     got = region_scores.region_scores(units, reference, M2024).collect()
     for (category,), rows in got.group_by("category"):
@@ -308,7 +309,9 @@ def test_ranks_restart_at_1_in_every_category(ipp_cents: dict[str, int]) -> None
         values = {code: ipp_cents[code] for code in rows["region_code"]}
         for code, rank in zip(rows["region_code"], rows["rank"], strict=True):
             assert rank == 1 + sum(v > values[code] for v in values.values()), (category, code)
-    assert set(got["category"]) <= {"provinsi", "kabupaten", "kota"}
+    assert set(got["category"]) <= {"provinsi", "kabupaten", "kota", "kl"}
+    assert got.filter(pl.col("category") == "kl")["region_code"].str.len_chars().to_list() == \
+        [3] * got.filter(pl.col("category") == "kl").height
 
 
 @PROPERTY
@@ -333,13 +336,14 @@ def test_a_region_award_needs_its_lokus_covered() -> None:
                             "category": ["kabupaten", "kota"], "rank": [1, 1], "ipp": [4.6, 4.6],
                             "ipp_cents": [460, 460], "predicate": ["A", "A"],
                             "predicate_label": ["Pelayanan Prima"] * 2,
-                            "n_units": [3, 2], "n_units_scored": [2, 2]})
+                            "n_units": [3, 2], "n_units_scored": [2, 2],
+                            "n_lokus_units": [3, 2], "n_lokus_scored": [2, 2], "lokus_missing": [None, None]})
     units = pl.LazyFrame(schema={"region_code": pl.String})
     got = awards.award_roster(units, regions, replace(M2024, awards=(award,))).collect()
     assert award.min_scored_share == 1  # [unconfirmed] in the file: every unit scored
     assert got["region_code"].to_list() == ["35.78"]  # Sidoarjo: 2 of 3 units scored
-    assert got["reason"].item() == ("roll-up IPP 4.60 (Pelayanan Prima); lokus covered: 2 of 2 units scored (at "
-                                    "least 100% required, min_scored_share); rank 1 among kota regions")
+    assert got["reason"].item() == ("roll-up IPP 4.60 (Pelayanan Prima); lokus covered: 2 of 2 lokus units scored "
+                                    "(at least 100% required, min_scored_share); rank 1 among kota bodies")
     half = replace(award, min_scored_share=Fraction(1, 2))
     assert awards.award_roster(units, regions, replace(M2024, awards=(half,))).collect()["region_code"].to_list() \
         == ["35.15", "35.78"]
@@ -354,4 +358,4 @@ def test_regions_left_out_by_coverage_say_why() -> None:
     got = report_data.regions_left_out(regions, M2024).collect()  # a release without `category`: from `level`
     # Sidoarjo is covered; Surabaya's B is no region award's predicate: only Jatim is listed.
     assert got.select("region_code", "category", "reason").rows() == [
-        ("35", "provinsi", "lokus not covered: 2 of 3 units scored (at least 100% required, min_scored_share)")]
+        ("35", "provinsi", "lokus not covered: 2 of 3 lokus units scored (at least 100% required, min_scored_share)")]
