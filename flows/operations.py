@@ -202,13 +202,15 @@ class CycleStatus:
     rejected: int
     late: int
     superseded: int
+    gap: str | None = None
+    """Why the release readers see does not cover the ledger (a killed run); the next run repairs it."""
 
 
 def cycle_status(places: Places, cycle: str) -> CycleStatus:
     """Release, last run, bundles waiting and ledger counts of one cycle, from the warehouse alone."""
     from flows.ingest import discover
     from flows.ledger import Ledger
-    from flows.publish import current_release
+    from flows.publish import current_release, release_gap
 
     methodology = load_methodology(cycle)
     manifest = current_release(places, cycle)
@@ -227,7 +229,7 @@ def cycle_status(places: Places, cycle: str) -> CycleStatus:
         units=manifest["tables"]["unit_scores"]["rows"] if manifest else None,
         last_run=last_run(places, cycle), waiting=waiting, received=entries.height,
         accepted=by_status.get("accepted", 0), rejected=by_status.get("rejected", 0),
-        late=by_status.get("late", 0), superseded=by_status.get("superseded", 0))
+        late=by_status.get("late", 0), superseded=by_status.get("superseded", 0), gap=release_gap(places, cycle))
 
 
 def next_nightly() -> str:
@@ -294,6 +296,8 @@ def status_lines(places: Places, cycle: str | None = None, *, with_server: bool 
             lines.append("  last run  none recorded")
         lines.append(f"  bundles   {s.waiting} waiting in the landing zone; {s.received} received: {s.accepted} "
                      f"accepted, {s.rejected} rejected, {s.late} late, {s.superseded} superseded")
+        if s.gap:
+            lines.append(f"  GAP       {s.gap}; the next run publishes a repair release")
     if with_server:
         lines += ["", next_nightly()]
     return lines

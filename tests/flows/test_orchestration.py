@@ -416,6 +416,15 @@ def test_status_tells_release_last_run_waiting_and_counts(prefect_local, landing
     assert (f"bundles   0 waiting in the landing zone; {s['bundles_new']} received: {s['accepted']} accepted, "
             f"{s['rejected']} rejected, {s['late']} late") in after
     assert "next nightly: no Prefect server configured" in next_line(places)
+    assert "GAP" not in after
+    ledger = places.ledger / "2024.parquet"  # as a run killed before its publish leaves it: one bundle more
+    import polars as pl
+
+    entries = pl.read_parquet(ledger)
+    entries.vstack(entries.head(1).with_columns(submission_id=pl.lit("f" * 64), status=pl.lit("rejected"))) \
+        .write_parquet(ledger)
+    gap = "\n".join(status_lines(places, "2024", with_server=False))
+    assert "GAP       release" in gap and "the next run publishes a repair release" in gap
 
 
 def next_line(places: Places) -> str:
