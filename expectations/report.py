@@ -320,6 +320,60 @@ def bundle_report_markdown(issues: pl.DataFrame, *, cycle: str, region_code: str
     return "\n".join(lines).rstrip() + "\n"
 
 
+# ---------------------------------------------------------------- terminal text (`pekppp validate`)
+
+
+def _group_rows(issues: pl.DataFrame, group: IssueGroup) -> list[Example]:
+    """Every problem of a group, by source row (the uncapped list behind `--all`)."""
+    column = pl.col("column").is_null() if group.column is None else pl.col("column") == group.column
+    rows = (issues.filter((pl.col("severity") == group.severity) & (pl.col("rule") == group.rule)
+                          & (pl.col("table") == group.table) & column)
+            .sort("row", nulls_last=False, maintain_order=True))
+    return [Example(r, c, v) for r, c, v in rows.select("row", "column", "value").iter_rows()
+            if r is not None or v is not None]
+
+
+def bundle_report_text(issues: pl.DataFrame, *, cycle: str, region_code: str, region_name: str, bundle: str,
+                       submission_id: str, status: str, reason: str | None,
+                       examples: int | None = EXAMPLES_PER_GROUP) -> str:
+    """The report for a terminal: the verdict and counts first, then the problems grouped by table and
+    rule (severity first within a table), rows in order; `examples` rows per group (None: every row)."""
+    counts = issue_counts(issues)
+    head = headline(status, counts, cycle=cycle)
+    lines = [head.title,
+             f"  kiriman {bundle} · siklus {cycle} · wilayah {f'{region_code} {region_name}'.strip()}"
+             f" · submission ID {submission_id}",
+             f"  masalah (problems): {_summary_text(counts)}"]
+    if reason:
+        lines.append(f"  alasan (reason): {_one_line(reason)}")
+    lines.append(f"  langkah berikut (next step): {head.next_step}")
+    severity_rank = {s: n for n, s in enumerate(SEVERITIES)}
+    table_rank = {t: n for n, t in enumerate((BUNDLE_TABLE, *INPUT_TABLES))}
+
+    def first_row(group: IssueGroup) -> int:
+        return group.examples[0].row if group.examples and group.examples[0].row is not None else -1
+
+    groups = sorted(issue_groups(issues), key=lambda g: (table_rank.get(g.table, len(table_rank)), g.table,
+                                                         severity_rank.get(g.severity, len(severity_rank)),
+                                                         first_row(g), g.rule, g.column or ""))
+    table = None
+    for group in groups:
+        if group.table != table:
+            table = group.table
+            lines += ["", f"{TABLE_LABELS.get(table, table)}"]
+        title, _gloss = _severity_title(group.severity, status)
+        column = f" · column {group.column}" if group.column else ""
+        lines += [f"  [{title}] {group.rule}{column} · {_count_text(group)}", f"    {_one_line(group.message)}"]
+        shown = _group_rows(issues, group) if examples is None else list(group.examples[:examples])
+        width = max((len(_row_text(e.row)) for e in shown), default=1)
+        lines += [f"    row {_row_text(e.row):>{width}}  {e.column or _NO_ROW}: {_value_text(e.value)}"
+                  if e.row is not None else f"    value: {_value_text(e.value)}" for e in shown]
+        if shown and group.count > len(shown):
+            lines.append(f"    … {group.count - len(shown)} more (rows {_all_rows_text(group)}; "
+                         "every row: --all, or the report)")
+    return "\n".join(lines) + "\n"
+
+
 # ---------------------------------------------------------------- HTML
 
 _CSS = """
@@ -546,6 +600,7 @@ __all__ = [
     "bundle_report_html",
     "bundle_report_markdown",
     "bundle_report_pages",
+    "bundle_report_text",
     "headline",
     "issue_counts",
     "issue_groups",

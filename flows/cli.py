@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
+EXAMPLES_SHOWN = 5  # problem rows printed per rule by `pekppp validate` (all with --all)
 TASK_RUNNER_HELP = "threads, threads:N or dask://host:port (default $PEKPPP_TASK_RUNNER or threads)"
 
 
@@ -305,9 +306,19 @@ def _infer_cycle_region(path: Path, cycle: str | None, region: str | None) -> tu
     return cycle, region
 
 
+def validate_report_dir(path: Path, cycle: str, region: str) -> Path:
+    """Where `pekppp validate` writes the officer's pages when --report-dir is not given: a temp folder
+    per bundle (never beside the bundle: that may be the landing zone, which is only ever read)."""
+    return Path(tempfile.gettempdir()) / "pekppp-validate" / cycle / region / path.name
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
-    from flows.ingest import check_bundle
+    from expectations.report import bundle_report_pages, bundle_report_text
+    from flows.ingest import check_bundle, region_name
+    from flows.readers import bundle_fingerprint
     from flows.settings import load_methodology
+    from flows.storage import write_pages
+    from transforms.submissions import ACCEPTED, REJECTED
 
     path = Path(args.path)
     if not path.exists():
@@ -315,21 +326,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
     cycle, region = _infer_cycle_region(path, args.cycle, args.region)
     methodology = load_methodology(cycle)
     checked = check_bundle(path, methodology, region)
-    for row in checked.issues.iter_rows(named=True):
-        where = row["table"] + (f" row {row['row']}" if row["row"] is not None else "") + \
-            (f" column {row['column']}" if row["column"] else "")
-        value = f" value {row['value']!r}" if row["value"] is not None else ""
-        print(f"{row['severity']:8} {where}:{value} [{row['rule']}] {row['message']}")
-    if checked.issues.height:
-        from expectations.report import bundle_report_markdown
-        from flows.ingest import region_name
-
-        print()
-        print(bundle_report_markdown(checked.issues, cycle=cycle, region_code=region, region_name=region_name(region),
-                                     bundle=path.name, submission_id="(not submitted)",
-                                     status="rejected" if checked.rejected else "accepted", reason=checked.reason))
-    verdict = "REJECTED: " + (checked.reason or "") if checked.rejected else "ACCEPTED"
-    print(f"{path} (cycle {cycle}, region {region}): {verdict}; {checked.issues.height} issue(s)")
+    try:
+        submission_id = bundle_fingerprint(path, methodology.limits)[0]
+    except OSError:
+        submission_id = "(not submitted)"
+    meta = {"cycle": cycle, "region_code": region, "region_name": region_name(region), "bundle": path.name,
+            "submission_id": submission_id, "status": REJECTED if checked.rejected else ACCEPTED,
+            "reason": checked.reason}
+    folder = Path(args.report_dir) if args.report_dir else validate_report_dir(path, cycle, region)
+    try:
+        written = write_pages(folder, bundle_report_pages(checked.issues, **meta))
+    except OSError as err:
+        raise UsageError(f"cannot write the report into {folder} ({err.strerror or err}); "
+                         "give a writable --report-dir") from err
+    print(bundle_report_text(checked.issues, **meta, examples=None if args.all else EXAMPLES_SHOWN), end="")
+    print()
+    print(f"laporan (report): {written['html']}")
+    print(f"                  {written['markdown']}")
     return EXIT_REJECTED if checked.rejected else EXIT_OK
 
 
@@ -407,9 +420,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="publish even a release with no scored unit over one that has some")
 
     val = sub.add_parser("validate", parents=[common], help="check one bundle offline")
-    val.add_argument("path")
-    val.add_argument("--cycle")
-    val.add_argument("--region")
+    val.add_argument("path", help="the bundle: a folder or .zip, ideally as <cycle>/<region_code>/<bundle>")
+    val.add_argument("--cycle", help="the cycle (default: the folder two levels above the bundle)")
+    val.add_argument("--region", help="the region code (default: the folder holding the bundle)")
+    val.add_argument("--report-dir", help="where report.html and report.md are written (default: a folder "
+                                          "under the system's temp folder, printed at the end)")
+    val.add_argument("--all", action="store_true",
+                     help=f"print every problem row (default: the first {EXAMPLES_SHOWN} of each rule)")
 
     roster = sub.add_parser("roster", parents=[common], help="export a cycle's award roster")
     roster.add_argument("--cycle", required=True)

@@ -27,7 +27,7 @@ def bundles(landing: Path) -> list[Path]:
 
 def test_validate_accepts_a_good_bundle(landing: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(bundles(landing)[0])]) == EXIT_OK
-    assert "ACCEPTED" in capsys.readouterr().out
+    assert capsys.readouterr().out.startswith("DITERIMA")
 
 
 def test_validate_rejects_a_bundle_without_evaluations(landing: Path, tmp_path: Path,
@@ -36,9 +36,77 @@ def test_validate_rejects_a_bundle_without_evaluations(landing: Path, tmp_path: 
     broken = tmp_path / "2024" / source.parent.name / source.name
     shutil.copytree(source, broken)
     (broken / "evaluations.csv").unlink()
-    assert main(["validate", str(broken)]) == EXIT_REJECTED
+    assert main(["validate", str(broken), "--report-dir", str(tmp_path / "report")]) == EXIT_REJECTED
     out = capsys.readouterr().out
-    assert "REJECTED" in out and "missing_table" in out and "evaluations" in out
+    assert out.startswith("DITOLAK") and "missing_table" in out and "evaluations" in out
+
+
+def _spoilt(source: Path, target: Path) -> Path:
+    """A copy of a bundle without evaluations, with a bad unit type, one blank survey unit_id on two rows
+    of the same respondent id, and seven survey answers out of range."""
+    shutil.copytree(source, target)
+    (target / "evaluations.csv").unlink()
+    units = (target / "units.csv").read_text(encoding="utf-8").splitlines()
+    head, first = units[0].split(","), units[1].split(",")
+    first[head.index("unit_type")] = "XYZ"
+    (target / "units.csv").write_text("\n".join([units[0], ",".join(first), *units[2:]]) + "\n", encoding="utf-8")
+    survey = (target / "skm_responses.csv").read_text(encoding="utf-8").splitlines()
+    head = survey[0].split(",")
+    rows = [line.split(",") for line in survey[1:]]
+    for n in (2, 3):  # rows 4 and 5 of the file: no unit, the same respondent
+        rows[n][head.index("unit_id")] = ""
+        rows[n][head.index("respondent_id")] = "R-9999"
+    for n in range(5, 12):  # rows 7..13: an answer of 9
+        rows[n][head.index("prosedur")] = "9"
+    (target / "skm_responses.csv").write_text("\n".join([survey[0], *(",".join(r) for r in rows)]) + "\n",
+                                              encoding="utf-8")
+    return target
+
+
+def test_validate_is_one_round_trip(landing: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Verdict first with counts; every readable table's problems although a table is missing, grouped by
+    table and rule, rows in order, capped; the officer's pages written and named."""
+    source = bundles(landing)[0]
+    broken = _spoilt(source, tmp_path / "2024" / source.parent.name / source.name)
+    report = tmp_path / "laporan"
+    assert main(["validate", str(broken), "--report-dir", str(report)]) == EXIT_REJECTED
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("DITOLAK")
+    assert "critical" in lines[2] and "row problems" in lines[2]
+    # every problem of every table that could be read, though evaluations is missing
+    for rule in ("missing_table", "unit_type_allowed", "answer_range", "not_null"):
+        assert f"] {rule}" in out, rule
+    # the blank unit_id is reported once (not_null), not also as a repeated respondent
+    assert "unique_respondent" not in out
+    # grouped by table in the contract's order, rows in order, five shown of seven
+    assert out.index("units (") < out.index("evaluations (") < out.index("skm_responses (")
+    answer = out[out.index("] answer_range"):].splitlines()
+    assert [line.split()[1] for line in answer[2:7]] == ["7", "8", "9", "10", "11"]
+    assert answer[7].strip().startswith("… 2 more (rows 7-13")
+    assert f"laporan (report): {report / 'report.html'}" in out
+    html_page = (report / "report.html").read_text(encoding="utf-8")
+    assert "DITOLAK" in html_page and "answer_range" in html_page and "unit_type_allowed" in html_page
+    assert "answer_range" in (report / "report.md").read_text(encoding="utf-8")
+
+    assert main(["validate", str(broken), "--report-dir", str(report), "--all"]) == EXIT_REJECTED
+    answer = capsys.readouterr().out.split("] answer_range")[1].splitlines()
+    assert [line.split()[1] for line in answer[2:9]] == [str(n) for n in range(7, 14)]
+    assert "more" not in answer[9]
+
+
+def test_validate_writes_its_report_to_a_temp_folder_by_default(landing: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    bundle = bundles(landing)[0]
+    assert main(["validate", str(bundle)]) == EXIT_OK
+    expected = tmp_path / "pekppp-validate" / "2024" / bundle.parent.name / bundle.name / "report.html"
+    assert f"laporan (report): {expected}" in capsys.readouterr().out
+    assert expected.is_file()
+    assert not any(p.name.startswith("report") for p in bundle.parent.rglob("*"))  # the landing zone untouched
 
 
 def test_validate_with_region_of_another_bundle_is_rejected(landing: Path, capsys: pytest.CaptureFixture[str]) -> None:
