@@ -105,13 +105,15 @@ def survey_spread(responses: pl.LazyFrame, methodology: Methodology) -> pl.LazyF
     factor = survey.scale * weight_num / weight_den
     totals = skm_scores.element_totals_of(responses, elements)
     ikm = skm_scores.unit_ikm(totals, methodology).select(*UNIT_KEY, "ikm_value")
+    # Per unit and element, NRR_u and n/n_u, joined to the rows (two floats per element, not the sums).
+    per_unit = totals.select(
+        *UNIT_KEY,
+        *(pl.col(f"{e}__sum").truediv(pl.col(f"{e}__n")).alias(f"{e}__mean") for e in elements),
+        *(pl.col("n_respondents").truediv(pl.col(f"{e}__n")).alias(f"{e}__scale") for e in elements))
     influence = pl.sum_horizontal(
-        pl.when(pl.col(e).is_not_null()).then(
-            (pl.col(e).cast(pl.Float64) - pl.col(f"{e}__sum") / pl.col(f"{e}__n"))
-            * (pl.col("n_respondents") / pl.col(f"{e}__n"))).otherwise(0.0)
-        for e in elements) * factor
+        ((pl.col(e) - pl.col(f"{e}__mean")) * pl.col(f"{e}__scale")).fill_null(0.0) for e in elements) * factor
     spread = (responses.select(*UNIT_KEY, *elements)
-              .join(totals, on=UNIT_KEY, how="inner")
+              .join(per_unit, on=UNIT_KEY, how="inner")
               .group_by(UNIT_KEY)
               .agg(psi2=(influence ** 2).sum(), n=pl.len()))
     return (ikm.filter(pl.col("ikm_value").is_not_null())
