@@ -461,9 +461,11 @@ def _driver(p: dict[str, float]) -> str | None:
 
 
 def _award_details(tally: _Tally, held: dict[str, np.ndarray], row: int, draws: int,
-                   threshold: float) -> tuple[str, list[str], list[str]]:
-    """JSON of the awards a subject holds or could hold, the held ones below the threshold, their drivers."""
+                   threshold: float) -> tuple[str, list[str], list[str], str | None]:
+    """JSON of the awards a subject holds or could hold, the held ones below the threshold, their drivers,
+    and the driver of the least robust held award (None when every held award holds in every draw)."""
     details, weak, drivers = {}, [], []
+    least: tuple[float, str | None] = (1.0, None)
     for code, published in held.items():
         p = {s: tally.awards[(s, code)][row] / draws for s in SCENARIOS}
         if not published[row] and p["all"] == 0:
@@ -474,7 +476,9 @@ def _award_details(tally: _Tally, held: dict[str, np.ndarray], row: int, draws: 
         if published[row] and p["all"] < threshold:
             weak.append(code)
             drivers.append(driver or "combined")
-    return json.dumps(details, separators=(",", ":")), weak, drivers
+        if published[row] and p["all"] < least[0]:
+            least = (p["all"], driver)
+    return json.dumps(details, separators=(",", ":")), weak, drivers, least[1]
 
 
 def _unit_table(u: _Units, tally: _Tally, ranks: np.ndarray, held: dict[str, np.ndarray], methodology: Methodology,
@@ -502,7 +506,7 @@ def _unit_table(u: _Units, tally: _Tally, ranks: np.ndarray, held: dict[str, np.
         "award_probabilities": [d[0] for d in details],
         "awards_not_robust": [",".join(d[1]) or None for d in details],
         "not_robust_drivers": [",".join(d[2]) or None for d in details],
-        "driver": [(d[2][0] if d[2] else predicate_driver[row]) for row, d in enumerate(details)],
+        "driver": [d[3] or predicate_driver[row] for row, d in enumerate(details)],
         "rank_in_type": u.frame["rank_in_type"], "rank_low": rank_low, "rank_high": rank_high,
         "ikm": u.frame["ikm"] if "ikm" in u.frame.columns else [None] * n,
         "ikm_low": ikm_low, "ikm_high": ikm_high, "p_mutu": p_mutu,
@@ -526,7 +530,7 @@ def _region_table(r: _Regions, tally: _Tally, ranks: np.ndarray, held: dict[str,
         "award_probabilities": [d[0] for d in details],
         "awards_not_robust": [",".join(d[1]) or None for d in details],
         "not_robust_drivers": [",".join(d[2]) or None for d in details],
-        "driver": [(d[2][0] if d[2] else predicate_driver[row]) for row, d in enumerate(details)],
+        "driver": [d[3] or predicate_driver[row] for row, d in enumerate(details)],
         "rank": r.frame["rank"], "rank_low": rank_low, "rank_high": rank_high,
     }, strict=False)
 
