@@ -28,6 +28,13 @@ Bundle = dict[str, pl.DataFrame]
 IssueKey = tuple[str, int | None, str | None, str | None, str, str]
 
 
+@pytest.fixture(scope="module")
+def methodology_2024() -> Methodology:
+    """2024 without its [lokus]: these cases test the suites' rules on a kota sending every unit type; the
+    lokus rule (`unit_type_lokus`) has its own cases in test_lokus.py."""
+    return dataclasses.replace(load_methodology("2024"), lokus=None)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _great_expectations() -> None:
     """Import GE and build its in-memory context once for every test here."""
