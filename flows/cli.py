@@ -362,6 +362,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     written = report_command(places, args.cycle)
     print(f"cycle report {args.cycle}: {written[0]}")
     print(f"  region cards: {len(written) - 1} in {written[0].parent / 'wilayah'}")
+    if args.pdf:
+        from flows.reports import print_pdf
+        from flows.rosters import export_roster
+
+        print(f"  PDF: {print_pdf(written[0])}")
+        print(f"  PDF: {export_roster(places, args.cycle, 'pdf')}")
     return EXIT_OK
 
 
@@ -430,11 +436,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     roster = sub.add_parser("roster", parents=[common], help="export a cycle's award roster")
     roster.add_argument("--cycle", required=True)
-    roster.add_argument("--format", choices=["csv", "xlsx", "html"], default="csv")
+    roster.add_argument("--format", choices=["csv", "xlsx", "html", "pdf"], default="csv",
+                        help="csv (Excel in an Indonesian locale), xlsx (recommended for Excel: codes stay text, "
+                             "printable with page numbers), html, or pdf (A4, with headless Chromium)")
     roster.add_argument("--out")
 
     report = sub.add_parser("report", parents=[common], help="write a cycle's report and region cards (HTML)")
     report.add_argument("--cycle", required=True)
+    report.add_argument("--pdf", action="store_true",
+                        help="also print the cycle report and the award roster as A4 PDF (headless Chromium)")
 
     status = sub.add_parser("status", parents=[common],
                             help="per cycle: current release, last run, bundles waiting, rejected/late, next run")

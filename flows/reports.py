@@ -35,7 +35,7 @@ import polars as pl
 
 from flows.ledger import Ledger
 from flows.publish import current_release, input_schemas
-from flows.settings import Places, load_methodology, regions_reference
+from flows.settings import Places, Signatory, load_methodology, regions_reference, signatory
 from flows.storage import write_bytes_atomic
 from transforms import report_data
 from transforms.methodology import Methodology
@@ -439,6 +439,15 @@ svg.chart text { font-family: "Liberation Sans", "DejaVu Sans", Arial, sans-seri
 code { font-family: "DejaVu Sans Mono", monospace; font-size: 8.5pt; background: #f3f5f8; padding: 0 2px; }
 footer { margin-top: 8mm; border-top: 1px solid var(--line); padding-top: 2mm; }
 a { color: #1f4e8c; }
+.provisional-mark { position: fixed; top: 40%; left: 0; right: 0; text-align: center; z-index: 10;
+  font-size: 86pt; font-weight: 700; letter-spacing: .12em; color: rgba(198, 40, 40, .13);
+  transform: rotate(-30deg); pointer-events: none; }
+.provisional { border: 2px solid #c62828; color: #8e1b1b; background: #fdecea; padding: 2mm 3mm;
+  margin: 0 0 3mm; font-size: 9.5pt; }
+.signature { margin: 10mm 0 0 auto; width: 78mm; break-inside: avoid; font-size: 10pt; }
+.signature p { margin: 0 0 1mm; }
+.signature .space { height: 22mm; }
+.signature .name { font-weight: 700; text-decoration: underline; }
 @media print {
   body { padding: 0; max-width: none; }
   a { color: inherit; text-decoration: none; }
@@ -458,6 +467,31 @@ def page(title: str, header: object, *parts: object) -> str:
         f"<title>{h(title)}</title><style>{STYLE}</style></head>\n"
         f"<body>{h(header)}{join(parts)}</body></html>\n"
     )
+
+
+PROVISIONAL = "SEMENTARA"
+
+
+def provisional_mark(methodology: Methodology) -> Html:
+    """For an open cycle: "SEMENTARA" across every printed page (a fixed element repeats on each page)
+    and a banner saying why; nothing for a closed cycle."""
+    if not methodology.is_open:
+        return Html("")
+    return Html(f'<div class="provisional-mark" aria-hidden="true">{PROVISIONAL}</div>'
+                f'<p class="provisional"><b>{PROVISIONAL}</b> · Siklus {h(methodology.cycle)} masih terbuka: '
+                "angka dapat berubah sampai siklus ditutup. Bukan dokumen final.</p>")
+
+
+def signature_block(signer: Signatory | None = None) -> Html:
+    """The signature block of a page the committee signs, from the `PEKPPP_SIGNATORY` setting;
+    dotted lines to fill in by hand for what it leaves out."""
+    signer = signer or signatory()
+    blank = "…" * 12
+    return Html(
+        '<div class="signature">'
+        f"<p>{h(signer.place or blank)}, {h(blank)}</p>"
+        f"<p>{h(signer.position or blank)}</p><div class=\"space\"></div>"
+        f'<p class="name">{h(signer.name or blank)}</p><p>{h(signer.identifier or "NIP " + blank)}</p></div>')
 
 
 # ---------------------------------------------------------------- charts (inline SVG)
@@ -555,6 +589,16 @@ def predicate_badge(methodology: Methodology, code: str | None, *, short: bool =
     return badge(code, label, zone)
 
 
+ROSTER_COLUMNS = {
+    "award_label": "Penghargaan", "group": "Jenis Unit", "rank_in_group": "Peringkat",
+    "rank": "Peringkat Penghargaan", "name": "Nama", "unit_id": "ID Unit", "region_name": "Pemerintah Daerah",
+    "region_code": "Kode Wilayah", "province_name": "Provinsi", "ipp": "IPP", "predicate": "Predikat",
+    "predicate_label": "Keterangan Predikat", "basis": "Dasar Peringkat", "score": "Nilai Dasar Peringkat",
+    "reason": "Alasan", "robustness": "Kekokohan",
+}
+"""The roster's figures and the one label each carries in every format (CSV, XLSX, HTML, PDF)."""
+
+
 def roster_blocks(view: pl.DataFrame, methodology: Methodology, heading: str = "h3") -> Html:
     """The award roster: a table per award, grouped by unit type (or region category), ranked; says so when empty."""
     if view.is_empty():
@@ -565,8 +609,10 @@ def roster_blocks(view: pl.DataFrame, methodology: Methodology, heading: str = "
                           f"</{heading}>"))
         gain = award["basis"][0] != report_data.BASIS_IPP
         national = (award["rank"] != award["rank_in_group"]).any()
-        headers = ["Peringkat", *(["Peringkat nasional"] if national else []), "Nama", "Pemerintah Daerah",
-                   "Provinsi", "IPP", "Predikat", *([award["basis"][0]] if gain else [])]
+        label = ROSTER_COLUMNS
+        headers = [label["rank_in_group"], *([label["rank"]] if national else []), label["name"],
+                   label["region_name"], label["province_name"], label["ipp"], label["predicate"],
+                   *([award["basis"][0]] if gain else [])]
         widths = [9, *([9] if national else []), 0, 17, 12, 7, 16, *([9] if gain else [])]
         name_at = 1 + national
         widths[name_at] = 100 - sum(widths)
@@ -584,9 +630,10 @@ def roster_blocks(view: pl.DataFrame, methodology: Methodology, heading: str = "
                 rows.append(tr(cells, numeric, "has-detail"))
                 mark = r.get("robustness")  # issue 23: "tidak kokoh" with its cause, or the share of draws held
                 robust = "" if not mark else (
-                    f'<br><span class="{"warn" if mark.startswith("tidak") else "muted"}">Kekokohan: {h(mark)}</span>')
-                rows.append(span_row(Html(f'<span class="note">Alasan: {h(r["reason"])}</span>{robust}'), len(headers),
-                                     "detail"))
+                    f'<br><span class="{"warn" if mark.startswith("tidak") else "muted"}">'
+                    f'{label["robustness"]}: {h(mark)}</span>')
+                rows.append(span_row(Html(f'<span class="note">{label["reason"]}: {h(r["reason"])}</span>{robust}'),
+                                     len(headers), "detail"))
         parts.append(table(headers, rows, numeric=numeric, widths=widths))
     awarded = set(view["award"].unique().to_list())
     missing = [a.label for a in methodology.awards if a.code not in awarded]
@@ -814,9 +861,10 @@ def render_cycle_report(data: CycleData) -> str:
         f"rilis {h(data.published.release_id or '–')}</p></header>")
     from flows.robustness_pages import cycle_section
 
-    return page(title, header, _summary_block(data), _predicate_section(data), _type_section(data),
-                _province_section(data), _aspect_section(data), _award_section(data), cycle_section(data),
-                _validation_section(data), _regions_appendix(data), provenance(data))
+    return page(title, header, provisional_mark(data.methodology), _summary_block(data), _predicate_section(data),
+                _type_section(data), _province_section(data), _aspect_section(data), _award_section(data),
+                cycle_section(data), _validation_section(data), _regions_appendix(data), signature_block(),
+                provenance(data))
 
 
 # ---------------------------------------------------------------- region cards
@@ -1025,7 +1073,7 @@ def render_region_card(data: CycleData, region_code: str) -> str:
     from flows import robustness_pages
 
     return page(
-        title, header, Html('<div class="kpis">' + join(kpis) + "</div>"),
+        title, header, provisional_mark(data.methodology), Html('<div class="kpis">' + join(kpis) + "</div>"),
         section("Unit Layanan", _region_units(data, region_code), anchor="unit"),
         robustness_pages.card_section(data, region_code),
         section("Aspek Terlemah", _region_aspects(data, region_code), anchor="aspek") if scored_here else "",

@@ -18,36 +18,34 @@ from pathlib import Path
 import polars as pl
 
 from flows.reports import (
+    ROSTER_COLUMNS,
     Html,
     Published,
     ReportError,
     h,
     left_out_block,
     page,
+    print_pdf,
+    provisional_mark,
     read_published,
     roster_blocks,
+    signature_block,
     when,
 )
 from flows.robustness_pages import read_robustness
-from flows.settings import Places, load_methodology, regions_reference
+from flows.settings import Places, Signatory, load_methodology, regions_reference, signatory
 from flows.storage import atomic_path
-from transforms import report_data, robustness
+from transforms import report_data, robustness_views
 from transforms.methodology import Methodology
 
 RosterError = ReportError
 """Kept for callers of the first roster export (the CLI maps it to one line)."""
 
-FORMATS = ("csv", "xlsx", "html")
+FORMATS = ("csv", "xlsx", "html", "pdf")
 ROSTER_TABLES = ("award_roster", "unit_scores", "region_scores")
 FORMULA_PATTERN = r"^(?:[\t\r]|\s*[=+\-@＝＋－＠])"
 FORMULA_START = re.compile(FORMULA_PATTERN)
-COLUMNS = {
-    "award_label": "Penghargaan", "group": "Jenis Unit", "rank_in_group": "Peringkat",
-    "rank": "Peringkat Penghargaan", "name": "Nama", "unit_id": "ID Unit", "region_name": "Pemerintah Daerah",
-    "region_code": "Kode Wilayah", "province_name": "Provinsi", "ipp": "IPP", "predicate": "Predikat",
-    "predicate_label": "Keterangan Predikat", "basis": "Dasar Peringkat", "score": "Nilai Dasar Peringkat",
-    "reason": "Alasan", "robustness": "Kekokohan",
-}
+COLUMNS = ROSTER_COLUMNS  # one label per figure: the HTML roster uses the same (flows.reports)
 WRAPPED = {"Nama": 42, "Alasan": 80, "Pemerintah Daerah": 30, "Kekokohan": 40}
 
 
@@ -69,7 +67,7 @@ def read_roster(places: Places, cycle: str) -> Roster:
                                    methodology).collect()
     left = report_data.left_out(published["unit_scores"].lazy(), regions_reference().lazy(), methodology).collect()
     units, regions = (None if t is None else t.lazy() for t in read_robustness(places, cycle, published.release_id))
-    view = robustness.roster_marks(view.lazy(), units, regions, methodology).collect()
+    view = robustness_views.roster_marks(view.lazy(), units, regions, methodology).collect()
     return Roster(view, methodology, published, left)
 
 
@@ -98,8 +96,13 @@ def _sheet_name(cycle: str) -> str:
     return re.sub(r"[\[\]:*?/\\']", "_", f"Penghargaan {cycle}")[:31]
 
 
-def write_xlsx(view: pl.DataFrame, target: Path, cycle: str) -> None:
+def write_xlsx(view: pl.DataFrame, target: Path, cycle: str, *, provisional: bool = False,
+               release: str | None = None, signer: Signatory | None = None) -> None:
     """One sheet: bold header row frozen with a filter, fitted column widths, numbers as numbers, A4 landscape.
+
+    Printed, every page has a header (title, and "SEMENTARA" while the cycle is open) and a footer
+    (release, page n of m). The signature block (`PEKPPP_SIGNATORY`) is on a second sheet,
+    "Pengesahan", so the roster sheet stays one table a program can read.
 
     Every text is written as a text cell (never parsed as a formula, number or link); text that
     looks like a formula also gets Excel's quote prefix, so editing the cell cannot turn it into one.
@@ -141,8 +144,37 @@ def write_xlsx(view: pl.DataFrame, target: Path, cycle: str) -> None:
         sheet.set_paper(9)  # A4
         sheet.fit_to_pages(1, 0)
         sheet.repeat_rows(0)
-        sheet.set_header(f"&LDaftar Penerima Penghargaan PEKPPP {cycle}&RHalaman &P dari &N")
+        mark = "&C&\"-,Bold\"&14&KC62828SEMENTARA" if provisional else ""
+        sheet.set_header(f"&LDaftar Penerima Penghargaan PEKPPP {cycle}{mark}&RHalaman &P dari &N")
+        sheet.set_footer(f"&LRilis {release or '-'}&CHalaman &P dari &N&R&D")
+        _approval_sheet(workbook, cycle, sheet_view.height, provisional, release, signer or signatory())
         workbook.close()
+
+
+def _approval_sheet(workbook: object, cycle: str, recipients: int, provisional: bool, release: str | None,
+                    signer: Signatory) -> None:
+    """The sheet "Pengesahan": what is signed (cycle, release, recipients) and the signature block."""
+    sheet = workbook.add_worksheet("Pengesahan")  # type: ignore[attr-defined]
+    title = workbook.add_format({"bold": True, "font_size": 13})  # type: ignore[attr-defined]
+    name = workbook.add_format({"bold": True, "underline": True})  # type: ignore[attr-defined]
+    warn = workbook.add_format({"bold": True, "font_color": "#C62828"})  # type: ignore[attr-defined]
+    blank = "." * 30
+    sheet.set_column(0, 0, 34)
+    sheet.set_column(1, 1, 44)
+    sheet.set_paper(9)
+    sheet.set_footer(f"&LRilis {release or '-'}&CHalaman &P dari &N")
+    sheet.write_string(0, 0, f"Daftar Penerima Penghargaan PEKPPP {cycle}", title)
+    sheet.write_string(1, 0, "Rilis")
+    sheet.write_string(1, 1, release or "-")
+    sheet.write_string(2, 0, "Penerima (baris di lembar daftar)")
+    sheet.write_number(2, 1, recipients)
+    if provisional:
+        sheet.write_string(3, 0, f"SEMENTARA: siklus {cycle} masih terbuka; angka dapat berubah.", warn)
+    lines = [f"{signer.place or blank}, {blank}", signer.position or blank, "", "", "", signer.name or blank,
+             signer.identifier or f"NIP {blank}"]
+    for offset, text in enumerate(lines, start=6):
+        if text:
+            sheet.write_string(offset, 1, text, name if offset == 11 else None)
 
 
 def write_html(roster: Roster, target: Path, cycle: str) -> None:
@@ -159,8 +191,9 @@ def write_html(roster: Roster, target: Path, cycle: str) -> None:
     uncovered = report_data.regions_left_out(roster.published["region_scores"].lazy(), roster.methodology).collect()
     left = left_out_block(roster.left_out, roster.methodology, heading="h2", regions=uncovered)
     with atomic_path(target) as tmp:
-        tmp.write_text(page(title, header, roster_blocks(roster.view, roster.methodology, heading="h2"), left, footer),
-                       encoding="utf-8")
+        tmp.write_text(page(title, header, provisional_mark(roster.methodology),
+                            roster_blocks(roster.view, roster.methodology, heading="h2"), left, signature_block(),
+                            footer), encoding="utf-8")
 
 
 def export_roster(places: Places, cycle: str, fmt: str, out: Path | None = None) -> Path:
@@ -172,7 +205,12 @@ def export_roster(places: Places, cycle: str, fmt: str, out: Path | None = None)
     if fmt == "csv":
         write_csv(roster.view, target)
     elif fmt == "xlsx":
-        write_xlsx(roster.view, target, cycle)
+        write_xlsx(roster.view, target, cycle, provisional=roster.methodology.is_open,
+                   release=roster.published.release_id)
+    elif fmt == "pdf":
+        page_file = target.with_suffix(".html")
+        write_html(roster, page_file, cycle)
+        print_pdf(page_file, target)  # headless Chromium; ReportError in one line where there is none
     else:
         write_html(roster, target, cycle)
     return target

@@ -189,3 +189,30 @@ def intake_limits() -> IntakeLimits:
 @lru_cache(maxsize=8)
 def _intake_limits(_environment: tuple[str | None, ...]) -> IntakeLimits:
     return IntakeLimits.from_env()  # cached per environment: several calls a bundle, one parse
+
+
+SIGNATORY_ENV = "PEKPPP_SIGNATORY"
+
+
+@dataclass(frozen=True)
+class Signatory:
+    """Who signs the cycle report and the award roster: `PEKPPP_SIGNATORY="place|position|name|NIP"`.
+
+    Unset, the pages keep an empty signature block to fill in by hand (place, date, position, name).
+    """
+
+    place: str = ""
+    position: str = ""
+    name: str = ""
+    identifier: str = ""
+
+
+def signatory() -> Signatory:
+    """The signature block's text now (environment read when called); blank fields when unset."""
+    raw = os.environ.get(SIGNATORY_ENV, "").strip()
+    if not raw:
+        return Signatory()
+    parts = [part.strip() for part in raw.split("|")]
+    if len(parts) > 4:
+        raise SettingError(f"{SIGNATORY_ENV}={raw!r}: give at most place|position|name|NIP")
+    return Signatory(*parts)

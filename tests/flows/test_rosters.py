@@ -46,7 +46,8 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Places:
 
 @pytest.fixture(scope="module")
 def exported(warehouse: Places) -> dict[str, Path]:
-    return {fmt: rosters.export_roster(warehouse, "2024", fmt) for fmt in rosters.FORMATS}
+    # (the PDF needs headless Chromium: tests/flows/test_reports_browser.py prints it)
+    return {fmt: rosters.export_roster(warehouse, "2024", fmt) for fmt in rosters.FORMATS if fmt != "pdf"}
 
 
 def csv_rows(path: Path) -> list[dict[str, str]]:
@@ -178,6 +179,55 @@ def test_xlsx_writes_formula_like_names_as_quoted_text(exported: dict[str, Path]
     assert set(book["Nama"]) >= {FORMULA_NAME, MINUS_NAME, SCRIPT_NAME}
 
 
+def test_xlsx_prints_with_header_footer_page_numbers_and_the_provisional_mark(exported: dict[str, Path]) -> None:
+    _cells, sheet = xlsx_cells(exported["xlsx"])
+    header = sheet.findtext(f"{MAIN}headerFooter/{MAIN}oddHeader") or ""
+    footer = sheet.findtext(f"{MAIN}headerFooter/{MAIN}oddFooter") or ""
+    assert "Daftar Penerima Penghargaan PEKPPP 2024" in header and "SEMENTARA" in header  # 2024 is open
+    assert "Halaman &P dari &N" in footer and "Rilis " in footer
+
+
+def test_codes_stay_text_in_the_xlsx(exported: dict[str, Path]) -> None:
+    cells, _sheet = xlsx_cells(exported["xlsx"])
+    column = next(ref[0] for ref, (_kind, text, _q) in cells.items() if ref[1:] == "1" and text == "Kode Wilayah")
+    codes = [cells[ref] for ref in cells if ref[0] == column and ref[1:] != "1"]
+    assert codes and all(kind == "s" for kind, _text, _q in codes)
+    assert any("." in text for _kind, text, _q in codes)  # a kabupaten/kota code like 35.78, kept as written
+
+
+def test_one_label_per_figure_in_every_format(exported: dict[str, Path]) -> None:
+    """The HTML roster's column headers are the CSV's and XLSX's names for the same figures."""
+    csv_headers = set(csv_rows(exported["csv"])[0])
+    page = exported["html"].read_text(encoding="utf-8")
+    assert "Peringkat nasional" not in page
+    bases = set(csv_rows(exported["csv"])[n]["Dasar Peringkat"] for n in range(len(csv_rows(exported["csv"]))))
+    roster_tables = [t for t in page.split("<table")[1:] if re.search(r"<th[^>]*>Peringkat</th>", t)]
+    assert roster_tables
+    for block in roster_tables:
+        headers = re.findall(r"<th[^>]*>([^<]+)</th>", block.split("</thead>")[0])
+        assert set(headers) - bases <= csv_headers, headers  # the basis column is headed by its figure's name
+    headers = {h for t in roster_tables for h in re.findall(r"<th[^>]*>([^<]+)</th>", t.split("</thead>")[0])}
+    assert "Peringkat Penghargaan" in headers  # an award ranked across groups shows the award's own rank
+    assert "Alasan: " in page and "Alasan" in csv_headers
+
+
+def test_signature_block_comes_from_the_setting(warehouse: Places, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PEKPPP_SIGNATORY", "Jakarta|Deputi Bidang Pelayanan Publik|Dr. Siti Rahayu|NIP 19700101")
+    page = rosters.export_roster(warehouse, "2024", "html", tmp_path / "r.html").read_text(encoding="utf-8")
+    block = page[page.index('<div class="signature">'):]
+    assert "Jakarta," in block and "Deputi Bidang Pelayanan Publik" in block and "Dr. Siti Rahayu" in block
+    book = rosters.export_roster(warehouse, "2024", "xlsx", tmp_path / "r.xlsx")
+    approval = pl.read_excel(book, sheet_name="Pengesahan", has_header=False)
+    texts = {str(v) for column in approval.columns for v in approval[column].to_list() if v is not None}
+    assert {"Deputi Bidang Pelayanan Publik", "Dr. Siti Rahayu", "NIP 19700101"} <= texts
+    # the roster sheet holds the roster only: a program reads it as one table
+    assert pl.read_excel(book).height == rosters.read_roster(warehouse, "2024").view.height
+    monkeypatch.delenv("PEKPPP_SIGNATORY")
+    unsigned = rosters.export_roster(warehouse, "2024", "html", tmp_path / "u.html").read_text(encoding="utf-8")
+    assert '<div class="signature">' in unsigned and "NIP …" in unsigned  # a block to fill in by hand
+
+
 # ---------------------------------------------------------------- HTML
 
 def test_html_roster_is_printable_grouped_and_escaped(exported: dict[str, Path]) -> None:
@@ -187,6 +237,7 @@ def test_html_roster_is_printable_grouped_and_escaped(exported: dict[str, Path])
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Co" in page and "<script" not in page
     assert "=HYPERLINK(&quot;http://x&quot;,&quot;y&quot;)" in page
     assert "Kota Surabaya" in page and "Jawa Timur" in page and ">5,00<" in page
+    assert 'class="provisional-mark"' in page and "SEMENTARA" in page  # 2024 is open: on every printed page
 
 
 # ---------------------------------------------------------------- bad cases
@@ -199,8 +250,8 @@ def test_no_release_is_a_typed_error(tmp_path: Path) -> None:
 
 
 def test_unknown_format_is_refused(warehouse: Places) -> None:
-    with pytest.raises(ReportError, match="unknown roster format 'pdf'"):
-        rosters.export_roster(warehouse, "2024", "pdf")
+    with pytest.raises(ReportError, match="unknown roster format 'docx'"):
+        rosters.export_roster(warehouse, "2024", "docx")
 
 
 def test_a_cycle_without_awards_gives_empty_rosters(tmp_path: Path) -> None:
