@@ -88,7 +88,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     try:
         summary = generate_cycle(args.cycle, out, regions=args.regions, units=args.units,
                                  respondents=args.respondents, seed=args.seed, bad_rate=args.bad_rate,
-                                 methodology=methodology, national=args.national, progress=progress)
+                                 methodology=methodology, national=args.national, kl=args.kl,
+                                 progress=progress)
     except ValueError as err:
         raise UsageError(str(err)) from err
     finally:
@@ -412,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "about a fifth of that share of rows is bad (set aside). Default 0: all good")
     gen.add_argument("--national", action="store_true",
                      help="every province and kabupaten/kota (546 regions; --regions is ignored)")
+    gen.add_argument("--kl", type=int, default=0,
+                     help="ministries and agencies (K/L) from the K/L reference list, each with its units under "
+                          "its 3-digit kode Bagian Anggaran, default 0")
 
     run = sub.add_parser("run", parents=[common], help="the nightly job, once")
     run.add_argument("--cycle")

@@ -12,7 +12,7 @@ from flows.settings import Places, load_methodology
 
 DEMO_CYCLES = ("2023", "2024")
 # Enough respondents that most units meet the Krejcie-Morgan sample their award eligibility needs.
-DEMO_SIZE = {"regions": 8, "units": 8, "respondents": 380, "bad_rate": 0.15}
+DEMO_SIZE = {"regions": 8, "kl": 3, "units": 8, "respondents": 380, "bad_rate": 0.15}
 
 
 def run_demo(places: Places) -> tuple[list[dict], Path]:

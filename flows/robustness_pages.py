@@ -13,7 +13,7 @@ import polars as pl
 
 from flows.reports import Html, NoReleaseError, empty, h, join, number, paragraph, read_table, section, table
 from flows.settings import Places
-from transforms import robustness
+from transforms import robustness_views
 
 if TYPE_CHECKING:
     from flows.reports import CycleData
@@ -95,13 +95,13 @@ def cycle_section(data: CycleData) -> Html:
                        anchor="kekokohan")
     draws = int(units["draws"][0])
     names = data.units.select("region_code", "unit_id", "unit_name")
-    unit_top = (robustness.top_intervals(units.lazy(), "unit_type", "rank_in_type", TOP)
+    unit_top = (robustness_views.top_intervals(units.lazy(), "unit_type", "rank_in_type", TOP)
                 .join(names.lazy(), on=["region_code", "unit_id"], how="left")
                 .with_columns(label=pl.format("{} ({})", pl.col("unit_name").fill_null(pl.col("unit_id")),
                                               pl.col("region_code"))).collect())
     region_names = pl.DataFrame({"region_code": list(data.region_names),
                                  "region_name": list(data.region_names.values())})
-    region_top = (robustness.top_intervals(regions.lazy(), "category", "rank", TOP)
+    region_top = (robustness_views.top_intervals(regions.lazy(), "category", "rank", TOP)
                   .join(region_names.lazy(), on="region_code", how="left")
                   .with_columns(label=pl.format("{} ({})", pl.col("region_name").fill_null(pl.col("region_code")),
                                                 pl.col("region_code"))).collect())

@@ -263,11 +263,13 @@ class _Tally:
     awards: dict[tuple[str, str], np.ndarray]
 
 
-def _unit_awards(methodology: Methodology) -> list[Award]:
+def modelled_unit_awards(methodology: Methodology) -> list[Award]:
+    """Unit awards the draws recompute (most improved is not drawn: it needs the previous cycle drawn too)."""
     return [a for a in methodology.awards if a.subject == "unit" and a.rule in ("predicate", "top_n_per_type")]
 
 
-def _region_awards(methodology: Methodology) -> list[Award]:
+def modelled_region_awards(methodology: Methodology) -> list[Award]:
+    """Body awards the draws recompute: by roll-up predicate, with the lokus coverage as published."""
     return [a for a in methodology.awards if a.subject == "region" and a.rule == "predicate"]
 
 
@@ -275,7 +277,7 @@ def _held_unit_awards(bands: np.ndarray, cents: np.ndarray, units: _Units, metho
                       codes: list[str]) -> dict[str, np.ndarray]:
     """Per award, (draws, U) booleans: held in the draw, by the award rules of `transforms.awards`."""
     held = {}
-    for award in _unit_awards(methodology):
+    for award in modelled_unit_awards(methodology):
         if award.rule == "predicate":
             wanted = np.array([c in award.predicates for c in codes])
             held[award.code] = units.eligible[None, :] & wanted[bands]
@@ -312,7 +314,7 @@ def _region_arrays(regions: pl.DataFrame, units: _Units, methodology: Methodolog
     categories = frame["category"].fill_null("").to_list()
     category_codes = {c: n for n, c in enumerate(sorted(set(categories)))}
     coverage = {a.code: frame.select(covered(a).fill_null(False)).to_series().to_numpy()
-                for a in _region_awards(methodology)}
+                for a in modelled_region_awards(methodology)}
     return _Regions(frame=frame, starts=starts, weights=weights, den=den,
                     category_index=np.array([category_codes[c] for c in categories], dtype=np.int32),
                     covered=coverage,
@@ -393,7 +395,7 @@ def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInp
                 region_cents = _cents(region_num, r.den[None, :])
                 region_bands = lookup[np.clip(region_cents, 0, lookup.size - 1)]
                 region_tally.predicate[scenario] += (region_bands == r.published[None, :]).sum(axis=0)
-                for award in _region_awards(methodology):
+                for award in modelled_region_awards(methodology):
                     wanted = np.array([c in award.predicates for c in codes])
                     held = wanted[region_bands] & r.covered[award.code][None, :]
                     region_tally.awards.setdefault((scenario, award.code), np.zeros(n_regions, np.int64))
@@ -437,7 +439,7 @@ def _published_region_awards(r: _Regions, u: _Units, methodology: Methodology, l
                              base_weights: np.ndarray) -> dict[str, np.ndarray]:
     codes = [b.code for b in methodology.predicates]
     return {a.code: np.array([c in a.predicates for c in codes])[r.published] & r.covered[a.code]
-            for a in _region_awards(methodology)}
+            for a in modelled_region_awards(methodology)}
 
 
 def _interval(ranks: np.ndarray, published: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -554,59 +556,3 @@ def cycle_robustness(inputs: CycleInputs, scored: dict[str, pl.DataFrame],
                             robustness_inputs(inputs.evaluations, inputs.responses, methodology), methodology)
     return {"unit_robustness": tables.units, "region_robustness": tables.regions}
 
-
-DRIVER_LABELS = {"evaluators": "penilai (evaluator)", "survey": "survei (responden)", "weights": "bobot aspek",
-                 "combined": "gabungan sumber"}
-"""How the roster names the source driving an award's instability (Indonesian, for the committee)."""
-NOT_ROBUST = "tidak kokoh"
-
-
-def roster_marks(view: pl.LazyFrame, units: pl.LazyFrame | None, regions: pl.LazyFrame | None,
-                 methodology: Methodology) -> pl.LazyFrame:
-    """The roster with `robustness`: for each award row, the share of draws holding it, and "tidak kokoh"
-    (not robust) with the source driving it when below the methodology's threshold; null where the award
-    is not modelled (most improved) or the release has no robustness table."""
-    settings = methodology.robustness
-    if settings is None or units is None or regions is None:
-        return view.with_columns(robustness=pl.lit(None, dtype=pl.String))
-    facts = pl.concat([
-        units.select("region_code", "unit_id", "draws", "award_probabilities"),
-        regions.select("region_code", pl.lit(None, dtype=pl.String).alias("unit_id"), "draws", "award_probabilities"),
-    ])
-    modelled = [a.code for a in (*_unit_awards(methodology), *_region_awards(methodology))]
-
-    def field(name: str) -> pl.Expr:
-        expr = pl.lit(None, dtype=pl.String)
-        for code in modelled:
-            expr = pl.when(pl.col("award") == code).then(
-                pl.col("award_probabilities").str.json_path_match(f"$.{code}.{name}")).otherwise(expr)
-        return expr
-
-    p = field("p").cast(pl.Float64)
-    driver = field("driver").replace_strict(DRIVER_LABELS, default=pl.lit("gabungan sumber"), return_dtype=pl.String)
-    share = pl.format("{}% dari {} simulasi", (p * 100).round(0).cast(pl.Int64), pl.col("draws"))
-    mark = (pl.when(p.is_null()).then(pl.lit(None, dtype=pl.String))
-            .when(p < settings.threshold).then(pl.format("{}: bertahan pada {}; penyebab utama: {}", pl.lit(NOT_ROBUST),
-                                                         share, driver))
-            .otherwise(pl.format("kokoh: bertahan pada {}", share)))
-    return (view.with_row_index("_robust_row")
-            .join(facts, on=["region_code", "unit_id"], how="left", nulls_equal=True)
-            .with_columns(robustness=mark)
-            .sort("_robust_row").drop("_robust_row", "draws", "award_probabilities"))
-
-
-def top_intervals(robust: pl.LazyFrame, group: str, rank: str, top: int) -> pl.LazyFrame:
-    """The best `top` published ranks of each group with their intervals, and whether each is a near-tie:
-    its interval overlaps the next one's in the group (the two could swap places in some draws)."""
-    return (robust.filter(pl.col(rank).is_not_null() & (pl.col(rank) <= top))
-            .sort([group, rank, "region_code"])
-            .with_columns(
-                _next_low=pl.col("rank_low").shift(-1).over(group),
-                _previous_high=pl.col("rank_high").shift(1).over(group),
-                _next_rank=pl.col(rank).shift(-1).over(group),
-                _previous_rank=pl.col(rank).shift(1).over(group))
-            .with_columns(near_tie=(
-                ((pl.col("_next_low") <= pl.col("rank_high")) & (pl.col("_next_rank") > pl.col(rank))).fill_null(False)
-                | ((pl.col("_previous_high") >= pl.col("rank_low")) & (pl.col("_previous_rank") < pl.col(rank)))
-                .fill_null(False)))
-            .drop("_next_low", "_previous_high", "_next_rank", "_previous_rank"))

@@ -16,7 +16,7 @@ from flows.generate import (
     pick_regions,
     write_bundle,
 )
-from flows.settings import regions_reference
+from flows.settings import kl_reference, regions_reference
 from transforms.methodology import Methodology
 from transforms.schemas import EVALUATIONS, UNITS, skm_spec
 
@@ -146,7 +146,27 @@ def test_units_belong_to_their_region_and_look_real(clean: GenerationSummary,
         assert (users > 0).all()
     everything = all_tables(clean, "units")
     assert everything["annual_service_users"].null_count() < everything.height / 3
-    assert everything["unit_type"].n_unique() >= 6
+    # every body follows its tier's lokus (2024: provinces DINSOS, RSUD, SAMSAT; kab/kota RSUD, KECAMATAN, DINSOS)
+    tiers = {"provinsi": "provinsi", "kabupaten": "kabupaten_kota", "kota": "kabupaten_kota"}
+    levels = dict(regions_reference().select("region_code", "level").iter_rows())
+    for region, types in everything.group_by("region_code").agg("unit_type").iter_rows():
+        assert set(types) <= set(methodology_2024.lokus_of(tiers[levels[region]])), region
+    assert set(everything["unit_type"]) == {"DINSOS", "RSUD", "SAMSAT", "KECAMATAN"}
+
+
+def test_kl_bodies_send_their_own_units_under_their_code(tmp_path: Path, methodology_2024: Methodology) -> None:
+    summary = generate_cycle("2024", tmp_path, regions=2, kl=3, units=4, respondents=10, seed=5,
+                             methodology=methodology_2024)
+    kl = {r["kl_code"]: r["name"] for r in kl_reference().iter_rows(named=True)}
+    bodies = [p.parent.name for p in summary.paths]
+    assert summary.regions == 5 and sum(code in kl for code in bodies) == 3
+    for folder in summary.paths:
+        if folder.parent.name not in kl:
+            continue
+        units = read_text_csv(folder / "units.csv")
+        assert units["region_code"].to_list() == [folder.parent.name] * units.height
+        assert set(units["unit_type"]) == set(methodology_2024.lokus_of("kl")) == {"UPT_KL"}
+        assert units["unit_name"].str.contains(kl[folder.parent.name], literal=True).all()
 
 
 def test_codes_are_written_as_text(tmp_path: Path) -> None:

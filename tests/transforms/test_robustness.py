@@ -13,6 +13,7 @@ import pytest
 
 from tests.transforms.test_indices_golden import evaluations_for, uniform
 from transforms import robustness as rb
+from transforms import robustness_views as views
 from transforms.cycle import CycleInputs, score_cycle
 from transforms.methodology import Methodology, MethodologyError, Robustness, parse_methodology
 
@@ -207,11 +208,10 @@ def test_the_same_seed_gives_the_same_tables_byte_for_byte(methodology_2024: Met
 
     def written(seed: int) -> bytes:
         _, result = run(m, evaluations, survey, dataclasses.replace(settings, seed=seed))
-        out = io.BytesIO()
-        pl.concat([result.units.select("unit_id", "p_predicate", "rank_low", "rank_high", "award_probabilities",
-                                       "p_mutu")], how="vertical").write_parquet(out)
-        result.regions.write_parquet(out)
-        return out.getvalue()
+        units, regions = io.BytesIO(), io.BytesIO()
+        result.units.write_parquet(units)
+        result.regions.write_parquet(regions)
+        return units.getvalue() + regions.getvalue()
 
     assert written(11) == written(11)
     assert written(11) != written(12)
@@ -258,13 +258,13 @@ def test_roster_marks_awards_below_the_threshold_tidak_kokoh_with_their_cause(me
     from transforms.awards import award_roster
 
     roster = award_roster(tables["unit_scores"].lazy(), tables["region_scores"].lazy(), m)
-    marked = rb.roster_marks(roster, result.units.lazy(), result.regions.lazy(), m).collect()
+    marked = views.roster_marks(roster, result.units.lazy(), result.regions.lazy(), m).collect()
     by = {(r["award"], r["unit_id"]): r["robustness"] for r in marked.iter_rows(named=True)}
     assert by[("sangat_baik", "U1")].startswith("tidak kokoh: bertahan pada ")  # 1/2 of draws
     assert by[("sangat_baik", "U1")].endswith("dari 400 simulasi; penyebab utama: penilai (evaluator)")
     assert by[("pelayanan_prima", "U2")] == "kokoh: bertahan pada 100% dari 400 simulasi"
     assert marked.height == roster.collect().height
-    unmarked = rb.roster_marks(roster, None, None, m).collect()
+    unmarked = views.roster_marks(roster, None, None, m).collect()
     assert unmarked["robustness"].null_count() == unmarked.height
 
 
@@ -273,7 +273,7 @@ def test_near_ties_are_neighbours_whose_intervals_overlap() -> None:
         "region_code": ["35.01", "35.02", "35.03", "35.04", "35.05"], "unit_type": ["RSUD"] * 4 + ["MPP"],
         "rank_in_type": [1, 2, 3, 4, 1], "rank_low": [1, 1, 3, 4, 1], "rank_high": [2, 2, 3, 4, 1],
     })
-    top = rb.top_intervals(frame, "unit_type", "rank_in_type", 3).collect()
+    top = views.top_intervals(frame, "unit_type", "rank_in_type", 3).collect()
     assert top["region_code"].to_list() == ["35.05", "35.01", "35.02", "35.03"]  # groups in order, top 3 each
     assert dict(zip(top["region_code"], top["near_tie"], strict=True)) == {
         "35.05": False, "35.01": True, "35.02": True, "35.03": False}
