@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from flows.settings import load_methodology, regions_reference
+from flows.settings import kl_reference, load_methodology, regions_reference
 from transforms.methodology import Methodology
 from transforms.schemas import EVALUATIONS, INPUT_TABLES, REQUIRED_TABLES, UNITS
 
@@ -97,7 +97,8 @@ PROVINSI, KABUPATEN, KOTA = "provinsi", "kabupaten", "kota"
 LEVELS = (KABUPATEN, KOTA, PROVINSI)   # the order picks cycle through, so small runs get a mix
 ALL_LEVELS = (PROVINSI, KABUPATEN, KOTA)
 KAB_KOTA = (KABUPATEN, KOTA)
-LOKUS_TIER = {PROVINSI: "provinsi", KABUPATEN: "kabupaten_kota", KOTA: "kabupaten_kota", "kl": "kl"}
+KL = "kl"                              # a ministry or agency (K/L): a body of its own tier and category
+LOKUS_TIER = {PROVINSI: "provinsi", KABUPATEN: "kabupaten_kota", KOTA: "kabupaten_kota", KL: "kl"}
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ UNIT_KINDS: dict[str, UnitKind] = {
     "KECAMATAN": UnitKind("Kecamatan {place}", KAB_KOTA, False, 4.0, 6_000),
     "PUSKESMAS": UnitKind("Puskesmas {place}", KAB_KOTA, False, 5.0, 18_000),
     "MPP": UnitKind("Mal Pelayanan Publik {region}", KAB_KOTA, True, 0.0, 30_000),
-    "UPT_KL": UnitKind("{region} {place}", ("kl",), True, 1.0, 12_000, repeat_name="{region} {place}"),
+    "UPT_KL": UnitKind("Unit Layanan {region} {place}", (KL,), True, 1.0, 12_000),
 }
 OTHER_KIND = UnitKind("Unit Layanan {type} {region}", ALL_LEVELS, False, 1.0, 10_000)
 """A unit type a future methodology adds that the generator has no profile for."""
@@ -330,6 +331,15 @@ def pick_regions(count: int, *, seed: int, national: bool = False) -> pl.DataFra
                 picked.append(buckets[(found, level)].pop())
                 break
     return candidates.filter(pl.col("region_code").is_in(picked)).sort("region_code")
+
+
+def pick_kl(count: int, *, seed: int) -> pl.DataFrame:
+    """`count` ministries and agencies (K/L) from the reference list, seeded (all when count passes it)."""
+    candidates = kl_reference()
+    if count >= candidates.height:
+        return candidates
+    order = _rng(seed, _REGIONS, KL).permutation(candidates.height)[:count]
+    return candidates[sorted(order.tolist())]
 
 
 # ---------------------------------------------------------------- units
@@ -626,7 +636,11 @@ def _spoil_bundle(tables: dict[str, pl.DataFrame | bytes], kind: str, region: _R
 
 
 def _neighbour(region: _Region, rng: np.random.Generator) -> str:
-    """Another region a unit plausibly gets mixed up with: the province, or a kab/kota of the province."""
+    """Another region a unit plausibly gets mixed up with: the province, or a kab/kota of the province
+    (for a K/L: another K/L)."""
+    if region.level == KL:
+        others = [c for c in kl_reference()["kl_code"].to_list() if c != region.code]
+        return others[int(rng.integers(0, len(others)))]
     if region.level != PROVINSI:
         return region.province_code
     same = (autonomous_regions().filter((pl.col("province_code") == region.province_code)
@@ -733,9 +747,12 @@ def _region_too_big(units: int, respondents: int, evaluators: int, methodology: 
 
 def generate_cycle(cycle: str, out: Path, *, regions: int = 6, units: int = 8, respondents: int = 30,
                    seed: int = 2024, bad_rate: float = 0.0, methodology: Methodology | None = None,
-                   evaluators: int = 2, national: bool = False,
+                   evaluators: int = 2, national: bool = False, kl: int = 0,
                    progress: Callable[[int, int], None] | None = None) -> GenerationSummary:
-    """Write synthetic bundles `<out>/<cycle>/<region_code>/<bundle>/` for `regions` regions.
+    """Write synthetic bundles `<out>/<cycle>/<region_code>/<bundle>/` for `regions` regions and `kl` K/L.
+
+    A K/L's bundle goes under its 3-digit kode Bagian Anggaran, with units of the cycle's K/L lokus;
+    every body's units follow its tier's lokus.
 
     One bundle per region, named by its upload time (`2024-11-02T0830_35.78`, sortable). Each region
     is generated, written and dropped before the next, so memory stays bounded by one region;
@@ -748,6 +765,8 @@ def generate_cycle(cycle: str, out: Path, *, regions: int = 6, units: int = 8, r
         raise ValueError(f"methodology is for cycle {methodology.cycle!r}, not {cycle!r}")
     if not national and regions < 1:
         raise ValueError(f"regions must be at least 1, not {regions}")
+    if kl < 0:
+        raise ValueError(f"kl must be 0 or more, not {kl}")
     if units < 1 or respondents < 0:
         raise ValueError(f"units must be at least 1 and respondents at least 0 (got {units}, {respondents})")
     if not 1 <= evaluators <= methodology.max_evaluators:
@@ -765,6 +784,7 @@ def generate_cycle(cycle: str, out: Path, *, regions: int = 6, units: int = 8, r
                          evaluators=evaluators, bad_rate=bad_rate)
     picked = [_Region(r["region_code"], r["name"], r["province_code"], r["level"])
               for r in pick_regions(regions, seed=seed, national=national).iter_rows(named=True)]
+    picked += [_Region(r["kl_code"], r["name"], "", KL) for r in pick_kl(kl, seed=seed).iter_rows(named=True)]
     spoiled = _bundle_defects(cycle, seed, [r.code for r in picked], bad_rate)
     root = out / cycle
     totals: Counter[str] = Counter()
