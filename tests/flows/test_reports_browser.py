@@ -69,3 +69,48 @@ def test_screenshot_and_pdf_for_people(pages: dict, tmp_path: Path) -> None:
     assert png_size(shot) == (1100, 1600) and shot.stat().st_size > 30_000  # a blank page is a few KB
     pdf = reports.print_pdf(pages["card"], tmp_path / "rapor.pdf")
     assert pdf.read_bytes().startswith(b"%PDF") and re.search(rb"/Type\s*/Page[^s]", pdf.read_bytes())
+
+
+# ---------------------------------------------------------------- issue 22: pages people print and sign
+
+
+def pdf_pages(path: Path) -> int:
+    data = path.read_bytes()
+    assert data.startswith(b"%PDF"), path
+    return len(re.findall(rb"/Type\s*/Page[^s]", data))
+
+
+def test_report_and_roster_print_as_pdf_from_the_command(pages: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    from flows.cli import EXIT_OK, main
+
+    places = pages["places"]
+    assert main(["report", "--cycle", "2024", "--warehouse", str(places.warehouse), "--landing",
+                 str(places.landing), "--pdf"]) == EXIT_OK
+    printed = [Path(line.split("PDF: ", 1)[1]) for line in capsys.readouterr().out.splitlines() if "PDF: " in line]
+    assert [p.name for p in printed] == ["laporan_2024.pdf", "award_roster_2024.pdf"]
+    assert pdf_pages(printed[0]) > 1 and pdf_pages(printed[1]) >= 1
+
+
+def test_screenshots_of_the_roster_and_the_officer_report(pages: dict, tmp_path: Path) -> None:
+    from flows import rosters
+    from flows.cli import main
+
+    roster = rosters.export_roster(pages["places"], "2024", "html", tmp_path / "roster.html")
+    run = reports.run_browser(roster, "--dump-dom")
+    assert run.console_problems == [] and "SEMENTARA" in run.stdout and 'class="signature"' in run.stdout
+    shot = reports.screenshot(roster, tmp_path / "roster.png", width=1100, height=1400)
+    assert png_size(shot) == (1100, 1400) and shot.stat().st_size > 30_000
+
+    from flows.generate import generate_cycle
+    from flows.settings import load_methodology
+
+    generate_cycle("2024", tmp_path / "landing", regions=1, units=2, respondents=10, seed=5,
+                   methodology=load_methodology("2024"))
+    bundle = next((tmp_path / "landing" / "2024").glob("*/*"))
+    (bundle / "evaluations.csv").unlink()  # rejected: the page shows its problems
+    main(["validate", str(bundle), "--report-dir", str(tmp_path / "officer")])
+    officer = tmp_path / "officer" / "report.html"
+    run = reports.run_browser(officer, "--dump-dom")
+    assert run.console_problems == [] and "DITOLAK" in run.stdout and "missing_table" in run.stdout
+    shot = reports.screenshot(officer, tmp_path / "officer.png", width=1000, height=1200)
+    assert png_size(shot) == (1000, 1200) and shot.stat().st_size > 20_000
