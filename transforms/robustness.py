@@ -49,9 +49,12 @@ WEIGHT_TOTAL = 10_000
 CHUNK_DRAWS = 25
 """Draws computed together: bounds memory (~25 × 31k units × 6 aspects of int64 per array)."""
 IKM_PRECISION = 1_000_000
+EXACT_BOOTSTRAP_RESPONDENTS = 30
+"""Units with at most this many respondents are bootstrapped by resampling them (the normal limit is rough
+there); larger ones through the normal limit (cheap: one draw per unit, whatever its respondents)."""
 """A drawn IKM (a continuous value) is written as an integer over this before the release's rounding."""
 PERCENTILES = (0.05, 0.95)
-_STREAMS = {"evaluators": 1, "survey": 2, "weights": 3}
+_STREAMS = {"evaluators": 1, "survey": 2, "weights": 3, "respondents": 4}
 _SHEET_SEPARATOR = "\x1f"
 
 
@@ -65,6 +68,8 @@ class RobustnessInputs:
     """UNIT_KEY, indicator_code, aspect_code, indicator_weight, scaled (D·mean score)."""
     survey: pl.DataFrame
     """UNIT_KEY, ikm_value (unrounded IKM), ikm_sd (bootstrap standard deviation of the IKM)."""
+    small_surveys: pl.DataFrame | None = None
+    """UNIT_KEY and the element answers of units with at most EXACT_BOOTSTRAP_RESPONDENTS respondents."""
 
 
 def robustness_inputs(evaluations: pl.LazyFrame, responses: pl.LazyFrame,
@@ -82,9 +87,14 @@ def robustness_inputs(evaluations: pl.LazyFrame, responses: pl.LazyFrame,
         "aspect_code", pl.col("aspect_num").fill_null(0), pl.col("complete"))
     indicators = unit_scores.indicator_scores_of(unit_scores.indicator_totals(evaluations), methodology).select(
         *UNIT_KEY, "indicator_code", "aspect_code", "indicator_weight", "scaled")
-    sheets_frame, indicator_frame, survey_frame = pl.collect_all(
-        [sheets, indicator_frames_sorted(indicators), survey_spread(responses, methodology)])
-    return RobustnessInputs(sheets_frame, indicator_frame, survey_frame)
+    elements = methodology.survey.element_codes
+    small_units = (responses.group_by(UNIT_KEY).agg(n=pl.len())
+                   .filter(pl.col("n") <= EXACT_BOOTSTRAP_RESPONDENTS).select(UNIT_KEY))
+    small = responses.join(small_units, on=UNIT_KEY, how="semi").select(*UNIT_KEY, *elements).sort(
+        UNIT_KEY, maintain_order=True)
+    sheets_frame, indicator_frame, survey_frame, small_frame = pl.collect_all(
+        [sheets, indicator_frames_sorted(indicators), survey_spread(responses, methodology), small])
+    return RobustnessInputs(sheets_frame, indicator_frame, survey_frame, small_frame)
 
 
 def indicator_frames_sorted(indicators: pl.LazyFrame) -> pl.LazyFrame:
@@ -255,6 +265,41 @@ def _evaluator_draw(rng: np.random.Generator, units: _Units, draws: int, spread:
     return out
 
 
+def _small_surveys(small: pl.DataFrame | None, survey: pl.DataFrame,
+                   methodology: Methodology) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per respondent count n: (positions among the surveyed units, answers (units, n, elements) NaN if blank)."""
+    if small is None or small.is_empty():
+        return []
+    elements = methodology.survey.element_codes
+    positions = survey.select(*UNIT_KEY).with_row_index("position")
+    rows = small.join(positions, on=UNIT_KEY, how="inner", maintain_order="left")
+    counts = rows.group_by("position", maintain_order=True).agg(n=pl.len())
+    groups = []
+    for n in sorted(counts["n"].unique().to_list()):
+        chosen = counts.filter(pl.col("n") == n)["position"]
+        answers = (rows.join(pl.DataFrame({"position": chosen}), on="position", how="semi", maintain_order="left")
+                   .sort("position", maintain_order=True).select(pl.col(elements).cast(pl.Float64))
+                   .to_numpy().reshape(chosen.len(), n, len(elements)))
+        groups.append((chosen.to_numpy().astype(np.int64), answers))
+    return groups
+
+
+def _resampled_ikm(rng: np.random.Generator, answers: np.ndarray, draws: int, factor: float,
+                   fallback: np.ndarray) -> np.ndarray:
+    """IKM of `draws` resamples (with replacement, n of n) of each unit's respondents: factor · Σ_u NRR_u.
+
+    A resample in which an element has no answer at all has no IKM; it keeps the normal-limit draw.
+    """
+    units, n, _ = answers.shape
+    picks = rng.integers(0, n, size=(draws, units, n))
+    drawn = answers[np.arange(units)[None, :, None], picks]  # (draws, units, n, elements)
+    answered = ~np.isnan(drawn)
+    sums, counts = np.nansum(drawn, axis=2), answered.sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = factor * (sums / counts).sum(axis=2)
+    return np.where(np.isfinite(value), value, fallback)
+
+
 @dataclass
 class _Tally:
     """Counts over draws per subject (unit or region): predicate held and each award held, per scenario."""
@@ -357,6 +402,9 @@ def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInp
     ikm_floor = methodology.survey.scale * methodology.survey.answer_min
     ikm_top = methodology.survey.scale * methodology.survey.answer_max
     survey_published = mutu_lookup[np.clip(survey["ikm_cents"].to_numpy(), 0, mutu_lookup.size - 1)]
+    small_groups = _small_surveys(inputs.small_surveys, survey, methodology)
+    weight_num, weight_den = methodology.survey.element_weight()
+    ikm_factor = methodology.survey.scale * weight_num / weight_den
 
     n_units, n_regions, draws = u.frame.height, r.frame.height, settings.draws
     streams = {name: np.random.default_rng(np.random.SeedSequence([settings.seed, number]))
@@ -415,6 +463,9 @@ def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInp
         if survey_rows.size:
             noise = streams["survey"].standard_normal(size=(size, survey_rows.size))
             ikm = np.clip(survey_mean[None, :] + noise * survey_sd[None, :], ikm_floor, ikm_top)
+            for positions, answers in small_groups:  # resampled respondents: exact bootstrap
+                ikm[:, positions] = _resampled_ikm(streams["respondents"], answers, size, ikm_factor,
+                                                   ikm[:, positions])
             ikm_cents = _cents(np.rint(ikm * IKM_PRECISION).astype(np.int64), IKM_PRECISION)
             ikm_cents_drawn[start:start + size] = ikm_cents
             mutu_held += (mutu_lookup[ikm_cents] == survey_published[None, :]).sum(axis=0)

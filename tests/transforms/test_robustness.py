@@ -277,3 +277,17 @@ def test_near_ties_are_neighbours_whose_intervals_overlap() -> None:
     assert top["region_code"].to_list() == ["35.05", "35.01", "35.02", "35.03"]  # groups in order, top 3 each
     assert dict(zip(top["region_code"], top["near_tie"], strict=True)) == {
         "35.05": False, "35.01": True, "35.02": True, "35.03": False}
+
+
+def test_a_small_survey_is_resampled_exactly(methodology_2024: Methodology) -> None:
+    """Two respondents, all 4s and all 3s (IKM 87.50, mutu B): resamples by hand (4,4) → 100.00 A,
+    (4,3) and (3,4) → 87.50 B, (3,3) → 75.00 C. So mutu B holds with 2/4 and the 5th and 95th
+    percentiles are 75.00 and 100.00 exactly (a quarter of the draws each)."""
+    m = methodology_2024
+    evaluations = pl.concat([sheet(m, "U1", "E1", 5), sheet(m, "U1", "E2", 5)])
+    tables, result = run(m, evaluations, responses(m, "U1", [4, 3]), OFF)
+    assert row(tables["unit_scores"], "U1")["ikm"] == 87.5
+    found = row(result.units, "U1")
+    assert within(found["p_mutu"], 2 / 4, OFF.draws)
+    assert (found["ikm_low"], found["ikm_high"]) == (75.0, 100.0)
+    assert found["p_predicate"] == 1.0  # the survey moves no award
