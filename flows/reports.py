@@ -35,9 +35,10 @@ import polars as pl
 
 from flows.ledger import Ledger
 from flows.publish import current_release, input_schemas
-from flows.settings import Places, Signatory, load_methodology, regions_reference, signatory
+from flows.settings import Places, Signatory, bodies_reference, load_methodology, signatory
 from flows.storage import write_bytes_atomic
 from transforms import report_data
+from transforms.bodies import KL_CODE_PATTERN
 from transforms.methodology import Methodology
 from transforms.rounding import difference_of_published
 from transforms.schemas import ISSUE_SQL_NAMES, UNITS
@@ -281,7 +282,7 @@ def load_cycle(places: Places, cycle: str) -> CycleData:
     from flows.robustness_pages import read_robustness  # it builds on this module's page kit
 
     return CycleData(cycle, methodology, published, units, previous_cycle, previous_national, indicator_totals,
-                     regions_reference(), read_robustness(places, cycle, published.release_id))
+                     bodies_reference(), read_robustness(places, cycle, published.release_id))
 
 
 # ---------------------------------------------------------------- HTML pieces
@@ -836,6 +837,12 @@ def _validation_section(data: CycleData) -> Html:
     return section("Ringkasan Validasi Data", *parts, anchor="validasi")
 
 
+def _lokus_missing_note(row: dict) -> str:
+    """Escaped note naming the lokus unit types a body did not send (releases before lokus: none)."""
+    missing = row.get("lokus_missing")
+    return f' <span class="note">lokus belum dikirim: {h(missing)}</span>' if missing else ""
+
+
 def _regions_appendix(data: CycleData) -> Html:
     standing = data.standing
     if standing.is_empty():
@@ -846,8 +853,8 @@ def _regions_appendix(data: CycleData) -> Html:
         parts.append(table(["Peringkat", "Pemerintah Daerah", "Unit dinilai", "IPP", "Predikat"], [
             [r["rank"], Html(f'<a href="wilayah/{h(card_file_name(r["region_code"]))}">{h(r["region_name"])}</a> '
                              f'<span class="muted">({h(r["region_code"])})</span>'),
-             f"{number(r['n_units_scored'], 0)} / {number(r['n_units'], 0)}", number(r["ipp"]),
-             predicate_badge(data.methodology, r["predicate"])]
+             Html(f"{number(r['n_units_scored'], 0)} / {number(r['n_units'], 0)}" + _lokus_missing_note(r)),
+             number(r["ipp"]), predicate_badge(data.methodology, r["predicate"])]
             for r in rows.iter_rows(named=True)], numeric=[0, 2, 3]))
     return section("Lampiran: Peringkat Pemerintah Daerah", *parts, anchor="lampiran")
 
@@ -1043,8 +1050,9 @@ def render_region_card(data: CycleData, region_code: str) -> str:
     name = data.region_names.get(region_code, region_code)
     standing = data.of_region("standing", region_code)
     national = data["national_scores"]
+    is_kl = bool(re.fullmatch(KL_CODE_PATTERN, region_code))
     province = data.region_names.get(region_code[:2], region_code[:2])
-    title = f"Rapor Wilayah {name} – PEKPPP {data.cycle}"
+    title = f"Rapor {'K/L' if is_kl else 'Wilayah'} {name} – PEKPPP {data.cycle}"
     if standing.is_empty():
         known = data.reference.filter(pl.col("region_code") == region_code)["level"].to_list()
         level = known[0] if known else "wilayah tidak dikenal"
@@ -1054,20 +1062,26 @@ def render_region_card(data: CycleData, region_code: str) -> str:
         level = r["level"]
         category_name = "K/L" if r["category"] == "kl" else r["category"]
         kpis = [
-            kpi("IPP Pemerintah Daerah", number(r["ipp"]), predicate_badge(data.methodology, r["predicate"]),
-                "ipp-daerah"),
+            kpi("IPP K/L" if is_kl else "IPP Pemerintah Daerah", number(r["ipp"]),
+                predicate_badge(data.methodology, r["predicate"]), "ipp-daerah"),
             kpi("Peringkat", "–" if r["rank"] is None else f"{r['rank']}",
                 f"dari {number(r['n_in_category'], 0)} {category_name}"),
             kpi("Unit dinilai", f"{number(r['n_units_scored'], 0)} / {number(r['n_units'], 0)}",
                 "unit dengan semua indikator dinilai"),
         ]
+        if r.get("lokus_missing"):
+            kpis.append(kpi("Lokus belum dikirim", r["lokus_missing"],
+                            f"{number(r['n_lokus_scored'], 0)} dari {number(r['n_lokus_units'], 0)} unit lokus "
+                            "dinilai", "lokus"))
     if not national.is_empty():
         n = national.row(0, named=True)
         kpis.append(kpi("IPP Nasional", number(n["ipp"]), predicate_badge(data.methodology, n["predicate"]),
                         "ipp-nasional"))
     header = Html(
-        f"<header><p class=\"eyebrow\">Rapor Wilayah · PEKPPP {h(data.cycle)}</p><h1>{h(name)}</h1>"
-        f"<p class=\"meta\">Kode wilayah {h(region_code)} · {h(level)} · Provinsi {h(province)} · "
+        f"<header><p class=\"eyebrow\">Rapor {'K/L' if is_kl else 'Wilayah'} · PEKPPP {h(data.cycle)}</p>"
+        f"<h1>{h(name)}</h1><p class=\"meta\">"
+        + (f"Kode Bagian Anggaran {h(region_code)} · Kementerian/Lembaga · " if is_kl else
+           f"Kode wilayah {h(region_code)} · {h(level)} · Provinsi {h(province)} · ") +
         f"<a href=\"../laporan_{h(data.cycle)}.html\">laporan siklus {h(data.cycle)}</a></p></header>")
     scored_here = not data.of_region("unit_scores", region_code).is_empty()
     from flows import robustness_pages

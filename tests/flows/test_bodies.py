@@ -116,3 +116,19 @@ def test_lokus_coverage_is_published_per_body_and_type(kl_cycle: Places) -> None
         missing = sorted(mine.filter(pl.col("n_units") == 0)["unit_type"])
         assert (row["lokus_missing"] or "") == ", ".join(missing)
     assert current_release(kl_cycle, "2024")["tables"]["lokus_coverage"]["rows"] == coverage.height
+
+
+def test_the_reports_show_the_kl_category_and_a_card_per_kl(kl_cycle: Places) -> None:
+    from flows.reports import card_file_name, write_cycle_report, write_region_cards
+
+    report = write_cycle_report(kl_cycle, "2024").read_text(encoding="utf-8")
+    assert "<h3>Kementerian/Lembaga</h3>" in report
+    cards = {p.name: p for p in write_region_cards(kl_cycle, "2024")}
+    regions = table(kl_cycle, "region_scores")
+    for row in regions.filter(pl.col("level") == "kl").iter_rows(named=True):
+        card = cards[card_file_name(row["region_code"])].read_text(encoding="utf-8")
+        assert "Rapor K/L" in card and f"Kode Bagian Anggaran {row['region_code']}" in card
+        assert row["region_name"] in card and "Provinsi" not in card.split("</header>")[0]
+    for row in regions.filter(pl.col("lokus_missing").is_not_null()).iter_rows(named=True):
+        assert f"lokus belum dikirim: {row['lokus_missing']}" in report
+        assert "Lokus belum dikirim" in cards[card_file_name(row["region_code"])].read_text(encoding="utf-8")
