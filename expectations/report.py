@@ -29,6 +29,7 @@ from typing import Any
 
 import polars as pl
 
+from expectations.messages import DEFAULT_LANGUAGE, rule_text
 from expectations.runner import SEVERITIES, SEVERITY_CRITICAL, SEVERITY_ROW, SEVERITY_WARNING, load_suite
 from transforms.schemas import INPUT_TABLES
 from transforms.submissions import ACCEPTED, LATE, REJECTED
@@ -214,6 +215,37 @@ def headline(status: str, counts: Counts, *, cycle: str) -> Headline:
     return Headline("other", f"{status.upper()} — kiriman {status}", "See the reason below.")
 
 
+def next_step_id(status: str, counts: Counts, *, cycle: str) -> str | None:
+    """The officer's next step in Bahasa Indonesia (the English one is `headline(...).next_step`)."""
+    if status == REJECTED:
+        rows = ", juga baris-baris bermasalah," if counts.row else ""
+        return (f"Perbaiki {counts.critical} masalah di bagian “Kritis”{rows} pada berkas Anda, lalu kirim ulang "
+                "seluruh kiriman. Kiriman wilayah Anda yang sebelumnya diterima, bila ada, tetap dipakai sampai itu.")
+    if status == LATE:
+        return ("Tidak ada yang perlu diperbaiki pada berkas. Bila kiriman diunggah tepat waktu, hubungi tim "
+                "evaluasi dan sebutkan Submission ID di bawah.")
+    if status == ACCEPTED:
+        warn = f" Periksa juga {counts.warning} peringatan." if counts.warning else ""
+        if counts.row:
+            return (f"Kiriman dipakai untuk siklus {cycle}, tetapi baris di bagian “Baris disisihkan” tidak dihitung. "
+                    "Perbaiki baris-baris itu lalu kirim ulang seluruh kiriman sebelum siklus ditutup; kiriman "
+                    f"terbaru yang diterima menggantikan yang ini.{warn}")
+        if counts.warning:
+            return (f"Tidak ada baris yang disisihkan dan kiriman dipakai untuk siklus {cycle}. Periksa peringatan: "
+                    "peringatan dapat membuat unit layanan tidak mendapat nilai. Untuk memperbaikinya, kirim ulang "
+                    "sebelum siklus ditutup.")
+        return (f"Tidak ada yang perlu dilakukan. Kiriman dipakai untuk siklus {cycle} dan menggantikan kiriman "
+                "wilayah Anda sebelumnya.")
+    return None
+
+
+def _next_steps(status: str, counts: Counts, cycle: str, lang: str) -> tuple[str, str | None]:
+    """(next step shown first, English beside it or None)."""
+    english = headline(status, counts, cycle=cycle).next_step
+    local = next_step_id(status, counts, cycle=cycle) if lang == "id" else None
+    return (local, english) if local else (english, None)
+
+
 # ---------------------------------------------------------------- text helpers
 
 
@@ -260,6 +292,13 @@ def _summary_text(counts: Counts) -> str:
     return " · ".join(p for p in parts if p) or "none"
 
 
+def _group_texts(group: IssueGroup, lang: str) -> tuple[str, str | None]:
+    """The group's explanation in `lang` first, and the detailed English message beside it (or None)."""
+    first = group.examples[0] if group.examples else Example(None, group.column, None)
+    return rule_text(group.rule, group.message, table=group.table, column=group.column, value=first.value,
+                     row=first.row, lang=lang)
+
+
 def _all_rows_text(group: IssueGroup) -> str:
     more = f", … ({group.more_ranges} more ranges)" if group.more_ranges else ""
     return ", ".join(group.rows) + more
@@ -291,14 +330,17 @@ def _md_code(text: str) -> str:
 
 def bundle_report_markdown(issues: pl.DataFrame, *, cycle: str, region_code: str, region_name: str, bundle: str,
                            submission_id: str, status: str, reason: str | None,
-                           groups: list[IssueGroup] | None = None, counts: Counts | None = None) -> str:
+                           groups: list[IssueGroup] | None = None, counts: Counts | None = None,
+                           lang: str = DEFAULT_LANGUAGE) -> str:
     """The report as Markdown that reads well in a terminal (`pekppp validate`) and renders anywhere."""
     counts = counts or issue_counts(issues)
     head = headline(status, counts, cycle=cycle)
     lines = [f"# Laporan validasi kiriman: {_md(head.title)}", ""]
     lines += [f"- {label}: {_md(value) if label != 'Submission ID' else _md_code(value)}"
               for label, value in _facts(cycle, region_code, region_name, bundle, submission_id, status)]
-    lines += ["", f"**Next step:** {_md(head.next_step)}", ""]
+    step, step_en = _next_steps(status, counts, cycle, lang)
+    lines += ["", f"**Langkah berikut (next step):** {_md(step)}", ""]
+    lines += [f"*EN:* {_md(step_en)}", ""] if step_en else []
     if reason:
         lines += [f"**Reason:** {_md(reason)}", ""]
     lines += [f"Problems: {_summary_text(counts)}", ""]
@@ -308,8 +350,9 @@ def bundle_report_markdown(issues: pl.DataFrame, *, cycle: str, region_code: str
             current = group.severity
             title, gloss = _severity_title(current, status)
             lines += [f"## {_md(title)} — {_md(gloss)}" if gloss else f"## {_md(title)}", ""]
-        lines += [f"### {_md(group.rule)} · {_md(_where(group))} · {_count_text(group)}", "",
-                  f"> {_md(group.message)}", ""]
+        first, beside = _group_texts(group, lang)
+        lines += [f"### {_md(group.rule)} · {_md(_where(group))} · {_count_text(group)}", "", f"> {_md(first)}"]
+        lines += [">", f"> *EN:* {_md(beside)}", ""] if beside else [""]
         lines += [f"- row {_row_text(e.row)}, column {_md(e.column or _NO_ROW)}: {_md_code(_value_text(e.value))}"
                   for e in group.examples]
         if group.examples and group.count > len(group.examples):
@@ -335,7 +378,7 @@ def _group_rows(issues: pl.DataFrame, group: IssueGroup) -> list[Example]:
 
 def bundle_report_text(issues: pl.DataFrame, *, cycle: str, region_code: str, region_name: str, bundle: str,
                        submission_id: str, status: str, reason: str | None,
-                       examples: int | None = EXAMPLES_PER_GROUP) -> str:
+                       examples: int | None = EXAMPLES_PER_GROUP, lang: str = DEFAULT_LANGUAGE) -> str:
     """The report for a terminal: the verdict and counts first, then the problems grouped by table and
     rule (severity first within a table), rows in order; `examples` rows per group (None: every row)."""
     counts = issue_counts(issues)
@@ -346,7 +389,9 @@ def bundle_report_text(issues: pl.DataFrame, *, cycle: str, region_code: str, re
              f"  masalah (problems): {_summary_text(counts)}"]
     if reason:
         lines.append(f"  alasan (reason): {_one_line(reason)}")
-    lines.append(f"  langkah berikut (next step): {head.next_step}")
+    step, step_en = _next_steps(status, counts, cycle, lang)
+    lines.append(f"  langkah berikut (next step): {step}")
+    lines += [f"    EN: {step_en}"] if step_en else []
     severity_rank = {s: n for n, s in enumerate(SEVERITIES)}
     table_rank = {t: n for n, t in enumerate((BUNDLE_TABLE, *INPUT_TABLES))}
 
@@ -363,7 +408,9 @@ def bundle_report_text(issues: pl.DataFrame, *, cycle: str, region_code: str, re
             lines += ["", f"{TABLE_LABELS.get(table, table)}"]
         title, _gloss = _severity_title(group.severity, status)
         column = f" · column {group.column}" if group.column else ""
-        lines += [f"  [{title}] {group.rule}{column} · {_count_text(group)}", f"    {_one_line(group.message)}"]
+        first, beside = _group_texts(group, lang)
+        lines += [f"  [{title}] {group.rule}{column} · {_count_text(group)}", f"    {first}"]
+        lines += [f"    EN: {beside}"] if beside else []
         shown = _group_rows(issues, group) if examples is None else list(group.examples[:examples])
         width = max((len(_row_text(e.row)) for e in shown), default=1)
         lines += [f"    row {_row_text(e.row):>{width}}  {e.column or _NO_ROW}: {_value_text(e.value)}"
@@ -409,6 +456,7 @@ h2.critical { border-color: var(--bad); } h2.row { border-color: var(--row); } h
 .critical .count { background: var(--bad-bg); } .row .count { background: var(--row-bg); }
 .warning .count { background: var(--warn-bg); }
 .message { margin: 6px 0 8px; }
+.message-en { margin: -4px 0 8px; color: var(--muted); font-size: 13px; }
 table { border-collapse: collapse; width: 100%; font-size: 14px; table-layout: fixed; }
 col.c-row { width: 8em; } col.c-column { width: 16em; }
 th, td { text-align: left; vertical-align: top; padding: 3px 8px; border-bottom: 1px solid var(--line); }
@@ -431,7 +479,7 @@ def _e(text: Any) -> str:
     return html.escape("" if text is None else str(text), quote=True)
 
 
-def _html_group(group: IssueGroup) -> str:
+def _html_group(group: IssueGroup, lang: str = DEFAULT_LANGUAGE) -> str:
     examples = "".join(
         f"<tr><td>{_e(_row_text(x.row))}</td><td><code>{_e(x.column or _NO_ROW)}</code></td>"
         f"<td class=value>{_e(_value_text(x.value))}</td></tr>"
@@ -443,17 +491,21 @@ def _html_group(group: IssueGroup) -> str:
              f"</tr></thead><tbody>{examples}</tbody></table>" if examples else "")
     all_rows = (f"<p class=all-rows>All rows: {_e(_all_rows_text(group))}</p>"
                 if group.rows and group.count > 1 else "")
+    first, beside = _group_texts(group, lang)
     return (
         f'<section class="group {_e(group.severity)}">'
         f"<h3><span>{_e(_where(group))}</span><span class=count>{_e(_count_text(group))}</span></h3>"
         f"<p class=rule>rule <code>{_e(group.rule)}</code></p>"
-        f"<p class=message>{_e(_one_line(group.message))}</p>{table}{more}{all_rows}</section>"
+        f"<p class=message>{_e(first)}</p>"
+        + (f'<p class=message-en lang=en>EN: {_e(beside)}</p>' if beside else "")
+        + f"{table}{more}{all_rows}</section>"
     )
 
 
 def bundle_report_html(issues: pl.DataFrame, *, cycle: str, region_code: str, region_name: str, bundle: str,
                        submission_id: str, status: str, reason: str | None,
-                       groups: list[IssueGroup] | None = None, counts: Counts | None = None) -> str:
+                       groups: list[IssueGroup] | None = None, counts: Counts | None = None,
+                       lang: str = DEFAULT_LANGUAGE) -> str:
     """The report as one self-contained, printable HTML page (inline CSS, no script, no network)."""
     counts = counts or issue_counts(issues)
     head = headline(status, counts, cycle=cycle)
@@ -470,17 +522,20 @@ def bundle_report_html(issues: pl.DataFrame, *, cycle: str, region_code: str, re
             current = group.severity
             title, gloss = _severity_title(current, status)
             body.append(f'<h2 class="{_e(current)}">{_e(title)} <small>{_e(gloss)}</small></h2>')
-        body.append(_html_group(group))
+        body.append(_html_group(group, lang))
     if not body:
         body.append("<p class=none>No problems were found in this kiriman.</p>")
     title = f"Laporan validasi kiriman {region_code} {cycle}: {head.title}"
+    step, step_en = _next_steps(status, counts, cycle, lang)
     return (
         "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
+        f'<html lang="{_e(lang)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
         f'<div class="verdict {_e(head.tone)}"><p class=kicker>Laporan validasi kiriman · PEKPPP {_e(cycle)}</p>'
-        f"<h1>{_e(head.title)}</h1><p><b>Next step:</b> {_e(head.next_step)}</p>{reason_html}</div>"
+        f"<h1>{_e(head.title)}</h1><p><b>Langkah berikut (next step):</b> {_e(step)}</p>"
+        + (f'<p class=message-en lang=en>EN: {_e(step_en)}</p>' if step_en else "")
+        + f"{reason_html}</div>"
         f"<dl class=facts>{facts}</dl><ul class=counts>{count_items}</ul>"
         + "".join(body)
         + "<footer>Row numbers are the rows of your file as a spreadsheet shows them (the header is row 1). "
@@ -493,7 +548,7 @@ def bundle_report_html(issues: pl.DataFrame, *, cycle: str, region_code: str, re
 # ---------------------------------------------------------------- writing
 
 
-def bundle_report_pages(issues: pl.DataFrame, **meta: Any) -> dict[str, tuple[str, bytes]]:
+def bundle_report_pages(issues: pl.DataFrame, **meta: Any) -> dict[str, tuple[str, bytes]]:  # meta may hold lang
     """The officer's two pages of one bundle: format -> (file name, bytes), for the I/O layer to write.
 
     `meta` are the renderers' keywords (cycle, region_code, region_name, bundle, submission_id,

@@ -333,7 +333,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         submission_id = "(not submitted)"
     meta = {"cycle": cycle, "region_code": region, "region_name": region_name(region), "bundle": path.name,
             "submission_id": submission_id, "status": REJECTED if checked.rejected else ACCEPTED,
-            "reason": checked.reason}
+            "reason": checked.reason, "lang": args.lang}
     folder = Path(args.report_dir) if args.report_dir else validate_report_dir(path, cycle, region)
     try:
         written = write_pages(folder, bundle_report_pages(checked.issues, **meta))
@@ -435,6 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--region", help="the region code (default: the folder holding the bundle)")
     val.add_argument("--report-dir", help="where report.html and report.md are written (default: a folder "
                                           "under the system's temp folder, printed at the end)")
+    val.add_argument("--lang", choices=["id", "en"], default="id",
+                     help="id: Bahasa Indonesia first with the English message beside it (default); en: English only")
     val.add_argument("--all", action="store_true",
                      help=f"print every problem row (default: the first {EXAMPLES_SHOWN} of each rule)")
 

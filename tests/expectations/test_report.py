@@ -130,7 +130,9 @@ def test_headline_says_accepted_or_rejected_and_what_to_do(frame: pl.DataFrame, 
     markdown, page = rendered(frame, status, reason=reason)
     assert markdown.startswith(f"# Laporan validasi kiriman: {expected}\n")
     assert f"<h1>{expected}</h1>" in page
-    assert "**Next step:**" in markdown and "<b>Next step:</b>" in page
+    # Bahasa Indonesia first, the English next step beside it
+    assert "**Langkah berikut (next step):**" in markdown and "<b>Langkah berikut (next step):</b>" in page
+    assert "*EN:* " in markdown and "<p class=message-en lang=en>EN: " in page
     if status == "rejected":
         assert "**Reason:** Row 4 of units belongs to 35.07." in markdown
         assert "send the whole kiriman again" in markdown and "Baris bermasalah" in markdown
@@ -239,3 +241,24 @@ def test_data_docs_are_built_into_the_folder_and_nowhere_else(
 def test_no_results_no_data_docs(tmp_path: Path) -> None:
     assert write_data_docs(tmp_path / "data_docs", {}, submission_id="ab" * 32) is None
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_rule_the_suites_and_the_runner_name_has_bahasa_text() -> None:
+    from expectations import runner
+    from expectations.messages import RULE_TEXT_ID
+
+    rules = {e["meta"]["rule"] for table in ("units", "evaluations", "skm_responses")
+             for e in runner.load_suite(table)["expectations"]}
+    rules |= {runner.RULE_REQUIRED_TABLE, runner.RULE_BAD_ROW_SHARE, runner.RULE_INCOMPLETE_UNIT,
+              runner.RULE_SAMPLE_TOO_SMALL}
+    assert rules <= set(RULE_TEXT_ID)
+
+
+def test_messages_are_bahasa_first_with_english_beside_or_english_alone() -> None:
+    from expectations.messages import rule_text
+
+    first, beside = rule_text("not_null", "unit_id is empty but must be filled in.", table="skm_responses",
+                              column="unit_id")
+    assert first.startswith("Kolom unit_id kosong") and beside == "unit_id is empty but must be filled in."
+    assert rule_text("not_null", "unit_id is empty.", column="unit_id", lang="en") == ("unit_id is empty.", None)
+    assert rule_text("no_such_rule", "English only.") == ("English only.", None)

@@ -82,15 +82,18 @@ def test_validate_is_one_round_trip(landing: Path, tmp_path: Path, capsys: pytes
     # grouped by table in the contract's order, rows in order, five shown of seven
     assert out.index("units (") < out.index("evaluations (") < out.index("skm_responses (")
     answer = out[out.index("] answer_range"):].splitlines()
-    assert [line.split()[1] for line in answer[2:7]] == ["7", "8", "9", "10", "11"]
-    assert answer[7].strip().startswith("… 2 more (rows 7-13")
+    assert answer[1].strip().startswith("Jawaban 9 untuk unsur prosedur")  # Bahasa Indonesia first
+    assert answer[2].strip().startswith("EN: Row 7 of skm_responses")  # the English message beside
+    assert [line.split()[1] for line in answer[3:8]] == ["7", "8", "9", "10", "11"]
+    assert answer[8].strip().startswith("… 2 more (rows 7-13")
     assert f"laporan (report): {report / 'report.html'}" in out
     html_page = (report / "report.html").read_text(encoding="utf-8")
     assert "DITOLAK" in html_page and "answer_range" in html_page and "unit_type_allowed" in html_page
     assert "answer_range" in (report / "report.md").read_text(encoding="utf-8")
 
-    assert main(["validate", str(broken), "--report-dir", str(report), "--all"]) == EXIT_REJECTED
+    assert main(["validate", str(broken), "--report-dir", str(report), "--all", "--lang", "en"]) == EXIT_REJECTED
     answer = capsys.readouterr().out.split("] answer_range")[1].splitlines()
+    assert answer[1].strip().startswith("Row 7 of skm_responses")  # English alone
     assert [line.split()[1] for line in answer[2:9]] == [str(n) for n in range(7, 14)]
     assert "more" not in answer[9]
 
