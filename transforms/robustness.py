@@ -52,6 +52,9 @@ IKM_PRECISION = 1_000_000
 EXACT_BOOTSTRAP_RESPONDENTS = 30
 """Units with at most this many respondents are bootstrapped by resampling them (the normal limit is rough
 there); larger ones through the normal limit (cheap: one draw per unit, whatever its respondents)."""
+EXACT_BOOTSTRAP_BUDGET = 300_000_000
+"""At most this many answers drawn (respondents × elements × draws) by the exact bootstrap: the smallest
+surveys first, the rest through the normal limit, so a cycle of small surveys stays within a nightly."""
 """A drawn IKM (a continuous value) is written as an integer over this before the release's rounding."""
 PERCENTILES = (0.05, 0.95)
 _STREAMS = {"evaluators": 1, "survey": 2, "weights": 3, "respondents": 4}
@@ -265,15 +268,18 @@ def _evaluator_draw(rng: np.random.Generator, units: _Units, draws: int, spread:
     return out
 
 
-def _small_surveys(small: pl.DataFrame | None, survey: pl.DataFrame,
-                   methodology: Methodology) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per respondent count n: (positions among the surveyed units, answers (units, n, elements) NaN if blank)."""
+def _small_surveys(small: pl.DataFrame | None, survey: pl.DataFrame, methodology: Methodology,
+                   draws: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per respondent count n: (positions among the surveyed units, answers (units, n, elements) NaN if blank),
+    the smallest surveys first while within EXACT_BOOTSTRAP_BUDGET."""
     if small is None or small.is_empty():
         return []
     elements = methodology.survey.element_codes
     positions = survey.select(*UNIT_KEY).with_row_index("position")
     rows = small.join(positions, on=UNIT_KEY, how="inner", maintain_order="left")
-    counts = rows.group_by("position", maintain_order=True).agg(n=pl.len())
+    counts = (rows.group_by("position", maintain_order=True).agg(n=pl.len()).sort("n", "position")
+              .filter((pl.col("n").cum_sum() * len(elements) * draws) <= EXACT_BOOTSTRAP_BUDGET))
+    rows = rows.join(counts.select("position"), on="position", how="semi", maintain_order="left")
     groups = []
     for n in sorted(counts["n"].unique().to_list()):
         chosen = counts.filter(pl.col("n") == n)["position"]
@@ -402,7 +408,7 @@ def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInp
     ikm_floor = methodology.survey.scale * methodology.survey.answer_min
     ikm_top = methodology.survey.scale * methodology.survey.answer_max
     survey_published = mutu_lookup[np.clip(survey["ikm_cents"].to_numpy(), 0, mutu_lookup.size - 1)]
-    small_groups = _small_surveys(inputs.small_surveys, survey, methodology)
+    small_groups = _small_surveys(inputs.small_surveys, survey, methodology, settings.draws)
     weight_num, weight_den = methodology.survey.element_weight()
     ikm_factor = methodology.survey.scale * weight_num / weight_den
 
