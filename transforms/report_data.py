@@ -11,6 +11,7 @@ from __future__ import annotations
 import polars as pl
 
 from transforms.awards import uncovered_reason
+from transforms.bodies import province_of
 from transforms.methodology import Methodology
 from transforms.region_scores import rank_category, region_level
 from transforms.rounding import (
@@ -157,6 +158,7 @@ def province_scores(units: pl.LazyFrame, reference: pl.LazyFrame, methodology: M
     """
     names = reference.filter(pl.col("level") == TIER_PROVINCE).select(
         province_code=pl.col("region_code"), province_name=pl.col("name"))
+    units = units.filter(pl.col("province_code").is_not_null())  # a K/L's units sit under no province
     regions = units.group_by("province_code").agg(n_regions=pl.col("region_code").n_unique().cast(pl.Int64))
     return (
         rollup(units, ["province_code"], methodology)
@@ -306,7 +308,7 @@ def roster_view(roster: pl.LazyFrame, units: pl.LazyFrame, regions: pl.LazyFrame
         .join(unit_facts, on=UNIT_KEY, how="left")
         .join(region_facts, on="region_code", how="left")
         .join(names, on="region_code", how="left")
-        .with_columns(province_code=pl.col("region_code").str.slice(0, 2))
+        .with_columns(province_code=province_of(pl.col("region_code")))  # none for a K/L (110 is not Aceh)
         .join(provinces, on="province_code", how="left")
         .with_columns(
             region_name=pl.col("region_name").fill_null(pl.col("region_code")),
