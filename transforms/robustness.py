@@ -70,7 +70,7 @@ class RobustnessInputs:
     indicators: pl.DataFrame
     """UNIT_KEY, indicator_code, aspect_code, indicator_weight, scaled (D·mean score)."""
     survey: pl.DataFrame
-    """UNIT_KEY, ikm_value (unrounded IKM), ikm_sd (bootstrap standard deviation of the IKM)."""
+    """UNIT_KEY, ikm_value (unrounded IKM), n (respondents), ikm_sd (bootstrap standard deviation of the IKM)."""
     small_surveys: pl.DataFrame | None = None
     """UNIT_KEY and the element answers of units with at most EXACT_BOOTSTRAP_RESPONDENTS respondents."""
 
@@ -90,14 +90,14 @@ def robustness_inputs(evaluations: pl.LazyFrame, responses: pl.LazyFrame,
         "aspect_code", pl.col("aspect_num").fill_null(0), pl.col("complete"))
     indicators = unit_scores.indicator_scores_of(unit_scores.indicator_totals(evaluations), methodology).select(
         *UNIT_KEY, "indicator_code", "aspect_code", "indicator_weight", "scaled")
-    elements = methodology.survey.element_codes
-    small_units = (responses.group_by(UNIT_KEY).agg(n=pl.len())
-                   .filter(pl.col("n") <= EXACT_BOOTSTRAP_RESPONDENTS).select(UNIT_KEY))
-    small = responses.join(small_units, on=UNIT_KEY, how="semi").select(*UNIT_KEY, *elements).sort(
-        UNIT_KEY, maintain_order=True)
-    sheets_frame, indicator_frame, survey_frame, small_frame = pl.collect_all(
-        [sheets, indicator_frames_sorted(indicators), survey_spread(responses, methodology), small])
-    return RobustnessInputs(sheets_frame, indicator_frame, survey_frame, small_frame)
+    sheets_frame, indicator_frame, survey_frame = pl.collect_all(
+        [sheets, indicator_frames_sorted(indicators), survey_spread(responses, methodology)])
+    small_units = survey_frame.filter(pl.col("n") <= EXACT_BOOTSTRAP_RESPONDENTS).select(UNIT_KEY)
+    small = None
+    if small_units.height:  # read the rows again only when some survey is small
+        small = (responses.join(small_units.lazy(), on=UNIT_KEY, how="semi")
+                 .select(*UNIT_KEY, *methodology.survey.element_codes).sort(UNIT_KEY, maintain_order=True).collect())
+    return RobustnessInputs(sheets_frame, indicator_frame, survey_frame, small)
 
 
 def indicator_frames_sorted(indicators: pl.LazyFrame) -> pl.LazyFrame:
@@ -131,7 +131,7 @@ def survey_spread(responses: pl.LazyFrame, methodology: Methodology) -> pl.LazyF
               .agg(psi2=(influence ** 2).sum(), n=pl.len()))
     return (ikm.filter(pl.col("ikm_value").is_not_null())
             .join(spread, on=UNIT_KEY, how="inner")
-            .select(*UNIT_KEY, "ikm_value", ikm_sd=(pl.col("psi2") / (pl.col("n") ** 2)).sqrt())
+            .select(*UNIT_KEY, "ikm_value", "n", ikm_sd=(pl.col("psi2") / (pl.col("n") ** 2)).sqrt())
             .sort(UNIT_KEY))
 
 
