@@ -89,7 +89,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         summary = generate_cycle(args.cycle, out, regions=args.regions, units=args.units,
                                  respondents=args.respondents, seed=args.seed, bad_rate=args.bad_rate,
                                  methodology=methodology, national=args.national, kl=args.kl,
-                                 progress=progress)
+                                 trend=args.trend, progress=progress)
     except ValueError as err:
         raise UsageError(str(err)) from err
     finally:
@@ -411,6 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--bad-rate", type=float, default=0.0,
                      help="share 0..1 of deliberately bad bundles (rejected as a whole); in the other bundles "
                           "about a fifth of that share of rows is bad (set aside). Default 0: all good")
+    gen.add_argument("--trend", type=float, default=0.0,
+                     help="sd 0..1 of each region's yearly change of quality from 2023 on, as a share of the score "
+                          "range (the demo uses 0.06: some regions improve, some fall). Default 0: cycles alike")
     gen.add_argument("--national", action="store_true",
                      help="every province and kabupaten/kota (546 regions; --regions is ignored)")
     gen.add_argument("--kl", type=int, default=0,

@@ -16,6 +16,7 @@ regions were picked.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import zlib
 from collections import Counter
@@ -41,6 +42,8 @@ QUALITY_CLIP = (0.30, 0.99)
 STRUGGLING_SHARE = 0.06            # units far below the rest (the D/E/F tail)
 STRUGGLING_RANGE = (0.05, 0.45)
 CYCLE_DRIFT = (0.01, 0.04)         # mean, sd of a unit's change from one cycle to the next
+TREND_BASE_CYCLE = 2023            # with a trend (`trend` > 0), the cycle where every region starts
+TREND_UNIT_SHARE = 0.5             # a unit's own yearly trend, as a share of its region's trend sd
 INDICATOR_SD = 0.06                # some indicators are harder nationally (e.g. innovation)
 UNIT_ASPECT_SD = 0.07              # a unit is stronger on some aspects than others
 EVALUATOR_LENIENCY_SD = 0.03
@@ -143,7 +146,7 @@ GARBAGE_MAGIC = b"PK\x03\x04"      # an Excel workbook saved under a .csv name
 
 # Random streams: each purpose draws from its own generator so that, e.g., asking for more
 # respondents does not change the evaluation scores, and bad_rate does not change the clean data.
-_REGIONS, _IDENTITY, _NATIONAL, _UNITS, _SCORES, _SURVEY, _UPLOAD, _DEFECTS, _POPULATION = range(9)
+_REGIONS, _IDENTITY, _NATIONAL, _UNITS, _SCORES, _SURVEY, _UPLOAD, _DEFECTS, _POPULATION, _TREND = range(10)
 
 
 @dataclass(frozen=True)
@@ -243,6 +246,7 @@ class _Cycle:
     element_effect: np.ndarray                  # national satisfaction offset per survey element
     regencies: dict[str, list[str]]             # province_code -> kab/kota names (for Samsat offices)
     unknown_indicator: str
+    trend: float = 0.0                          # sd of a region's yearly change of quality (0: none)
 
 
 RowPlan = dict[str, np.ndarray]
@@ -424,6 +428,13 @@ def _units(region: _Region, ctx: _Cycle) -> tuple[pl.DataFrame, np.ndarray]:
     quality = np.where(struggling, identity.uniform(*STRUGGLING_RANGE, n),
                        np.clip(identity.normal(QUALITY_MEAN, QUALITY_SD, n), *QUALITY_CLIP))
     quality = np.clip(quality + _rng(ctx.seed, ctx.cycle, region.code, _UNITS).normal(*CYCLE_DRIFT, n), 0, 1)
+    if ctx.trend and ctx.cycle.isdigit():
+        # a story across cycles: each region (and each of its units, a little) has a yearly trend drawn
+        # once for all cycles, so some regions improve year after year and some fall
+        years = int(ctx.cycle) - TREND_BASE_CYCLE
+        slopes = _rng(ctx.seed, region.code, _TREND)
+        slope = slopes.normal(0.0, ctx.trend) + slopes.normal(0.0, ctx.trend * TREND_UNIT_SHARE, n)
+        quality = np.clip(quality + years * slope, 0, 1)
     units = pl.DataFrame({
         "unit_id": ids,
         "unit_name": names,
@@ -747,12 +758,13 @@ def _region_too_big(units: int, respondents: int, evaluators: int, methodology: 
 
 def generate_cycle(cycle: str, out: Path, *, regions: int = 6, units: int = 8, respondents: int = 30,
                    seed: int = 2024, bad_rate: float = 0.0, methodology: Methodology | None = None,
-                   evaluators: int = 2, national: bool = False, kl: int = 0,
+                   evaluators: int = 2, national: bool = False, kl: int = 0, trend: float = 0.0,
                    progress: Callable[[int, int], None] | None = None) -> GenerationSummary:
     """Write synthetic bundles `<out>/<cycle>/<region_code>/<bundle>/` for `regions` regions and `kl` K/L.
 
     A K/L's bundle goes under its 3-digit kode Bagian Anggaran, with units of the cycle's K/L lokus;
-    every body's units follow its tier's lokus.
+    every body's units follow its tier's lokus. With `trend` > 0 each region's quality changes by a
+    yearly slope drawn once (sd `trend`, a share of the score range) from cycle 2023 on: cycles differ.
 
     One bundle per region, named by its upload time (`2024-11-02T0830_35.78`, sortable). Each region
     is generated, written and dropped before the next, so memory stays bounded by one region;
@@ -776,12 +788,14 @@ def generate_cycle(cycle: str, out: Path, *, regions: int = 6, units: int = 8, r
         raise ValueError(f"bad_rate must be between 0 and 1, not {bad_rate}")
     if seed < 0:
         raise ValueError(f"seed must be 0 or more, not {seed}")
+    if not 0.0 <= trend <= 1.0:
+        raise ValueError(f"trend must be between 0 and 1, not {trend}")
     too_big = _region_too_big(units, respondents, evaluators, methodology)
     if too_big:
         raise ValueError(too_big)
 
-    ctx = _cycle_context(cycle, methodology, seed=seed, units=units, respondents=respondents,
-                         evaluators=evaluators, bad_rate=bad_rate)
+    ctx = dataclasses.replace(_cycle_context(cycle, methodology, seed=seed, units=units, respondents=respondents,
+                                             evaluators=evaluators, bad_rate=bad_rate), trend=trend)
     picked = [_Region(r["region_code"], r["name"], r["province_code"], r["level"])
               for r in pick_regions(regions, seed=seed, national=national).iter_rows(named=True)]
     picked += [_Region(r["kl_code"], r["name"], "", KL) for r in pick_kl(kl, seed=seed).iter_rows(named=True)]

@@ -377,3 +377,31 @@ def test_more_evaluators_than_the_cycle_allows_are_refused(tmp_path: Path,
 def test_methodology_of_another_cycle_is_refused(tmp_path: Path, methodology_2023: Methodology) -> None:
     with pytest.raises(ValueError, match="2023"):
         generate_cycle("2024", tmp_path, methodology=methodology_2023)
+
+
+def _mean_scores(root: Path, cycle: str) -> dict[str, float]:
+    """Mean F-02 score per region of a generated cycle."""
+    frames = [read_text_csv(path).select("unit_id", pl.col("score").cast(pl.Float64))
+              for path in (root / cycle).glob("*/*/evaluations.csv")]
+    scores = pl.concat(frames).with_columns(region=pl.col("unit_id").str.extract(r"^(.+?)-[A-Z_]+-\d+$"))
+    return dict(scores.group_by("region").agg(pl.col("score").mean()).iter_rows())
+
+
+def test_a_trend_makes_cycles_differ_with_regions_up_and_down(tmp_path: Path) -> None:
+    """The demo's story (issue 22): with a yearly trend per region, 2024 is not 2023 again."""
+    from flows.settings import load_methodology
+
+    size = {"regions": 10, "units": 6, "respondents": 5, "seed": 2024}
+    for cycle in ("2023", "2024"):
+        generate_cycle(cycle, tmp_path / "trend", methodology=load_methodology(cycle), trend=0.06, **size)
+        generate_cycle(cycle, tmp_path / "flat", methodology=load_methodology(cycle), **size)
+    change = {region: _mean_scores(tmp_path / "trend", "2024")[region] - before
+              for region, before in _mean_scores(tmp_path / "trend", "2023").items()}
+    flat = {region: _mean_scores(tmp_path / "flat", "2024")[region] - before
+            for region, before in _mean_scores(tmp_path / "flat", "2023").items()}
+    assert max(change.values()) > 0.15 and min(change.values()) < -0.05  # some improve, some fall
+    assert max(abs(v) for v in change.values()) > 2 * max(abs(v) for v in flat.values())
+    # 2023 is the start of every trend: its bundles are those generated without one
+    first = sorted((tmp_path / "trend" / "2023").glob("*/*/evaluations.csv"))
+    assert [p.read_bytes() for p in first] == [
+        (tmp_path / "flat" / p.relative_to(tmp_path / "trend")).read_bytes() for p in first]
