@@ -8,36 +8,27 @@ region sees it in its file, column, value) and every affected row as compact ran
 can fix all of them without another tool. The headline says accepted or rejected and what to do next.
 
 `bundle_report_pages` renders both pages as bytes; the I/O layer writes them
-(`flows.storage.write_pages`, atomically, beside each other). `write_data_docs` renders GE's own
-Data Docs from the result objects the runner keeps on request
-(`validate_tables(..., keep_results=True)`), for those who want the expectation-level view.
+(`flows.storage.write_pages`, atomically, beside each other). GE's own Data Docs are not offered:
+their pages load Bootstrap, jQuery and a dozen other assets from public CDNs that GE does not ship,
+so offline they render unstyled and empty; these pages hold every problem without them.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import html
 import re
-import shutil
-import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from expectations.messages import DEFAULT_LANGUAGE, rule_text
-from expectations.runner import SEVERITIES, SEVERITY_CRITICAL, SEVERITY_ROW, SEVERITY_WARNING, load_suite
+from expectations.runner import SEVERITIES, SEVERITY_CRITICAL, SEVERITY_ROW, SEVERITY_WARNING
 from transforms.schemas import INPUT_TABLES
 from transforms.submissions import ACCEPTED, LATE, REJECTED
 
 REPORT_HTML = "report.html"
 REPORT_MARKDOWN = "report.md"
-DATA_DOCS_DIR = "data_docs"
-DATA_DOCS_SITE = "pekppp"
 
 EXAMPLES_PER_GROUP = 5
 ROW_RANGES_SHOWN = 40  # a group's affected rows are listed as ranges ("2-9, 14"); beyond this, "..."
@@ -561,92 +552,7 @@ def bundle_report_pages(issues: pl.DataFrame, **meta: Any) -> dict[str, tuple[st
     }
 
 
-def write_data_docs(target_dir: Path, ge_results: Mapping[str, Any], *, submission_id: str,
-                    run_time: datetime | None = None) -> Path | None:
-    """Build GE's Data Docs for one bundle's validation results into `target_dir`; its index.html.
-
-    `ge_results` are the ExpectationSuiteValidationResult objects by table (`Validation.ge_results`);
-    None and nothing written when there are none (a bundle rejected before validation ran). A context
-    of its own (in memory, not made GE's current context, so the runner's is untouched) holds the
-    results and a filesystem site; the site is built in a hidden folder beside `target_dir` and
-    swapped in, so a reader never sees a half-built site. GE copies ~4 MB of images and fonts into
-    `static/` that no generated page refers to (how-to animations); those are removed.
-    Data Docs pages load Bootstrap and jQuery from public CDNs: report.html is the offline page.
-    """
-    if not ge_results:
-        return None
-    from great_expectations.core import ExpectationSuite
-    from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context import EphemeralDataContext
-    from great_expectations.data_context.types.base import (
-        DataContextConfig,
-        InMemoryStoreBackendDefaults,
-        ProgressBarsConfig,
-    )
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-        ValidationResultIdentifier,
-    )
-
-    target_dir = Path(target_dir)
-    target_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target_dir.name}.", suffix=".tmp", dir=target_dir.parent))
-    try:
-        context = EphemeralDataContext(project_config=DataContextConfig(
-            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-            progress_bars=ProgressBarsConfig(globally=False),
-            analytics_enabled=False,
-        ))
-        context.add_data_docs_site(DATA_DOCS_SITE, {
-            "class_name": "SiteBuilder",
-            "show_how_to_buttons": False,
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(staging)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        })
-        run_id = RunIdentifier(run_name=submission_id[:12], run_time=run_time or datetime.now(UTC))
-        for table, result in ge_results.items():
-            context.suites.add(ExpectationSuite(**load_suite(table)))  # the pages link to the suite's page
-            shown = copy.copy(result)  # the caller's result is left as it is
-            shown.meta = {**result.meta, "run_id": run_id, "validation_time": run_id.run_time,
-                          "batch_spec": {**result.meta.get("batch_spec", {}), "data_asset_name": table}}
-            key = ValidationResultIdentifier(ExpectationSuiteIdentifier(name=result.suite_name), run_id,
-                                             result.batch_id)
-            context.validation_results_store.set(key, shown)
-        context.build_data_docs(site_names=[DATA_DOCS_SITE])
-        if not (staging / "index.html").is_file():
-            raise RuntimeError(f"GE built no Data Docs index in {staging}")
-        _drop_unreferenced_static(staging)
-        _swap_in(staging, target_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return target_dir / "index.html"
-
-
-def _drop_unreferenced_static(site: Path) -> None:
-    """Delete the files under `static/` that no page of the site names."""
-    pages = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in site.rglob("*.html"))
-    for path in sorted((site / "static").rglob("*"), reverse=True):  # files before their folders
-        if path.is_file() and path.name not in pages:
-            path.unlink()
-        elif path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
-
-
-def _swap_in(staging: Path, target: Path) -> None:
-    """Replace `target` (a folder) by `staging` with renames; an earlier build is removed after."""
-    old = None
-    if target.exists():
-        old = staging.with_name(f"{staging.name}.old")
-        target.rename(old)
-    staging.rename(target)
-    if old is not None:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(old)
-
-
 __all__ = [
-    "DATA_DOCS_DIR",
     "REPORT_HTML",
     "REPORT_MARKDOWN",
     "Example",
@@ -659,5 +565,4 @@ __all__ = [
     "headline",
     "issue_counts",
     "issue_groups",
-    "write_data_docs",
 ]

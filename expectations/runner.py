@@ -121,7 +121,7 @@ class Validation:
     `clean` holds each table without its bad rows (reader's `_bad` rows and rows failing a row rule);
     `issues` has one row per problem in ISSUE_SCHEMA; `rejected` is true when any issue is critical,
     and `reason` is then one line naming what, where and what to do. `ge_results` holds GE's own
-    ExpectationSuiteValidationResult per table, only when asked for (`keep_results=True`), for Data Docs.
+    ExpectationSuiteValidationResult per table, only when asked for (`keep_results=True`).
     """
 
     clean: dict[str, pl.DataFrame]
@@ -186,7 +186,7 @@ class _Gx:
     """The per-process GE objects: one ephemeral context, one pandas asset, the loaded suites.
 
     `suites` holds each table's suite whole (validated in one call when GE's own result object is kept,
-    for Data Docs); `parts` the same suite split by the columns its expectations look at (see
+    on request); `parts` the same suite split by the columns its expectations look at (see
     `suite_parts`), each part validated on a frame of only its columns.
     """
 
@@ -669,7 +669,7 @@ def _batches(frames: dict[int, pl.DataFrame], wanted: set[str], *, alone: bool) 
     """Bundles whose table can be validated in one GE call: same suite columns present, all empty or none.
 
     Then GE's table-level results (required columns, row count) mean the same for each bundle of the
-    batch as for the bundle alone. `alone` puts every bundle in its own batch (for Data Docs).
+    batch as for the bundle alone. `alone` puts every bundle in its own batch (when GE's results are kept).
     """
     batches: dict[Any, list[int]] = {}
     for number, frame in frames.items():
@@ -689,7 +689,7 @@ def validate_bundles(bundles: Sequence[tuple[str, Mapping[str, pl.DataFrame]]], 
     Referential integrity is checked against every unit_id the units table lists (even units set
     aside for another reason), so a unit's own problem is reported once, on its own row.
     With `keep_results`, every bundle is validated alone and GE's result object of each table is kept
-    on its Validation (`ge_results`, by table) for `expectations.report.write_data_docs`.
+    on its Validation (`ge_results`, by table), for tests and tools that want GE's own view.
     """
     specs = input_specs(methodology.survey.element_codes)
     for table in INPUT_TABLES:

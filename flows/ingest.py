@@ -8,8 +8,6 @@ validated is what is kept. `pekppp validate` goes the same way through a tempora
 
 from __future__ import annotations
 
-import logging
-import os
 import re
 import tempfile
 from collections.abc import Sequence
@@ -20,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from expectations.report import DATA_DOCS_DIR, bundle_report_pages, write_data_docs
+from expectations.report import bundle_report_pages
 from flows.intake.entries import Refusal, inspect_bundle
 from flows.ledger import Entry, Ledger
 from flows.readers import SubmissionRejected, bundle_fingerprint, read_bundle
@@ -181,7 +179,7 @@ class CheckedBundle:
     reason: str | None
     issues: pl.DataFrame
     tables: dict[str, pl.DataFrame]
-    ge_results: dict[str, Any] = field(default_factory=dict)  # GE's results by table, when kept (Data Docs)
+    ge_results: dict[str, Any] = field(default_factory=dict)  # GE's results by table, when asked for
 
 
 def _read_checked(path: Path, methodology: Methodology, region_code: str, *, name: str | None = None,
@@ -324,27 +322,17 @@ def prepare_cycle(places: Places, cycle: str) -> int:
     return removed
 
 
-def _data_docs_wanted(data_docs: bool | None) -> bool:
-    return os.environ.get("PEKPPP_DATA_DOCS") == "1" if data_docs is None else data_docs
-
-
-def validate_opened(opened: list[OpenedBundle], methodology: Methodology, *,
-                    data_docs: bool | None = None) -> list[CheckedBundle]:
-    """Validate read bundles of one cycle together (one GE call per table and batch), verdicts in order.
-
-    With Data Docs (`data_docs`, default env PEKPPP_DATA_DOCS=1) each bundle is validated alone, so
-    its GE results describe that bundle only.
-    """
-    return _validated([(o.bundle.region_code, o.read) for o in opened], methodology,
-                      keep_results=_data_docs_wanted(data_docs))
+def validate_opened(opened: list[OpenedBundle], methodology: Methodology) -> list[CheckedBundle]:
+    """Validate read bundles of one cycle together (one GE call per table and batch), verdicts in order."""
+    return _validated([(o.bundle.region_code, o.read) for o in opened], methodology)
 
 
 def keep_checked(opened: OpenedBundle, checked: CheckedBundle, places: Places, ledger: Ledger) -> IngestResult:
     """Keep a validated bundle's accepted rows and issues, write its region report; its ledger entry.
 
     Writes only this submission's files (rows, issues, reports), so bundles can be kept in parallel.
-    Reports go under `_reports/<cycle>/<region>/<submission_id>/`, with GE Data Docs when validation
-    kept GE's results (they cost ~1 s a bundle).
+    Reports go under `_reports/<cycle>/<region>/<submission_id>/` (report.html and report.md; no GE
+    Data Docs: their pages need CDN assets GE does not ship, see the README).
     """
     bundle, submission_id = opened.bundle, opened.submission_id
     status = LATE if opened.late else REJECTED if checked.rejected else ACCEPTED
@@ -355,11 +343,6 @@ def keep_checked(opened: OpenedBundle, checked: CheckedBundle, places: Places, l
     write_pages(reports, bundle_report_pages(checked.issues, cycle=bundle.cycle, region_code=bundle.region_code,
                                             region_name=region_name(bundle.region_code), bundle=bundle.name,
                                             submission_id=submission_id, status=status, reason=checked.reason))
-    if checked.ge_results:
-        try:
-            write_data_docs(reports / DATA_DOCS_DIR, checked.ge_results, submission_id=submission_id)
-        except Exception as err:  # Data Docs are a courtesy: a GE rendering failure must not stop ingest
-            logging.getLogger(__name__).warning("Data Docs for %s not written: %s", submission_id, err)
     return IngestResult(Entry(
         cycle=bundle.cycle, region_code=bundle.region_code, submission_id=submission_id, bundle=bundle.name,
         landing_path=str(bundle.path), size=bundle.size, mtime_ns=bundle.mtime_ns, received_at=bundle.received_at,
@@ -368,18 +351,18 @@ def keep_checked(opened: OpenedBundle, checked: CheckedBundle, places: Places, l
 
 
 def ingest_bundles(work: list[tuple[LandedBundle, str | None]], methodology: Methodology, places: Places,
-                   ledger: Ledger, *, data_docs: bool | None = None) -> list[IngestResult]:
+                   ledger: Ledger) -> list[IngestResult]:
     """Keep, read, validate (together) and ledger bundles of one cycle, in order, without Prefect.
 
     The flow does the same in chunks on its task runner (flows/nightly.py); this is for tools and tests.
     The same submission id twice (same bytes from two regions) is kept one after the other, in order.
     """
     opened = [open_bundle(bundle, methodology, places, submission_id) for bundle, submission_id in work]
-    checked = validate_opened(opened, methodology, data_docs=data_docs)
+    checked = validate_opened(opened, methodology)
     return [keep_checked(o, c, places, ledger) for o, c in zip(opened, checked, strict=True)]
 
 
 def ingest_bundle(bundle: LandedBundle, methodology: Methodology, places: Places, ledger: Ledger,
-                  submission_id: str | None = None, *, data_docs: bool | None = None) -> IngestResult:
+                  submission_id: str | None = None) -> IngestResult:
     """Keep, read, validate and ledger one bundle; never raises for anything a region sent."""
-    return ingest_bundles([(bundle, submission_id)], methodology, places, ledger, data_docs=data_docs)[0]
+    return ingest_bundles([(bundle, submission_id)], methodology, places, ledger)[0]
