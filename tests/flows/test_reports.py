@@ -478,3 +478,32 @@ def test_unit_rows_built_column_wise_match_the_cell_by_cell_rows(warehouse: Plac
     expected = [_unit_row_one_by_one(r, data.methodology) for r in rows.iter_rows(named=True)]
     assert n >= 60 and len(set(expected)) > 30
     assert reports.unit_rows_html(rows, data.methodology)["html"].to_list() == expected
+
+
+# ---------------------------------------------------------------- every page names the tables' figures (issue 22)
+
+def test_every_page_names_the_same_figures_as_the_tables(warehouse: Places, written: list[Path]) -> None:
+    """The cycle report's appendix, each region card and the HTML roster show exactly the published figures."""
+    from flows import rosters
+
+    report = text_of(written[0])
+    appendix = report[report.index('id="lampiran"'):]
+    regions = reports.read_table(warehouse, "region_scores", "2024")
+    assert regions.height
+    for r in regions.iter_rows(named=True):
+        card = text_of(warehouse.reports / "2024" / "wilayah" / reports.card_file_name(r["region_code"]))
+        assert f'id="ipp-daerah">{reports.number(r["ipp"])}<' in card, r["region_code"]
+        row = appendix[appendix.index(f'({r["region_code"]})</span>'):].split("</tr>")[0]
+        assert f">{reports.number(r['ipp'])}<" in row and f">{r['predicate']}<" in row, r["region_code"]
+    units = reports.read_table(warehouse, "unit_scores", "2024").filter(pl.col("ipp").is_not_null())
+    for u in units.iter_rows(named=True):
+        card = text_of(warehouse.reports / "2024" / "wilayah" / reports.card_file_name(u["region_code"]))
+        assert u["unit_id"] in card and f">{reports.number(u['ipp'])}<" in card, u["unit_id"]
+    roster_page = rosters.export_roster(warehouse, "2024", "html", warehouse.reports / "figures.html")
+    page = text_of(roster_page)
+    awarded = reports.read_table(warehouse, "award_roster", "2024")
+    assert awarded.height
+    for a in awarded.iter_rows(named=True):
+        assert reports.h(a["name"]) in page and reports.h(a["award_label"]) in page, a["name"]
+    national_row = reports.read_table(warehouse, "national_scores", "2024").row(0, named=True)
+    assert f'id="ipp-nasional">{reports.number(national_row["ipp"])}<' in report
