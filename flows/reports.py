@@ -33,6 +33,7 @@ from pathlib import Path
 
 import polars as pl
 
+from expectations.messages import rule_text
 from flows.ledger import Ledger
 from flows.publish import current_release, input_schemas
 from flows.settings import Places, Signatory, bodies_reference, load_methodology, signatory
@@ -1025,14 +1026,15 @@ def _region_feedback(data: CycleData, region_code: str) -> Html:
             rows.append(tr([g["table"], Html(f"<code>{h(g['rule'])}</code>"),
                             SEVERITY_LABELS.get(g["severity"], g["severity"]), g["columns"] or "–",
                             number(g["n_issues"], 0)], [4], "has-detail"))
-            rows.append(span_row(issue_detail(g["examples"]), 5, "detail"))
+            rows.append(span_row(issue_detail(g["examples"], rule=g["rule"], table=g["table"]), 5, "detail"))
         parts.append(table(["Tabel", "Aturan", "Tingkat", "Kolom", "Jumlah"], rows, numeric=[4],
                            widths=[16, 20, 18, 36, 10]))
     return join(parts)
 
 
-def issue_detail(examples: list[dict]) -> Html:
-    """The first example's message, then where the examples are: 'baris 11, survey_date = 2023-11-25; ...'."""
+def issue_detail(examples: list[dict], *, rule: str | None = None, table: str = "") -> Html:
+    """What the problem is (Bahasa Indonesia from the rule catalogue, the first example's English message
+    beside it), then where the examples are: 'baris 11, survey_date = 2023-11-25; ...'."""
     if not examples:
         return Html("")
     places = []
@@ -1041,7 +1043,11 @@ def issue_detail(examples: list[dict]) -> Html:
         where += f", {e['column']}" if e["column"] else ""
         value = Html(f" = <code>{h(e['value'])}</code>") if e["value"] is not None else ""
         places.append(Html(f"{h(where)}{value}"))
-    return Html(f'<span class="note">{h(examples[0]["message"])}</span><br><span class="note">Contoh: </span>'
+    first = examples[0]
+    text, english = rule_text(rule or "", first["message"], table=table, column=first["column"],
+                              value=first["value"], row=first["row"])
+    beside = Html(f'<br><span class="note muted" lang="en">EN: {h(english)}</span>') if english else ""
+    return Html(f'<span class="note">{h(text)}</span>{beside}<br><span class="note">Contoh: </span>'
                 + join(places, "; "))
 
 

@@ -338,6 +338,9 @@ def test_region_card_of_a_rejected_region(warehouse: Places, written: list[Path]
     assert "tidak ada berkas yang dipakai" in page and "Ditolak" in page
     assert "Indikator yang Paling Menurunkan IPP" not in page
     assert "<code>missing_column</code>" in page and "Kritis (berkas ditolak)" in page
+    # Bahasa Indonesia first (the rule catalogue), the English message beside it, escaped
+    bahasa = page.index("Tabel units tidak memiliki kolom unit_type.")
+    assert bahasa < page.index("EN: units.csv has no column &#x27;unit_type&#x27; &lt;b&gt;fix&lt;/b&gt;")
 
 
 def test_cards_of_regions_gone_from_the_release_are_removed(warehouse: Places, written: list[Path]) -> None:
