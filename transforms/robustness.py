@@ -155,17 +155,19 @@ def _cents(num: np.ndarray, den: np.ndarray | int) -> np.ndarray:
 
 
 def _ranks(cents: np.ndarray, group: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-    """`rounding.competition_rank` per draw (rows) and group (per column), 0 where not ranked."""
-    draws, n = cents.shape
-    frame = pl.DataFrame({
-        "draw": np.repeat(np.arange(draws, dtype=np.int32), n),
-        "group": np.tile(group, draws),
-        "cents": cents.reshape(-1),
-    })
-    if valid is not None:
-        frame = frame.with_columns(cents=pl.when(pl.Series(valid.reshape(-1))).then(pl.col("cents")))
-    ranked = frame.select(competition_rank(pl.col("cents")).over(["draw", "group"]).fill_null(0))
-    return ranked.to_series().to_numpy().reshape(draws, n)
+    """`rounding.competition_rank` per draw (rows) and group (per column), 0 where not ranked.
+
+    Only the ranked cells go to Polars, keyed by one integer per (draw, group).
+    """
+    draws = cents.shape[0]
+    key = (np.arange(draws, dtype=np.int64)[:, None] * (int(group.max(initial=0)) + 1) + group[None, :])
+    keep = np.ones(cents.shape, dtype=bool) if valid is None else valid
+    out = np.zeros(cents.shape, dtype=np.int64)
+    if not keep.any():
+        return out
+    frame = pl.DataFrame({"key": key[keep], "cents": cents[keep]})
+    out[keep] = frame.select(competition_rank(pl.col("cents")).over("key")).to_series().to_numpy()
+    return out
 
 
 def _weights(rng: np.random.Generator | None, base: np.ndarray, spread: float, draws: int) -> np.ndarray:
