@@ -61,3 +61,12 @@ def test_an_unknown_type_is_reported_once_by_unit_type_allowed(methodology_2023:
     # (one bad unit of two also passes the bad-row share: a type outside the cycle's list is a bad row)
     assert outcome.issues.filter(pl.col("table") == "units", pl.col("row").is_not_null()) \
         .select("value", "rule").rows() == [("BANK", "unit_type_allowed")]
+
+
+def test_a_kl_may_only_send_its_own_units(methodology_2023: Methodology) -> None:
+    m = methodology_2023
+    tables = bundle(m, "027", ["UPT_KL", "UPT_KL"])
+    tables["units"] = tables["units"].with_columns(region_code=pl.Series(["027", "054"]))
+    outcome = validate_tables(tables, m, "027")
+    assert outcome.rejected
+    assert outcome.issues.filter(pl.col("rule") == "region_ownership").select("row", "value").rows() == [(3, "054")]
