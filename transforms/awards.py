@@ -147,8 +147,13 @@ def covered(award: Award) -> pl.Expr:
     counts as one unit not scored; without a [lokus] every unit sent counts).
     """
     share = award.min_scored_share if award.min_scored_share is not None else Fraction(0)
-    return (pl.col("n_lokus_units") > 0) & (
+    return for_category(award) & (pl.col("n_lokus_units") > 0) & (
         pl.col("n_lokus_scored") * share.denominator >= pl.col("n_lokus_units") * share.numerator)
+
+
+def for_category(award: Award) -> pl.Expr:
+    """The body is of a category the award is for (a pemda award is not a K/L's)."""
+    return pl.col("category").is_in(list(award.categories)) if award.categories else pl.lit(True)
 
 
 def uncovered_reason(award: Award) -> pl.Expr:

@@ -21,6 +21,8 @@ AWARD_RULES = ("predicate", "top_n_per_type", "most_improved")
 ROLLUP_METHODS = ("mean", "weighted")
 SAMPLE_RULES = ("krejcie_morgan",)
 LOKUS_TIERS = ("provinsi", "kabupaten_kota", "kl")
+BODY_CATEGORIES = ("provinsi", "kabupaten", "kota", "kl")
+"""The categories bodies are ranked in (and body awards are given in)."""
 """The tiers a cycle's lokus names unit types for: provinces, kabupaten/kota, ministries and agencies (K/L)."""
 
 
@@ -92,6 +94,8 @@ class Award:
     min_predicate: str = ""
     min_scored_share: Fraction | None = None
     """Region awards: the share of the region's units that must be scored (its lokus coverage)."""
+    categories: tuple[str, ...] = ()
+    """Body awards: the categories whose bodies the award is for (pemda awards: provinsi, kabupaten, kota)."""
 
 
 @dataclass(frozen=True)
@@ -331,7 +335,7 @@ AWARD_KEYS = {
     ("unit", "predicate"): ("predicates",),
     ("unit", "top_n_per_type"): ("top_n", "min_predicate"),
     ("unit", "most_improved"): ("top_n", "min_predicate"),
-    ("region", "predicate"): ("predicates", "min_scored_share"),
+    ("region", "predicate"): ("predicates", "min_scored_share", "categories"),
 }
 
 
@@ -358,7 +362,10 @@ def _awards(rows: list[dict[str, Any]], predicate_codes: set[str], source: str) 
             min_predicate=str(_require(row, "min_predicate", where)) if "min_predicate" in keys else "",
             min_scored_share=(_share(_require(row, "min_scored_share", where), f"{where}: min_scored_share")
                               if "min_scored_share" in keys else None),
+            categories=tuple(str(c) for c in _require(row, "categories", where)) if "categories" in keys else (),
         )
+        if "categories" in keys and (not award.categories or set(award.categories) - set(BODY_CATEGORIES)):
+            raise MethodologyError(f"{where}: categories must be a non-empty list of {', '.join(BODY_CATEGORIES)}")
         unknown = {*award.predicates, *([award.min_predicate] if award.min_predicate else [])} - predicate_codes
         if unknown:
             raise MethodologyError(f"{where}: unknown predicate(s) {sorted(unknown)}")

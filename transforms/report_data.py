@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from transforms.awards import uncovered_reason
+from transforms.awards import for_category, uncovered_reason
 from transforms.bodies import province_of
 from transforms.methodology import Methodology
 from transforms.region_scores import rank_category, region_level
@@ -374,7 +374,7 @@ def regions_left_out(regions: pl.LazyFrame, methodology: Methodology) -> pl.Lazy
     if "lokus_missing" not in names:
         regions = regions.with_columns(lokus_missing=pl.lit(None, pl.String))
     parts = [
-        regions.filter(pl.col("predicate").is_in(list(award.predicates)))
+        regions.filter(pl.col("predicate").is_in(list(award.predicates)) & for_category(award))
         .with_columns(award_label=pl.lit(award.label), reason=uncovered_reason(award))
         .filter(pl.col("reason").is_not_null())
         .select("award_label", "region_code", "region_name", "category", "ipp", "predicate", "n_units_scored",

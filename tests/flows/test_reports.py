@@ -292,7 +292,8 @@ def test_cycle_report_lists_awards_grouped_and_names_awards_without_recipients(w
     assert "Peningkatan Terbaik" in section  # SBY-1 improved on 2023 (SDA-1 too, but is not eligible)
     assert ">Pemerintah Kota (2)<" in section  # Kota Bandung 4.67 (A), Kota Surabaya 4.50 (A-): kota ranked as kota
     # SDA-1 (A-) is the only A- unit, and its survey is short of its sample: nobody gets Sangat Baik, and why is shown.
-    assert "Tanpa penerima pada siklus ini: Sangat Baik." in section
+    # (and no K/L sent a bundle: its body award has no recipient either)
+    assert "Tanpa penerima pada siklus ini: Sangat Baik; Kementerian/Lembaga Berpredikat Prima." in section
     assert "Tidak memenuhi syarat penghargaan" in section and "survey sample not met: 12 of 278" in section
 
 

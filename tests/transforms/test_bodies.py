@@ -126,3 +126,21 @@ def test_without_lokus_the_coverage_is_every_unit_sent() -> None:
     assert bodies.lokus_coverage(units, plain).collect().is_empty()
     row = region_scores.region_scores(units, REFERENCE, plain).collect().row(0, named=True)
     assert (row["n_lokus_units"], row["n_lokus_scored"], row["lokus_missing"]) == (2, 1, None)
+
+
+def test_a_kl_gets_the_kl_award_not_the_pemda_one() -> None:
+    units = _units([("35", "SAMSAT", 460), ("35", "RSUD", 470), ("35", "DINSOS", 480),   # Jatim 4.70 A
+                    ("027", "UPT_KL", 480), ("054", "UPT_KL", 420)])                    # 4.80 A, 4.20 A-
+    regions = region_scores.region_scores(units, REFERENCE, M2023)
+    bodies_only = replace(M2023, awards=tuple(a for a in M2023.awards if a.subject == "region"))
+    roster = awards.award_roster(units, regions, bodies_only).collect()
+    assert roster.select("award", "region_code", "rank").rows() == [
+        ("pemda_prima", "35", 1), ("kl_prima", "027", 1), ("kl_prima", "054", 2)]
+    assert roster.filter(pl.col("region_code") == "027")["reason"].item().endswith("rank 1 among kl bodies")
+
+
+def test_body_award_categories_are_checked_at_load() -> None:
+    raw = _raw("2024")
+    next(a for a in raw["awards"] if a["code"] == "kl_prima")["categories"] = ["desa"]
+    with pytest.raises(MethodologyError, match="categories must be a non-empty list"):
+        parse_methodology(raw, cycle="2024")
