@@ -291,7 +291,7 @@ def _group_texts(group: IssueGroup, lang: str) -> tuple[str, str | None]:
 
 
 def _all_rows_text(group: IssueGroup) -> str:
-    more = f", … ({group.more_ranges} more ranges)" if group.more_ranges else ""
+    more = f", … ({group.more_ranges} rentang lagi, more ranges)" if group.more_ranges else ""
     return ", ".join(group.rows) + more
 
 
@@ -333,8 +333,8 @@ def bundle_report_markdown(issues: pl.DataFrame, *, cycle: str, region_code: str
     lines += ["", f"**Langkah berikut (next step):** {_md(step)}", ""]
     lines += [f"*EN:* {_md(step_en)}", ""] if step_en else []
     if reason:
-        lines += [f"**Reason:** {_md(reason)}", ""]
-    lines += [f"Problems: {_summary_text(counts)}", ""]
+        lines += [f"**Alasan (reason):** {_md(reason)}", ""]
+    lines += [f"Masalah (problems): {_summary_text(counts)}", ""]
     current = None
     for group in (issue_groups(issues) if groups is None else groups):
         if group.severity != current:
@@ -344,12 +344,12 @@ def bundle_report_markdown(issues: pl.DataFrame, *, cycle: str, region_code: str
         first, beside = _group_texts(group, lang)
         lines += [f"### {_md(group.rule)} · {_md(_where(group))} · {_count_text(group)}", "", f"> {_md(first)}"]
         lines += [">", f"> *EN:* {_md(beside)}", ""] if beside else [""]
-        lines += [f"- row {_row_text(e.row)}, column {_md(e.column or _NO_ROW)}: {_md_code(_value_text(e.value))}"
+        lines += [f"- baris {_row_text(e.row)}, kolom {_md(e.column or _NO_ROW)}: {_md_code(_value_text(e.value))}"
                   for e in group.examples]
         if group.examples and group.count > len(group.examples):
-            lines.append(f"- … {group.count - len(group.examples)} more")
+            lines.append(f"- … {group.count - len(group.examples)} lagi (more)")
         if group.rows and group.count > 1:
-            lines += ["", f"All rows: {_md(_all_rows_text(group))}"]
+            lines += ["", f"Semua baris (all rows): {_md(_all_rows_text(group))}"]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -404,11 +404,11 @@ def bundle_report_text(issues: pl.DataFrame, *, cycle: str, region_code: str, re
         lines += [f"    EN: {beside}"] if beside else []
         shown = _group_rows(issues, group) if examples is None else list(group.examples[:examples])
         width = max((len(_row_text(e.row)) for e in shown), default=1)
-        lines += [f"    row {_row_text(e.row):>{width}}  {e.column or _NO_ROW}: {_value_text(e.value)}"
-                  if e.row is not None else f"    value: {_value_text(e.value)}" for e in shown]
+        lines += [f"    baris {_row_text(e.row):>{width}}  {e.column or _NO_ROW}: {_value_text(e.value)}"
+                  if e.row is not None else f"    nilai (value): {_value_text(e.value)}" for e in shown]
         if shown and group.count > len(shown):
-            lines.append(f"    … {group.count - len(shown)} more (rows {_all_rows_text(group)}; "
-                         "every row: --all, or the report)")
+            lines.append(f"    … {group.count - len(shown)} lagi (more): baris {_all_rows_text(group)} "
+                         "(semua baris / every row: --all, atau laporan / or the report)")
     return "\n".join(lines) + "\n"
 
 
@@ -475,18 +475,18 @@ def _html_group(group: IssueGroup, lang: str = DEFAULT_LANGUAGE) -> str:
         f"<tr><td>{_e(_row_text(x.row))}</td><td><code>{_e(x.column or _NO_ROW)}</code></td>"
         f"<td class=value>{_e(_value_text(x.value))}</td></tr>"
         for x in group.examples)
-    more = (f"<p class=more>… and {group.count - len(group.examples)} more.</p>"
+    more = (f"<p class=more>… dan {group.count - len(group.examples)} lagi (and more).</p>"
             if group.examples and group.count > len(group.examples) else "")
     table = ("<table><colgroup><col class=c-row><col class=c-column><col></colgroup><thead><tr>"
              "<th>Baris (row)</th><th>Kolom (column)</th><th>Nilai (value)</th>"
              f"</tr></thead><tbody>{examples}</tbody></table>" if examples else "")
-    all_rows = (f"<p class=all-rows>All rows: {_e(_all_rows_text(group))}</p>"
+    all_rows = (f"<p class=all-rows>Semua baris (all rows): {_e(_all_rows_text(group))}</p>"
                 if group.rows and group.count > 1 else "")
     first, beside = _group_texts(group, lang)
     return (
         f'<section class="group {_e(group.severity)}">'
         f"<h3><span>{_e(_where(group))}</span><span class=count>{_e(_count_text(group))}</span></h3>"
-        f"<p class=rule>rule <code>{_e(group.rule)}</code></p>"
+        f"<p class=rule>aturan (rule) <code>{_e(group.rule)}</code></p>"
         f"<p class=message>{_e(first)}</p>"
         + (f'<p class=message-en lang=en>EN: {_e(beside)}</p>' if beside else "")
         + f"{table}{more}{all_rows}</section>"
@@ -502,7 +502,7 @@ def bundle_report_html(issues: pl.DataFrame, *, cycle: str, region_code: str, re
     head = headline(status, counts, cycle=cycle)
     facts = "".join(f"<dt>{_e(label)}</dt><dd>{_e(value)}</dd>"
                     for label, value in _facts(cycle, region_code, region_name, bundle, submission_id, status))
-    reason_html = f"<p><b>Reason:</b> {_e(_one_line(reason))}</p>" if reason else ""
+    reason_html = f"<p><b>Alasan (reason):</b> {_e(_one_line(reason))}</p>" if reason else ""
     count_items = "".join(f"<li><b>{n}</b> {_e(label)}</li>" for n, label in (
         (counts.critical, "critical"), (counts.row, f"row problems in {_plural(counts.rows_set_aside, 'row')}"),
         (counts.warning, "warnings")))
@@ -515,7 +515,7 @@ def bundle_report_html(issues: pl.DataFrame, *, cycle: str, region_code: str, re
             body.append(f'<h2 class="{_e(current)}">{_e(title)} <small>{_e(gloss)}</small></h2>')
         body.append(_html_group(group, lang))
     if not body:
-        body.append("<p class=none>No problems were found in this kiriman.</p>")
+        body.append("<p class=none>Tidak ada masalah pada kiriman ini (no problems were found).</p>")
     title = f"Laporan validasi kiriman {region_code} {cycle}: {head.title}"
     step, step_en = _next_steps(status, counts, cycle, lang)
     return (
@@ -529,9 +529,11 @@ def bundle_report_html(issues: pl.DataFrame, *, cycle: str, region_code: str, re
         + f"{reason_html}</div>"
         f"<dl class=facts>{facts}</dl><ul class=counts>{count_items}</ul>"
         + "".join(body)
-        + "<footer>Row numbers are the rows of your file as a spreadsheet shows them (the header is row 1). "
-          "Every problem is also in the warehouse table validation_issues; <code>pekppp validate</code> "
-          "checks a corrected kiriman offline before you send it.</footer>"
+        + "<footer>Nomor baris adalah baris berkas Anda seperti terlihat di spreadsheet (judul kolom = baris 1). "
+          "Setiap masalah juga tercatat di tabel validation_issues; <code>pekppp validate</code> memeriksa "
+          "kiriman yang sudah diperbaiki secara offline sebelum dikirim. <span lang=en>Row numbers are the rows "
+          "of your file as a spreadsheet shows them (the header is row 1); every problem is also in "
+          "validation_issues; <code>pekppp validate</code> checks a corrected kiriman offline.</span></footer>"
         "</main></body></html>\n"
     )
 

@@ -85,8 +85,8 @@ def test_examples_are_capped_sorted_and_the_message_is_the_first_examples() -> N
     assert scores.message == "Row 2 of evaluations has score 7."
     assert scores.rows == ("2-9", "15")
     markdown, page = rendered(MIXED, "accepted")
-    assert "- … 4 more" in markdown and "… and 4 more." in page
-    assert "All rows: 2-9, 15" in markdown and "All rows: 2-9, 15" in page
+    assert "- … 4 lagi (more)" in markdown and "… dan 4 lagi (and more)." in page
+    assert "Semua baris (all rows): 2-9, 15" in markdown and "Semua baris (all rows): 2-9, 15" in page
     assert "Row 3 of evaluations" not in markdown  # one message per group, not one per row
 
 
@@ -101,7 +101,7 @@ def test_long_row_lists_are_cut_into_a_count_of_ranges() -> None:
     spread = issues(*(score_issue(r) for r in range(2, 2 + 2 * 100, 2)))  # 100 rows, no two adjacent
     (group,) = issue_groups(spread)
     assert len(group.rows) == ROW_RANGES_SHOWN and group.more_ranges == 100 - ROW_RANGES_SHOWN
-    assert f"({100 - ROW_RANGES_SHOWN} more ranges)" in bundle_report_markdown(spread, status="accepted",
+    assert f"({100 - ROW_RANGES_SHOWN} rentang lagi, more ranges)" in bundle_report_markdown(spread, status="accepted",
                                                                                reason=None, **META)
 
 
@@ -133,12 +133,13 @@ def test_headline_says_accepted_or_rejected_and_what_to_do(frame: pl.DataFrame, 
     assert "**Langkah berikut (next step):**" in markdown and "<b>Langkah berikut (next step):</b>" in page
     assert "*EN:* " in markdown and "<p class=message-en lang=en>EN: " in page
     if status == "rejected":
-        assert "**Reason:** Row 4 of units belongs to 35.07." in markdown
+        assert "**Alasan (reason):** Row 4 of units belongs to 35.07." in markdown
         assert "send the whole kiriman again" in markdown and "Baris bermasalah" in markdown
     if status == "late":  # the late issue explains, it is not a problem to fix
         assert "\n## Tidak dipakai" in markdown and "Kritis" not in markdown
     if frame.is_empty() and status == "accepted":
-        assert "No problems were found" in page and "Nothing to do" in markdown
+        assert "Tidak ada masalah pada kiriman ini" in page and "Tidak ada yang perlu dilakukan" in markdown
+        assert "Nothing to do" in markdown  # the English next step beside
 
 
 # ---------------------------------------------------------------- escaping and self-containment
@@ -162,7 +163,7 @@ def test_every_value_is_escaped_and_the_page_is_self_contained() -> None:
 def test_long_and_control_character_values_stay_on_one_short_line() -> None:
     frame = issues(("units", 2, "unit_name", "x" * 500 + "\t", "name_length", "row", "too long"))
     markdown, _page = rendered(frame, "accepted")
-    (line,) = [line for line in markdown.splitlines() if line.startswith("- row 2")]
+    (line,) = [line for line in markdown.splitlines() if line.startswith("- baris 2")]
     assert line.endswith("x…`") and len(line) < 140
 
 

@@ -85,7 +85,7 @@ def test_validate_is_one_round_trip(landing: Path, tmp_path: Path, capsys: pytes
     assert answer[1].strip().startswith("Jawaban 9 untuk unsur prosedur")  # Bahasa Indonesia first
     assert answer[2].strip().startswith("EN: Row 7 of skm_responses")  # the English message beside
     assert [line.split()[1] for line in answer[3:8]] == ["7", "8", "9", "10", "11"]
-    assert answer[8].strip().startswith("… 2 more (rows 7-13")
+    assert answer[8].strip().startswith("… 2 lagi (more): baris 7-13")
     assert f"laporan (report): {report / 'report.html'}" in out
     html_page = (report / "report.html").read_text(encoding="utf-8")
     assert "DITOLAK" in html_page and "answer_range" in html_page and "unit_type_allowed" in html_page
