@@ -12,6 +12,7 @@ quote prefix in XLSX (shown as written, never evaluated, not even after editing 
 from __future__ import annotations
 
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,9 +209,11 @@ def export_roster(places: Places, cycle: str, fmt: str, out: Path | None = None)
         write_xlsx(roster.view, target, cycle, provisional=roster.methodology.is_open,
                    release=roster.published.release_id)
     elif fmt == "pdf":
-        page_file = target.with_suffix(".html")
-        write_html(roster, page_file, cycle)
-        print_pdf(page_file, target)  # headless Chromium; ReportError in one line where there is none
+        with tempfile.TemporaryDirectory(prefix="pekppp-roster-") as folder:  # the page printed, then gone
+            page_file = Path(folder) / f"award_roster_{cycle}.html"
+            write_html(roster, page_file, cycle)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            print_pdf(page_file, target)  # headless Chromium; ReportError in one line where there is none
     else:
         write_html(roster, target, cycle)
     return target
