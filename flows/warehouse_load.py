@@ -38,7 +38,7 @@ SQL_NAMES = ISSUE_SQL_NAMES
 DECIMALS = {"ipp": "numeric(3,2)", "score": "numeric(3,2)", "ikm": "numeric(5,2)", "nrr": "numeric(6,4)"}
 """Float columns that are decimals by definition (rounded half-up before publishing): exact types here.
 `score` is an aspect score or an award's IPP (gain), both within ±5.00."""
-JSON_COLUMNS = {"predicate_counts"}
+JSON_COLUMNS = {"predicate_counts", "award_probabilities"}
 POLARS_TO_SQL: dict[type[pl.DataType], str] = {
     pl.String: "text", pl.Int64: "bigint", pl.Int32: "integer", pl.Boolean: "boolean", pl.Float64: "double precision",
     pl.Date: "date",

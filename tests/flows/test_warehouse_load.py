@@ -90,6 +90,7 @@ def test_a_release_loads_whole_with_warehouse_types(places: Places, dsn: str) ->
     assert units["ipp"] == "numeric(3,2)" and units["ikm"] == "numeric(5,2)"
     assert units["region_code"] == units["unit_id"] == units["cycle"] == "text"
     assert column_types(dsn, "national_scores")["predicate_counts"] == "jsonb"
+    assert column_types(dsn, "unit_robustness")["award_probabilities"] == "jsonb"
     issues = column_types(dsn, "validation_issues")
     assert {"table_name", "row_number", "column_name"} <= set(issues) and not {"table", "row", "column"} & set(issues)
     # The first query a warehouse engineer types, with no quoting:
