@@ -100,7 +100,7 @@ def build_cycle(places: Places, cycle: str, bundles: list[BundleSpec], now: date
                              reason=bundle.reason, n_issues=issues.height, raw_path=""))
     ledger.record(entries)
     # Scored without the cycle's [lokus]: these cases send every unit type from every region (the lokus and its
-    # coverage have their own tests in tests/transforms/test_bodies.py and tests/flows/test_bodies.py).
+    # coverage have their own tests in tests/transforms/test_bodies.py and tests/flows/test_kl_bodies.py).
     publish(places, replace(load_methodology(cycle), lokus=None), now=now)
 
 
