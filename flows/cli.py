@@ -56,7 +56,8 @@ def _print_summaries(summaries: list[dict], warehouse: Path) -> None:
                 c = s["changes"]
                 print(f"  vs {s['diff_against']}: {c['added']} units added, {c['removed']} removed, "
                       f"{c['changed']} changed (IPP {c['ipp']}, predicate {c['predicate']}, rank {c['rank_in_type']}, "
-                      f"eligibility {c.get('eligibility', 0)}, award {c['award']}), "
+                      f"eligibility {c.get('eligibility', 0)}, award {c['award']}, "
+                      f"not robust {c.get('robustness', 0)}), "
                       f"{c.get('regions_changed', 0)} regions changed: {s['diff']}")
         else:
             print(f"  nothing new: no release published; readers still see {s['current_release'] or 'no release yet'}")

@@ -284,12 +284,16 @@ def release_diff(places: Places, cycle: str, previous_id: str | None, tables: di
     if not all(previous.values()):
         log.warning("release %s of cycle %s has no stored tables left; no diff", previous_id, cycle)
         return None
+    robust_before = sorted((store_root(places, cycle) / previous_id / "unit_robustness").glob("*.parquet"))
     return unit_changes(
         pl.scan_parquet(previous["unit_scores"]), pl.scan_parquet(previous["award_roster"]),
         pl.from_arrow(tables["unit_scores"]).lazy(), pl.from_arrow(tables["award_roster"]).lazy(),  # type: ignore[union-attr]
         release_id=release_id, previous_release_id=previous_id,
         previous_regions=pl.scan_parquet(previous["region_scores"]),
         regions=pl.from_arrow(tables["region_scores"]).lazy(),  # type: ignore[union-attr]
+        previous_robustness=pl.scan_parquet(robust_before) if robust_before else None,
+        robustness=pl.from_arrow(tables["unit_robustness"]).lazy() if "unit_robustness" in tables  # type: ignore[union-attr]
+        else None,
     ).collect()
 
 

@@ -52,16 +52,20 @@ RELEASE_DIFF = TableSpec("release_diff", (
     _column("awards_before", pl.String, "Award codes of the unit in the previous release, comma-joined",
             nullable=True),
     _column("awards_after", pl.String, "Award codes of the unit in this release, comma-joined", nullable=True),
+    _column("not_robust_before", pl.String, "Awards held but not robust (unit_robustness.awards_not_robust) in the "
+            "previous release", nullable=True),
+    _column("not_robust_after", pl.String, "Awards held but not robust in this release", nullable=True),
     _column("ipp_changed", pl.Boolean, "IPP differs (or the unit is only on one side)"),
     _column("predicate_changed", pl.Boolean, "Predicate differs"),
     _column("rank_changed", pl.Boolean, "Rank differs (units: within unit type; regions: rank or category)"),
     _column("eligibility_changed", pl.Boolean, "Award eligibility differs (units)"),
     _column("award_changed", pl.Boolean, "Set of awards differs"),
+    _column("robustness_changed", pl.Boolean, "The awards marked not robust ('tidak kokoh') differ"),
     _column("reason", pl.String, "What changed and why, in words: each changed field before -> after, and for "
             "eligibility the rule the unit now fails (or that it now meets every rule)"),
     _column("release_id", pl.String, "This release"),
     _column("previous_release_id", pl.String, "The release compared against"),
-), version=2, description="Units whose published results changed between two releases of a cycle")
+), version=3, description="Units whose published results changed between two releases of a cycle")
 
 
 def unit_awards(roster: pl.LazyFrame) -> pl.LazyFrame:
@@ -75,16 +79,25 @@ OPTIONAL = {"eligible": pl.Boolean, "ineligible_reason": pl.String}
 """Unit fields an older release may lack (compared as null there)."""
 
 
-def _side(units: pl.LazyFrame, roster: pl.LazyFrame, side: str) -> pl.LazyFrame:
+def _not_robust(robustness: pl.LazyFrame | None) -> pl.LazyFrame:
+    """Each unit's awards marked not robust (null when none, or when the release had no robustness table)."""
+    if robustness is None:
+        return pl.LazyFrame(schema={"region_code": pl.String, "unit_id": pl.String, "not_robust": pl.String})
+    return robustness.select(*UNIT_KEY, not_robust=pl.col("awards_not_robust").cast(pl.String))
+
+
+def _side(units: pl.LazyFrame, roster: pl.LazyFrame, side: str,
+          robustness: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """One release's compared fields per unit, suffixed `_before` or `_after`, with a presence flag."""
     names = units.collect_schema().names()
     fields = units.select(*UNIT_KEY, "unit_name", "unit_type", "ipp", "predicate",
                           pl.col("rank_in_type").cast(pl.Int64),
                           *(pl.col(c).cast(t) if c in names else pl.lit(None, dtype=t).alias(c)
                             for c, t in OPTIONAL.items()))
-    named = fields.join(unit_awards(roster), on=UNIT_KEY, how="left").with_columns(present=pl.lit(True))
+    named = (fields.join(unit_awards(roster), on=UNIT_KEY, how="left")
+             .join(_not_robust(robustness), on=UNIT_KEY, how="left").with_columns(present=pl.lit(True)))
     return named.rename({c: f"{c}_{side}" for c in ("unit_name", "unit_type", "present", "ineligible_reason",
-                                                    *COMPARED)})
+                                                    "not_robust", *COMPARED)})
 
 
 def _differs(field: str) -> pl.Expr:
@@ -127,6 +140,7 @@ def _reason() -> pl.Expr:
                 pl.lit(" (IPP unchanged: other units of its type moved)")).otherwise(pl.lit(""))]),
             pl.when(pl.col("eligibility_changed")).then(_eligibility_words()),
             _moved("awards", "awards"),
+            pl.when(pl.col("robustness_changed")).then(_moved("not_robust", "awards not robust (tidak kokoh)")),
         ], separator="; ", ignore_nulls=True)),
     ]
     return pl.coalesce(parts)
@@ -162,7 +176,7 @@ def region_changes(previous_regions: pl.LazyFrame, previous_roster: pl.LazyFrame
     """One row per region added, removed, or whose roll-up IPP, predicate, rank, category or awards changed."""
     flags = {"ipp_changed": _differs("ipp"), "predicate_changed": _differs("predicate"),
              "rank_changed": _differs("rank") | _differs("category"), "eligibility_changed": pl.lit(False),
-             "award_changed": _differs("awards")}
+             "award_changed": _differs("awards"), "robustness_changed": pl.lit(False)}
     moved_rank = pl.when(flags["rank_changed"]).then(pl.format(
         "rank: {} among {} -> {} among {}", _text("rank", "before"), _text("category", "before"),
         _text("rank", "after"), _text("category", "after")))
@@ -183,14 +197,19 @@ def region_changes(previous_regions: pl.LazyFrame, previous_roster: pl.LazyFrame
 
 def unit_changes(previous_units: pl.LazyFrame, previous_roster: pl.LazyFrame, units: pl.LazyFrame,
                  roster: pl.LazyFrame, *, release_id: str, previous_release_id: str,
-                 previous_regions: pl.LazyFrame | None = None, regions: pl.LazyFrame | None = None) -> pl.LazyFrame:
-    """One row per unit added, removed, or whose IPP, predicate, rank in type, eligibility or awards changed;
-    with both releases' region_scores, also one row per region that changed (`subject` = region)."""
-    before = _side(previous_units, previous_roster, "before")
-    after = _side(units, roster, "after")
+                 previous_regions: pl.LazyFrame | None = None, regions: pl.LazyFrame | None = None,
+                 previous_robustness: pl.LazyFrame | None = None,
+                 robustness: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """One row per unit added, removed, or whose IPP, predicate, rank in type, eligibility, awards or awards
+    marked not robust changed; with both releases' region_scores, also one row per region that changed
+    (`subject` = region). Robustness is compared only when both releases have it."""
+    compare_robustness = previous_robustness is not None and robustness is not None
+    before = _side(previous_units, previous_roster, "before", previous_robustness if compare_robustness else None)
+    after = _side(units, roster, "after", robustness if compare_robustness else None)
     flags = {"ipp_changed": _differs("ipp"), "predicate_changed": _differs("predicate"),
              "rank_changed": _differs("rank_in_type"), "eligibility_changed": _differs("eligible"),
-             "award_changed": _differs("awards")}
+             "award_changed": _differs("awards"),
+             "robustness_changed": _differs("not_robust") if compare_robustness else pl.lit(False)}
     units_changed = (
         before.join(after, on=UNIT_KEY, how="full", coalesce=True)
         .with_columns(change=_change(), unit_name=pl.coalesce("unit_name_after", "unit_name_before"),
@@ -225,6 +244,7 @@ def change_counts(diff: pl.DataFrame) -> dict[str, int]:
         rank_in_type=(changed & pl.col("rank_changed")).sum(),
         eligibility=(changed & pl.col("eligibility_changed")).sum(),
         award=(changed & pl.col("award_changed")).sum(),
+        robustness=(changed & pl.col("robustness_changed")).sum(),
     )
     return {**{name: int(value or 0) for name, value in counts.row(0, named=True).items()},
             "regions_changed": regions.height, "region_rank": int(regions["rank_changed"].sum() or 0)}

@@ -92,3 +92,29 @@ def test_regions_ranked_per_category_are_listed_with_their_old_and_new_category(
     assert diff["unit_id"].to_list() == [None, None] and diff["rank_changed"].all()
     counts = change_counts(diff)
     assert counts["regions_changed"] == counts["region_rank"] == 2 and counts["changed"] == 0
+
+
+def robustness(marks: dict[str, str | None]) -> pl.LazyFrame:
+    """unit_robustness rows: the awards each unit holds but not robustly (comma-joined, or null)."""
+    return pl.LazyFrame({"region_code": ["35.78"] * len(marks), "unit_id": list(marks),
+                         "awards_not_robust": list(marks.values())},
+                        schema={"region_code": pl.String, "unit_id": pl.String, "awards_not_robust": pl.String})
+
+
+def test_an_award_that_became_or_stopped_being_robust_is_listed_with_its_reason() -> None:
+    same = units([("U1", 4.6, "A", 1, True), ("U2", 4.2, "A-", 2, True), ("U3", 3.0, "B-", 3, False)])
+    awards = roster([("pelayanan_prima", "U1", "35.78"), ("sangat_baik", "U2", "35.78")])
+    diff = unit_changes(same, awards, same, awards, release_id="R2", previous_release_id="R1",
+                        previous_robustness=robustness({"U1": None, "U2": "sangat_baik", "U3": None}),
+                        robustness=robustness({"U1": "pelayanan_prima", "U2": None, "U3": None})).collect()
+    assert diff.schema == RELEASE_DIFF.polars_schema
+    assert diff["unit_id"].to_list() == ["U1", "U2"]  # U3: no award, nothing moved
+    u1, u2 = diff.iter_rows(named=True)
+    assert u1["robustness_changed"] and not (u1["ipp_changed"] or u1["award_changed"] or u1["rank_changed"])
+    assert u1["reason"] == "awards not robust (tidak kokoh): none -> pelayanan_prima"
+    assert (u2["not_robust_before"], u2["not_robust_after"]) == ("sangat_baik", None)
+    assert u2["reason"] == "awards not robust (tidak kokoh): sangat_baik -> none"
+    assert change_counts(diff)["robustness"] == 2
+    # A release without a robustness table on one side compares nothing of it.
+    assert unit_changes(same, awards, same, awards, release_id="R2", previous_release_id="R1",
+                        robustness=robustness({"U1": "pelayanan_prima"})).collect().is_empty()
