@@ -22,8 +22,8 @@ from typing import Any
 
 import polars as pl
 
-from expectations.messages import DEFAULT_LANGUAGE, rule_text
 from expectations.runner import SEVERITIES, SEVERITY_CRITICAL, SEVERITY_ROW, SEVERITY_WARNING
+from transforms.messages import DEFAULT_LANGUAGE, rule_text
 from transforms.schemas import INPUT_TABLES
 from transforms.submissions import ACCEPTED, LATE, REJECTED
 

@@ -33,13 +33,13 @@ from pathlib import Path
 
 import polars as pl
 
-from expectations.messages import rule_text
 from flows.ledger import Ledger
 from flows.publish import current_release, input_schemas
 from flows.settings import Places, Signatory, bodies_reference, load_methodology, signatory
 from flows.storage import write_bytes_atomic
 from transforms import report_data
 from transforms.bodies import KL_CODE_PATTERN
+from transforms.messages import rule_text
 from transforms.methodology import Methodology
 from transforms.rounding import difference_of_published
 from transforms.schemas import ISSUE_SQL_NAMES, UNITS
@@ -596,7 +596,7 @@ ROSTER_COLUMNS = {
     "rank": "Peringkat Penghargaan", "name": "Nama", "unit_id": "ID Unit", "region_name": "Pemerintah Daerah",
     "region_code": "Kode Wilayah", "province_name": "Provinsi", "ipp": "IPP", "predicate": "Predikat",
     "predicate_label": "Keterangan Predikat", "basis": "Dasar Peringkat", "score": "Nilai Dasar Peringkat",
-    "reason": "Alasan", "robustness": "Kekokohan",
+    "reason": "Alasan", "reason_en": "Alasan (EN)", "robustness": "Kekokohan",
 }
 """The roster's figures and the one label each carries in every format (CSV, XLSX, HTML, PDF)."""
 
@@ -634,7 +634,8 @@ def roster_blocks(view: pl.DataFrame, methodology: Methodology, heading: str = "
                 robust = "" if not mark else (
                     f'<br><span class="{"warn" if mark.startswith("tidak") else "muted"}">'
                     f'{label["robustness"]}: {h(mark)}</span>')
-                rows.append(span_row(Html(f'<span class="note">{label["reason"]}: {h(r["reason"])}</span>{robust}'),
+                rows.append(span_row(Html(f'<span class="note">{label["reason"]}: </span>'
+                                          f'{bilingual(r["reason"], r.get("reason_en"))}{robust}'),
                                      len(headers), "detail"))
         parts.append(table(headers, rows, numeric=numeric, widths=widths))
     awarded = set(view["award"].unique().to_list())
@@ -642,6 +643,12 @@ def roster_blocks(view: pl.DataFrame, methodology: Methodology, heading: str = "
     if missing:
         parts.append(paragraph("Tanpa penerima pada siklus ini: " + "; ".join(missing) + ".", "note"))
     return join(parts)
+
+
+def bilingual(text: str | None, english: str | None) -> Html:
+    """A text people read in Bahasa Indonesia, with its English twin beside it (as rule messages show)."""
+    beside = Html(f'<br><span class="note muted" lang="en">EN: {h(english)}</span>') if english else ""
+    return Html(f'<span class="note">{h(text or "")}</span>{beside}')
 
 
 def left_out_block(units: pl.DataFrame, methodology: Methodology, heading: str = "h3",
@@ -652,7 +659,7 @@ def left_out_block(units: pl.DataFrame, methodology: Methodology, heading: str =
         rows = [[Html(f"{h(r['unit_name'])}<br><span class=\"muted\">{h(r['unit_id'])}</span>"), r["unit_type"],
                  Html(f"{h(r['region_name'])} <span class=\"muted\">({h(r['region_code'])})</span>"),
                  number(r["ipp"]), predicate_badge(methodology, r["predicate"], short=True),
-                 Html(f'<span class="note">{h(r["ineligible_reason"])}</span>')]
+                 bilingual(r["ineligible_reason"], r.get("ineligible_reason_en"))]
                 for r in units.iter_rows(named=True)]
         parts += [Html(f"<{heading}>Tidak memenuhi syarat penghargaan <span class=\"muted\">({units.height} unit)"
                        f"</span></{heading}>"),
@@ -663,7 +670,7 @@ def left_out_block(units: pl.DataFrame, methodology: Methodology, heading: str =
     if regions is not None and not regions.is_empty():
         rows = [[r["award_label"], Html(f"{h(r['region_name'])} <span class=\"muted\">({h(r['region_code'])})</span>"),
                  r["category"], number(r["ipp"]), predicate_badge(methodology, r["predicate"], short=True),
-                 Html(f'<span class="note">{h(r["reason"])}</span>')]
+                 bilingual(r["reason"], r.get("reason_en"))]
                 for r in regions.iter_rows(named=True)]
         parts += [Html(f"<{heading}>Pemerintah daerah yang tidak memenuhi syarat cakupan lokus "
                        f"<span class=\"muted\">({regions.height})</span></{heading}>"),
@@ -926,16 +933,18 @@ def unit_rows_html(rows: pl.DataFrame, methodology: Methodology) -> pl.DataFrame
         "respondents": formatted(rows["n_respondents"], 0),
         "sample": formatted(rows["sample_required"], 0),
         "has_sample": rows["sample_required"].is_not_null(),
-        "left_out": escaped(rows["ineligible_reason"] if "ineligible_reason" in rows.columns
-                            else pl.Series([None] * rows.height, dtype=pl.String)),
+        **{key: escaped(rows[column] if column in rows.columns else pl.Series([None] * rows.height, dtype=pl.String))
+           for key, column in (("left_out", "ineligible_reason"), ("left_out_en", "ineligible_reason_en"))},
     })
     sample = pl.when(pl.col("has_sample")).then(pl.lit(" / ") + pl.col("sample")).otherwise(pl.lit(""))
     status = pl.when(pl.col("scored")).then(pl.lit("")).otherwise(pl.concat_str(
         pl.lit('<br><span class="note">'), "status", pl.lit(": "), "n_scored",
         pl.lit(f" dari {n_indicators} indikator dinilai</span>")))
     # A scored unit left out of the awards says why (an unscored one's status already does).
+    english = pl.when(pl.col("left_out_en") != "").then(pl.concat_str(
+        pl.lit('<br><span class="note muted" lang="en">EN: '), "left_out_en", pl.lit("</span>"))).otherwise(pl.lit(""))
     status = status + pl.when(pl.col("scored") & (pl.col("left_out") != "")).then(pl.concat_str(
-        pl.lit('<br><span class="note">Tidak memenuhi syarat penghargaan: '), "left_out", pl.lit("</span>"))
+        pl.lit('<br><span class="note">Tidak memenuhi syarat penghargaan: '), "left_out", pl.lit("</span>"), english)
     ).otherwise(pl.lit(""))
     ikm = pl.when(pl.col("has_ikm")).then(pl.concat_str(
         "ikm", pl.lit(' <abbr title="'), "mutu_label", pl.lit('">'), "mutu", pl.lit("</abbr>"))).otherwise(pl.lit("–"))
@@ -1046,9 +1055,7 @@ def issue_detail(examples: list[dict], *, rule: str | None = None, table: str = 
     first = examples[0]
     text, english = rule_text(rule or "", first["message"], table=table, column=first["column"],
                               value=first["value"], row=first["row"])
-    beside = Html(f'<br><span class="note muted" lang="en">EN: {h(english)}</span>') if english else ""
-    return Html(f'<span class="note">{h(text)}</span>{beside}<br><span class="note">Contoh: </span>'
-                + join(places, "; "))
+    return Html(bilingual(text, english) + '<br><span class="note">Contoh: </span>' + join(places, "; "))
 
 
 def render_region_card(data: CycleData, region_code: str) -> str:

@@ -47,7 +47,7 @@ ROSTER_TABLES = ("award_roster", "unit_scores", "region_scores")
 FORMULA_PATTERN = r"^(?:[\t\r]|\s*[=+\-@＝＋－＠])"
 FORMULA_START = re.compile(FORMULA_PATTERN)
 COLUMNS = ROSTER_COLUMNS  # one label per figure: the HTML roster uses the same (flows.reports)
-WRAPPED = {"Nama": 42, "Alasan": 80, "Pemerintah Daerah": 30, "Kekokohan": 40}
+WRAPPED = {"Nama": 42, "Alasan": 80, "Alasan (EN)": 80, "Pemerintah Daerah": 30, "Kekokohan": 40}
 
 
 @dataclass(frozen=True)

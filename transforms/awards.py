@@ -6,19 +6,21 @@ committee member can read. Ranks are competition ranks ("1224") on the published
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 
 import polars as pl
 
+from transforms.messages import DECIMAL_MARK, DEFAULT_LANGUAGE, reason_expr
 from transforms.methodology import Award, Methodology
-from transforms.rounding import cents_text, cents_to_value, competition_rank
+from transforms.rounding import cents_text, cents_to_value, competition_rank, half_up_cents_of_fraction
 from transforms.unit_scores import STATUS_SCORED
 
 ROSTER_COLUMNS = ["cycle", "award", "award_label", "rank", "subject", "region_code", "unit_id", "name",
-                  "unit_type", "score", "predicate", "reason"]
+                  "unit_type", "score", "predicate", "reason", "reason_en"]
 
 
-def _ineligible_reasons(methodology: Methodology) -> list[pl.Expr]:
+def _ineligible_reasons(methodology: Methodology, lang: str) -> list[pl.Expr]:
     """One text per eligibility rule a unit fails (null when it passes), naming the rule's switch.
 
     DOMAIN.md: complete data, and the survey sample met where the cycle requires the survey; a unit
@@ -26,21 +28,16 @@ def _ineligible_reasons(methodology: Methodology) -> list[pl.Expr]:
     """
     n_indicators = len(methodology.indicators)
     reasons = [  # require_complete is always true (methodology refuses false): an incomplete unit has no IPP
-        pl.when(pl.col("status") != STATUS_SCORED).then(pl.format(
-            "no IPP: status {}, {} of {} indicators scored (require_complete)", pl.col("status"),
-            pl.col("n_indicators_scored"), pl.lit(n_indicators))),
+        pl.when(pl.col("status") != STATUS_SCORED).then(reason_expr(
+            "no_ipp", lang, status=pl.col("status"), scored=pl.col("n_indicators_scored"), total=n_indicators)),
     ]
     if methodology.require_survey_sample:
         reasons += [
-            pl.when(pl.col("n_respondents") == 0).then(pl.lit(
-                "no survey: 0 respondents, and the cycle requires the survey sample (require_survey_sample)")),
-            pl.when(pl.col("annual_service_users").is_null()).then(pl.lit(
-                "no declared population (annual_service_users empty): the survey sample cannot be met "
-                "(require_survey_sample)")),
+            pl.when(pl.col("n_respondents") == 0).then(reason_expr("no_survey", lang)),
+            pl.when(pl.col("annual_service_users").is_null()).then(reason_expr("no_population", lang)),
             pl.when((pl.col("n_respondents") > 0) & (pl.col("n_respondents") < pl.col("sample_required")))
-            .then(pl.format("survey sample not met: {} of {} respondents for {} yearly service users "
-                            "(Krejcie-Morgan; require_survey_sample)", pl.col("n_respondents"),
-                            pl.col("sample_required"), pl.col("annual_service_users"))),
+            .then(reason_expr("sample_not_met", lang, n=pl.col("n_respondents"), required=pl.col("sample_required"),
+                              users=pl.col("annual_service_users"))),
         ]
     return reasons
 
@@ -51,10 +48,16 @@ def sample_met() -> pl.Expr:
             & (pl.col("n_respondents") >= pl.col("sample_required"))).fill_null(False)
 
 
-def ineligible_reason(methodology: Methodology) -> pl.Expr:
-    """Why a unit may not be honoured (every failed rule, `; `-joined), or null when it is eligible."""
-    joined = pl.concat_str(_ineligible_reasons(methodology), separator="; ", ignore_nulls=True)
+def ineligible_reason(methodology: Methodology, lang: str = DEFAULT_LANGUAGE) -> pl.Expr:
+    """Why a unit may not be honoured (every failed rule, `; `-joined, in `lang`), or null when it is eligible."""
+    joined = pl.concat_str(_ineligible_reasons(methodology, lang), separator="; ", ignore_nulls=True)
     return pl.when(joined != "").then(joined)
+
+
+def ineligible_reasons(methodology: Methodology) -> dict[str, pl.Expr]:
+    """`ineligible_reason` in Bahasa Indonesia and `ineligible_reason_en` beside it, as unit_scores publishes."""
+    return {"ineligible_reason": ineligible_reason(methodology, "id"),
+            "ineligible_reason_en": ineligible_reason(methodology, "en")}
 
 
 def eligibility(methodology: Methodology) -> pl.Expr:
@@ -62,17 +65,19 @@ def eligibility(methodology: Methodology) -> pl.Expr:
     return ineligible_reason(methodology).is_null()
 
 
-def eligibility_note(methodology: Methodology) -> pl.Expr:
+def eligibility_note(methodology: Methodology, lang: str = DEFAULT_LANGUAGE) -> pl.Expr:
     """The rules that admitted an eligible unit, in plain words, used in roster reasons."""
-    parts = [pl.lit(f"eligible: all {len(methodology.indicators)} indicators scored (require_complete)")]
+    parts = [reason_expr("eligible_complete", lang, total=len(methodology.indicators))]
     if methodology.require_survey_sample:
-        parts.append(pl.format(
-            "survey sample met, {} respondents of {} required for {} yearly service users "
-            "(Krejcie-Morgan; require_survey_sample)", pl.col("n_respondents"), pl.col("sample_required"),
-            pl.col("annual_service_users")))
+        parts.append(reason_expr("sample_met", lang, n=pl.col("n_respondents"), required=pl.col("sample_required"),
+                                 users=pl.col("annual_service_users")))
     else:
-        parts.append(pl.lit("survey sample not required (require_survey_sample = false)"))
+        parts.append(reason_expr("sample_not_required", lang))
     return pl.concat_str(parts, separator="; ")
+
+
+Reason = Callable[[str], pl.Expr]
+"""A reason in one language; a roster row carries it in Bahasa Indonesia (`reason`) and English (`reason_en`)."""
 
 
 def _at_least(methodology: Methodology, code: str) -> list[str]:
@@ -82,7 +87,7 @@ def _at_least(methodology: Methodology, code: str) -> list[str]:
 
 
 def _unit_rows(units: pl.LazyFrame, award: Award, methodology: Methodology, rank: pl.Expr, score: pl.Expr,
-               reason: pl.Expr) -> pl.LazyFrame:
+               reason: Reason) -> pl.LazyFrame:
     return units.select(
         cycle=pl.lit(methodology.cycle),
         award=pl.lit(award.code),
@@ -95,14 +100,18 @@ def _unit_rows(units: pl.LazyFrame, award: Award, methodology: Methodology, rank
         unit_type=pl.col("unit_type"),
         score=score,
         predicate=pl.col("predicate"),
-        reason=reason,
+        reason=reason("id"),
+        reason_en=reason("en"),
     )
 
 
 def _predicate_award(units: pl.LazyFrame, award: Award, methodology: Methodology) -> pl.LazyFrame:
     chosen = units.filter(pl.col("eligible") & pl.col("predicate").is_in(list(award.predicates)))
-    reason = pl.format("predicate {} ({}) with IPP {}; {}", pl.col("predicate"), pl.col("predicate_label"),
-                       cents_text(pl.col("ipp_cents")), eligibility_note(methodology))
+
+    def reason(lang: str) -> pl.Expr:
+        return reason_expr("award_predicate", lang, predicate=pl.col("predicate"), label=pl.col("predicate_label"),
+                           ipp=cents_text(pl.col("ipp_cents"), DECIMAL_MARK[lang]),
+                           note=eligibility_note(methodology, lang))
     return _unit_rows(chosen, award, methodology, competition_rank(pl.col("ipp_cents")), pl.col("ipp"), reason)
 
 
@@ -111,9 +120,11 @@ def _top_n_per_type(units: pl.LazyFrame, award: Award, methodology: Methodology)
     pool = units.filter(pl.col("eligible") & (pl.col("predicate").is_in(allowed) if allowed else True))
     ranked = pool.with_columns(award_rank=competition_rank(pl.col("ipp_cents")).over("unit_type"))
     chosen = ranked.filter(pl.col("award_rank") <= award.top_n)
-    reason = pl.format("rank {} of eligible {} units with IPP {} ({}); {}", pl.col("award_rank"),
-                       pl.col("unit_type"), cents_text(pl.col("ipp_cents")), pl.col("predicate"),
-                       eligibility_note(methodology))
+
+    def reason(lang: str) -> pl.Expr:
+        return reason_expr("award_top_n", lang, rank=pl.col("award_rank"), unit_type=pl.col("unit_type"),
+                           ipp=cents_text(pl.col("ipp_cents"), DECIMAL_MARK[lang]), predicate=pl.col("predicate"),
+                           note=eligibility_note(methodology, lang))
     return _unit_rows(chosen, award, methodology, pl.col("award_rank"), pl.col("ipp"), reason)
 
 
@@ -132,10 +143,13 @@ def _most_improved(units: pl.LazyFrame, previous: pl.LazyFrame | None, award: Aw
         .with_columns(award_rank=competition_rank(pl.col("gain_cents")))
         .filter(pl.col("award_rank") <= award.top_n)
     )
-    reason = pl.format("IPP rose by {} from {} (previous cycle recomputed under {} methodology) to {} ({}); {}",
-                       cents_text(pl.col("gain_cents")), cents_text(pl.col("previous_ipp_cents")),
-                       pl.lit(methodology.cycle), cents_text(pl.col("ipp_cents")), pl.col("predicate"),
-                       eligibility_note(methodology))
+
+    def reason(lang: str) -> pl.Expr:
+        mark = DECIMAL_MARK[lang]
+        return reason_expr("award_improved", lang, gain=cents_text(pl.col("gain_cents"), mark),
+                           previous=cents_text(pl.col("previous_ipp_cents"), mark), cycle=methodology.cycle,
+                           ipp=cents_text(pl.col("ipp_cents"), mark), predicate=pl.col("predicate"),
+                           note=eligibility_note(methodology, lang))
     return _unit_rows(gains, award, methodology, pl.col("award_rank"), cents_to_value(pl.col("gain_cents")),
                       reason)
 
@@ -156,14 +170,14 @@ def for_category(award: Award) -> pl.Expr:
     return pl.col("category").is_in(list(award.categories)) if award.categories else pl.lit(True)
 
 
-def uncovered_reason(award: Award) -> pl.Expr:
+def uncovered_reason(award: Award, lang: str = DEFAULT_LANGUAGE) -> pl.Expr:
     """Why a region whose predicate the award honours is left out: its lokus not covered (null when covered)."""
     share = award.min_scored_share if award.min_scored_share is not None else Fraction(0)
     missing = pl.when(pl.col("lokus_missing").is_not_null()).then(
-        pl.format("; lokus unit types not sent: {}", pl.col("lokus_missing"))).otherwise(pl.lit(""))
-    return pl.when(~covered(award)).then(pl.format(
-        "lokus not covered: {} of {} lokus units scored (at least {} required, min_scored_share){}",
-        pl.col("n_lokus_scored"), pl.col("n_lokus_units"), pl.lit(_percent(share)), missing))
+        reason_expr("lokus_missing", lang, types=pl.col("lokus_missing"))).otherwise(pl.lit(""))
+    return pl.when(~covered(award)).then(reason_expr(
+        "lokus_not_covered", lang, scored=pl.col("n_lokus_scored"), units=pl.col("n_lokus_units"),
+        share=_percent(share, DECIMAL_MARK[lang]), missing=missing))
 
 
 def _region_award(regions: pl.LazyFrame, award: Award, methodology: Methodology) -> pl.LazyFrame:
@@ -181,17 +195,21 @@ def _region_award(regions: pl.LazyFrame, award: Award, methodology: Methodology)
         unit_type=pl.lit(None, dtype=pl.String),
         score=pl.col("ipp"),
         predicate=pl.col("predicate"),
-        reason=pl.format("roll-up IPP {} ({}); lokus covered: {} of {} lokus units scored (at least {} required, "
-                         "min_scored_share); rank {} among {} bodies",
-                         cents_text(pl.col("ipp_cents")), pl.col("predicate_label"), pl.col("n_lokus_scored"),
-                         pl.col("n_lokus_units"), pl.lit(_percent(share)), pl.col("rank"), pl.col("category")),
+        **{column: reason_expr("award_region", lang, ipp=cents_text(pl.col("ipp_cents"), DECIMAL_MARK[lang]),
+                               label=pl.col("predicate_label"), scored=pl.col("n_lokus_scored"),
+                               units=pl.col("n_lokus_units"), share=_percent(share, DECIMAL_MARK[lang]),
+                               rank=pl.col("rank"), category=pl.col("category"))
+           for column, lang in (("reason", "id"), ("reason_en", "en"))},
     )
 
 
-def _percent(share: Fraction) -> str:
-    """A share as a percentage for people ("100%", "80%", "66.67%")."""
+def _percent(share: Fraction, mark: str = ".") -> str:
+    """A share as a percentage for people ("100%", "80%", "66.67%", or "66,67%" with mark ",")."""
     value = share * 100
-    return f"{value.numerator}%" if value.denominator == 1 else f"{float(value):.2f}%"
+    if value.denominator == 1:
+        return f"{value.numerator}%"
+    cents = half_up_cents_of_fraction(value)
+    return f"{cents // 100}{mark}{cents % 100:02d}%"
 
 
 def award_roster(units: pl.LazyFrame, regions: pl.LazyFrame, methodology: Methodology,

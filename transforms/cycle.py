@@ -107,7 +107,7 @@ def score_units(inputs: CycleInputs, methodology: Methodology) -> tuple[pl.LazyF
             n_indicators_scored=pl.col("n_indicators_scored").fill_null(0),
             ipp_den=pl.col("ipp_den").fill_null(unit_scores.evaluator_denominator(methodology) * 100 * 100),
         )
-        .with_columns(sample_met=awards.sample_met(), ineligible_reason=awards.ineligible_reason(methodology))
+        .with_columns(sample_met=awards.sample_met(), **awards.ineligible_reasons(methodology))
         .with_columns(eligible=pl.col("ineligible_reason").is_null())
         .pipe(unit_scores.rank_in_type)
     )

@@ -45,8 +45,9 @@ RELEASE_DIFF = TableSpec("release_diff", (
     _column("rank_after", pl.Int64, "Region rows: rank within the category in this release", nullable=True),
     _column("eligible_before", pl.Boolean, "Award eligibility in the previous release", nullable=True),
     _column("eligible_after", pl.Boolean, "Award eligibility in this release", nullable=True),
-    _column("ineligible_reason_before", pl.String, "Why the unit was not eligible in the previous release (null "
-            "when eligible, or when that release did not record why)", nullable=True),
+    _column("ineligible_reason_before", pl.String, "Why the unit was not eligible in the previous release, in "
+            "English like the rest of the diff (null when eligible, or when that release did not record why)",
+            nullable=True),
     _column("ineligible_reason_after", pl.String, "Why the unit is not eligible in this release (null when eligible)",
             nullable=True),
     _column("awards_before", pl.String, "Award codes of the unit in the previous release, comma-joined",
@@ -90,6 +91,8 @@ def _side(units: pl.LazyFrame, roster: pl.LazyFrame, side: str,
           robustness: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """One release's compared fields per unit, suffixed `_before` or `_after`, with a presence flag."""
     names = units.collect_schema().names()
+    if "ineligible_reason_en" in names:  # the diff speaks English: releases before unit_scores v3 held English here
+        units = units.with_columns(ineligible_reason=pl.col("ineligible_reason_en"))
     fields = units.select(*UNIT_KEY, "unit_name", "unit_type", "ipp", "predicate",
                           pl.col("rank_in_type").cast(pl.Int64),
                           *(pl.col(c).cast(t) if c in names else pl.lit(None, dtype=t).alias(c)

@@ -303,6 +303,8 @@ def roster_view(roster: pl.LazyFrame, units: pl.LazyFrame, regions: pl.LazyFrame
                                   region_category=category(regions))
     is_region = pl.col("subject") == "region"
     body_category = pl.col("region_category").fill_null(rank_category(region_level(pl.col("region_code"))))
+    if "reason_en" not in roster.collect_schema().names():  # a release made before reasons were bilingual
+        roster = roster.with_columns(reason_en=pl.lit(None, pl.String))
     return (
         roster.with_row_index("_row")
         .join(unit_facts, on=UNIT_KEY, how="left")
@@ -329,7 +331,8 @@ def roster_view(roster: pl.LazyFrame, units: pl.LazyFrame, regions: pl.LazyFrame
         .sort(["_award_order", "_group_order", "group", "rank_in_group", "rank", "name", "region_code", "unit_id"],
               nulls_last=True)
         .select("award", "award_label", "subject", "group", "rank_in_group", "rank", "name", "unit_id", "region_code",
-                "region_name", "province_name", "ipp", "predicate", "predicate_label", "basis", "score", "reason")
+                "region_name", "province_name", "ipp", "predicate", "predicate_label", "basis", "score", "reason",
+                "reason_en")
     )
 
 
@@ -350,9 +353,13 @@ def left_out(units: pl.LazyFrame, reference: pl.LazyFrame, methodology: Methodol
 
     Releases published before `ineligible_reason` existed give no rows (they did not record why).
     """
-    if "ineligible_reason" not in units.collect_schema().names():
+    names = units.collect_schema().names()
+    if "ineligible_reason" not in names:
         return units.head(0).select(*UNIT_KEY, "unit_name", "unit_type", "ipp", "predicate",
-                                    region_name=pl.col("region_code"), ineligible_reason=pl.lit(None, pl.String))
+                                    region_name=pl.col("region_code"), ineligible_reason=pl.lit(None, pl.String),
+                                    ineligible_reason_en=pl.lit(None, pl.String))
+    if "ineligible_reason_en" not in names:  # a release made before reasons were bilingual
+        units = units.with_columns(ineligible_reason_en=pl.lit(None, pl.String))
     order = {t: n for n, t in enumerate(methodology.unit_types)}
     return (
         units.filter(pl.col("ineligible_reason").is_not_null()
@@ -361,7 +368,8 @@ def left_out(units: pl.LazyFrame, reference: pl.LazyFrame, methodology: Methodol
         .with_columns(region_name=pl.col("region_name").fill_null(pl.col("region_code")),
                       _order=pl.col("unit_type").replace_strict(order, default=len(order), return_dtype=pl.Int64))
         .sort(["_order", "unit_type", "ipp", "region_code", "unit_id"], descending=[False, False, True, False, False])
-        .select(*UNIT_KEY, "unit_name", "unit_type", "ipp", "predicate", "region_name", "ineligible_reason")
+        .select(*UNIT_KEY, "unit_name", "unit_type", "ipp", "predicate", "region_name", "ineligible_reason",
+                "ineligible_reason_en")
     )
 
 
@@ -375,16 +383,18 @@ def regions_left_out(regions: pl.LazyFrame, methodology: Methodology) -> pl.Lazy
         regions = regions.with_columns(lokus_missing=pl.lit(None, pl.String))
     parts = [
         regions.filter(pl.col("predicate").is_in(list(award.predicates)) & for_category(award))
-        .with_columns(award_label=pl.lit(award.label), reason=uncovered_reason(award))
+        .with_columns(award_label=pl.lit(award.label), reason=uncovered_reason(award, "id"),
+                      reason_en=uncovered_reason(award, "en"))
         .filter(pl.col("reason").is_not_null())
         .select("award_label", "region_code", "region_name", "category", "ipp", "predicate", "n_units_scored",
-                "n_units", "reason")
+                "n_units", "reason", "reason_en")
         for award in methodology.awards if award.subject == "region"
     ]
     if not parts:
         return pl.LazyFrame(schema={"award_label": pl.String, "region_code": pl.String, "region_name": pl.String,
                                     "category": pl.String, "ipp": pl.Float64, "predicate": pl.String,
-                                    "n_units_scored": pl.Int64, "n_units": pl.Int64, "reason": pl.String})
+                                    "n_units_scored": pl.Int64, "n_units": pl.Int64, "reason": pl.String,
+                                    "reason_en": pl.String})
     return pl.concat(parts).with_columns(_order=_category_order(pl.col("category"))).sort(
         ["award_label", "_order", "region_code"]).drop("_order")
 

@@ -25,6 +25,11 @@ def half_up_cents(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     return ((num128 * (2 * CENTS) + den128) // (den128 * 2)).cast(pl.Int64)
 
 
+def half_up_cents_of_fraction(value: Fraction) -> int:
+    """Half-up hundredths of an exact non-negative fraction (shares, percentages shown to people)."""
+    return (value * 2 * CENTS + 1) // 2
+
+
 def cents_to_value(cents: pl.Expr) -> pl.Expr:
     """Published 2-decimal value from hundredths (the nearest float, so 389 prints as 3.89)."""
     return (cents.cast(pl.Float64) / CENTS).round(2)
@@ -60,12 +65,12 @@ def display_nrr(nrr: pl.Expr) -> pl.Expr:
     return nrr.round(NRR_DECIMALS)
 
 
-def cents_text(cents: pl.Expr) -> pl.Expr:
-    """A published value as text with exactly 2 decimals ("4.10", not "4.1"), for messages and reasons."""
+def cents_text(cents: pl.Expr, mark: str = ".") -> pl.Expr:
+    """A published value as text with exactly 2 decimals ("4.10", not "4.1"; "4,10" with mark ","), for reasons."""
     whole = (cents.abs() // CENTS).cast(pl.String)
     part = (cents.abs() % CENTS).cast(pl.String).str.zfill(2)
     sign = pl.when(cents < 0).then(pl.lit("-")).otherwise(pl.lit(""))
-    return pl.concat_str([sign, whole, pl.lit("."), part])
+    return pl.concat_str([sign, whole, pl.lit(mark), part])
 
 
 def half_up_cents_of_float(value: pl.Expr, exact: pl.Expr) -> pl.Expr:

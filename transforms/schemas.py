@@ -130,11 +130,12 @@ UNIT_SCORES = TableSpec("unit_scores", (
     _c("n_indicators_scored", pl.Int64, "Indicators with at least one score"),
     _c("rank_in_type", pl.Int64, "Competition rank (1224) nationally within unit type", nullable=True),
     _c("eligible", pl.Boolean, "Meets the cycle's award eligibility"),
-    _c("ineligible_reason", pl.String, "Why the unit may not be honoured: every eligibility rule it fails, "
-       "naming the methodology switch; null when eligible", nullable=True),
+    _c("ineligible_reason", pl.String, "Why the unit may not be honoured, in Bahasa Indonesia: every eligibility "
+       "rule it fails, naming the methodology switch; null when eligible", nullable=True),
+    _c("ineligible_reason_en", pl.String, "ineligible_reason in English", nullable=True),
     _c("submission_id", pl.String, "Bundle the unit came from"),
     _c("release_id", pl.String, "Release that published this row"),
-), version=2, description="One row per unit")
+), version=3, description="One row per unit")
 
 ASPECT_SCORES = TableSpec("aspect_scores", (
     _c("cycle", pl.String, "Evaluation cycle"),
@@ -209,9 +210,10 @@ AWARD_ROSTER = TableSpec("award_roster", (
     _c("unit_type", pl.String, "Unit type (null for region awards)", nullable=True),
     _c("score", pl.Float64, "Published IPP (or IPP gain for most-improved)"),
     _c("predicate", pl.String, "Predicate"),
-    _c("reason", pl.String, "Why the recipient is on the roster"),
+    _c("reason", pl.String, "Why the recipient is on the roster, in Bahasa Indonesia"),
+    _c("reason_en", pl.String, "reason in English"),
     _c("release_id", pl.String, "Release"),
-), description="One row per award and recipient")
+), version=2, description="One row per award and recipient")
 
 SUBMISSIONS = TableSpec("submissions", (
     _c("cycle", pl.String, "Evaluation cycle"),

@@ -222,7 +222,7 @@ def test_no_data_docs_are_offered() -> None:
 
 def test_every_rule_the_suites_and_the_runner_name_has_bahasa_text() -> None:
     from expectations import runner
-    from expectations.messages import RULE_TEXT_ID
+    from transforms.messages import RULE_TEXT_ID
 
     rules = {e["meta"]["rule"] for table in ("units", "evaluations", "skm_responses")
              for e in runner.load_suite(table)["expectations"]}
@@ -232,7 +232,7 @@ def test_every_rule_the_suites_and_the_runner_name_has_bahasa_text() -> None:
 
 
 def test_messages_are_bahasa_first_with_english_beside_or_english_alone() -> None:
-    from expectations.messages import rule_text
+    from transforms.messages import rule_text
 
     first, beside = rule_text("not_null", "unit_id is empty but must be filled in.", table="skm_responses",
                               column="unit_id")

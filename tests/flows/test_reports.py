@@ -288,7 +288,8 @@ def test_cycle_report_lists_awards_grouped_and_names_awards_without_recipients(w
     section = page[page.index("<h2>Daftar Penerima Penghargaan</h2>"): page.index("<h2>Ringkasan Validasi")]
     assert section.index("Pelayanan Prima") < section.index("Unit Terbaik per Jenis Layanan")
     assert section.index(">DPMPTSP (1)<") < section.index(">RSUD (1)<") < section.index(">PUSKESMAS (1)<")
-    assert "Alasan: predicate A (Pelayanan Prima)" in section
+    assert "Alasan: </span><span class=\"note\">predikat A (Pelayanan Prima) dengan IPP 5,00" in section
+    assert "EN: predicate A (Pelayanan Prima) with IPP 5.00" in section
     assert "Peningkatan Terbaik" in section  # SBY-1 improved on 2023 (SDA-1 too, but is not eligible)
     assert ">Pemerintah Kota (2)<" in section  # Kota Bandung 4.67 (A), Kota Surabaya 4.50 (A-): kota ranked as kota
     # SDA-1 (A-) is the only A- unit, and its survey is short of its sample: nobody gets Sangat Baik, and why is shown.
@@ -308,7 +309,8 @@ def test_region_card_of_a_scored_region(warehouse: Places, written: list[Path]) 
     assert f'id="ipp-nasional">{reports.number(national(warehouse)["ipp"])}<' in page
     assert region["category"] == "kabupaten" and region["rank"] == 1  # the only kabupaten: kota ranked apart
     assert "dari 1 kabupaten" in page and f'>{region["rank"]}</div>' in page
-    assert "Tidak memenuhi syarat penghargaan: survey sample not met: 12 of 278" in page  # SDA-1's row
+    assert "Tidak memenuhi syarat penghargaan: sampel survei belum terpenuhi: 12 dari 278" in page  # SDA-1's row
+    assert "EN: survey sample not met: 12 of 278" in page
     assert "Kecamatan Waru" in page and "Dinas Sosial Sidoarjo" in page
     assert page.count("<svg") == 1 and "rata-rata nasional" in page
     robust = reports.read_table(warehouse, "unit_robustness", "2024").filter(pl.col("region_code") == "35.15")
@@ -449,6 +451,8 @@ def _unit_row_one_by_one(r: dict, methodology: object) -> str:
         f"{h(r['n_indicators_scored'])} dari {len(m.indicators)} indikator dinilai</span>"  # type: ignore[attr-defined]
     if r["status"] == "scored" and r["ineligible_reason"]:
         status += f"<br><span class=\"note\">Tidak memenuhi syarat penghargaan: {h(r['ineligible_reason'])}</span>"
+        if r.get("ineligible_reason_en"):
+            status += f"<br><span class=\"note muted\" lang=\"en\">EN: {h(r['ineligible_reason_en'])}</span>"
     sample = "" if r["sample_required"] is None else f" / {number(r['sample_required'], 0)}"
     ikm = "–" if r["ikm"] is None else reports.Html(
         f"{h(number(r['ikm']))} <abbr title=\"{h(mutu.get(r['ikm_mutu'], ''))}\">{h(r['ikm_mutu'])}</abbr>")
@@ -475,6 +479,7 @@ def test_unit_rows_built_column_wise_match_the_cell_by_cell_rows(warehouse: Plac
         "sample_required": [None if k % 2 else 1234 for k in range(n)],
         "ipp": [[None, 0.0, -0.0, 4.995, 1234.5][k % 5] for k in range(n)],
         "ineligible_reason": [[None, "no survey <b>&</b> 'x'", "", None][k % 4] for k in range(n)],
+        "ineligible_reason_en": [[None, "EN <i>&</i>", None, "orphan"][k % 4] for k in range(n)],
     })
     rows = rows.with_columns(*(odd[c].cast(rows[c].dtype) for c in odd.columns))
     aspect = next(c for c in rows.columns if c.startswith("aspect_"))

@@ -76,10 +76,15 @@ def test_roster_rows_carry_names_ipp_predicate_and_reason(warehouse: Places) -> 
     row = view.filter((pl.col("award") == "pelayanan_prima") & (pl.col("unit_id") == "SBY-1")).row(0, named=True)
     assert row["region_name"] == "Kota Surabaya" and row["province_name"] == "Jawa Timur"
     assert row["ipp"] == 5.0 and row["predicate"] == "A" and row["predicate_label"] == "Pelayanan Prima"
-    assert row["basis"] == "IPP" and "predicate A (Pelayanan Prima)" in row["reason"]
+    assert row["basis"] == "IPP" and "predicate A (Pelayanan Prima)" in row["reason_en"]
     # The reason states the rules that admitted the unit (DOMAIN.md: complete data and the survey sample met).
     assert ("eligible: all 30 indicators scored (require_complete); survey sample met, 12 respondents of 12 "
-            "required for 12 yearly service users (Krejcie-Morgan; require_survey_sample)") in row["reason"]
+            "required for 12 yearly service users (Krejcie-Morgan; require_survey_sample)") in row["reason_en"]
+    # Bahasa Indonesia first (issue 22), figures with the Indonesian decimal comma; English beside it.
+    assert row["reason"] == (
+        "predikat A (Pelayanan Prima) dengan IPP 5,00; layak: semua 30 indikator dinilai (require_complete); "
+        "sampel survei terpenuhi, 12 responden dari 12 yang disyaratkan untuk 12 pengguna layanan per tahun "
+        "(Krejcie-Morgan; require_survey_sample)")
     improved = view.filter(pl.col("award") == "paling_meningkat").sort("rank")
     assert improved["basis"].unique().to_list() == ["Kenaikan IPP"]
     # The most-improved value is the gain; the IPP column still shows the unit's IPP.
@@ -92,12 +97,18 @@ def test_units_left_out_are_listed_with_the_rule_they_fail(warehouse: Places, ex
     left = roster.left_out
     # SDA-1 (A-) and JTM-1 (B, the most-improved floor); in the methodology's unit type order (RSUD, KECAMATAN).
     assert left["unit_id"].to_list() == ["JTM-1", "SDA-1"]
-    assert left["ineligible_reason"].to_list() == [
+    assert left["ineligible_reason_en"].to_list() == [
         "no survey: 0 respondents, and the cycle requires the survey sample (require_survey_sample)",
         "survey sample not met: 12 of 278 respondents for 1000 yearly service users (Krejcie-Morgan; "
         "require_survey_sample)"]
+    assert left["ineligible_reason"].to_list() == [
+        "tidak ada survei: 0 responden, padahal siklus ini mensyaratkan sampel survei (require_survey_sample)",
+        "sampel survei belum terpenuhi: 12 dari 278 responden untuk 1000 pengguna layanan per tahun "
+        "(Krejcie-Morgan; require_survey_sample)"]
     page = exported["html"].read_text(encoding="utf-8")
-    assert "Tidak memenuhi syarat penghargaan" in page and "12 of 278 respondents" in page
+    assert "Tidak memenuhi syarat penghargaan" in page and "12 dari 278 responden" in page
+    # The English stays beside the Bahasa, marked EN (as rule messages are).
+    assert page.index("12 dari 278 responden") < page.index("EN: survey sample not met: 12 of 278 respondents")
 
 
 # ---------------------------------------------------------------- CSV
@@ -162,8 +173,11 @@ def test_xlsx_has_a_frozen_filtered_header_and_fitted_widths(exported: dict[str,
     pane = sheet.find(f"{MAIN}sheetViews/{MAIN}sheetView/{MAIN}pane")
     assert pane is not None and pane.get("ySplit") == "1" and pane.get("state") == "frozen"
     assert sheet.find(f"{MAIN}autoFilter") is not None
-    widths = [float(c.get("width")) for c in sheet.iter(f"{MAIN}col")]
+    # <col min max width>: xlsxwriter writes neighbouring columns of one width as one range
+    widths = [float(c.get("width")) for c in sheet.iter(f"{MAIN}col")
+              for _ in range(int(c.get("min")), int(c.get("max")) + 1)]
     assert len(widths) == len(rosters.COLUMNS) and min(widths) >= 8 and max(widths) <= 81
+    assert cells["O1"][1] == "Alasan" and cells["P1"][1] == "Alasan (EN)"  # Bahasa first, English beside
     page = sheet.find(f"{MAIN}pageSetup")
     assert page is not None and page.get("paperSize") == "9" and page.get("orientation") == "landscape"
 

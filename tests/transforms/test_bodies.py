@@ -115,7 +115,7 @@ def test_a_body_missing_a_lokus_type_is_listed_and_counted_unscored() -> None:
     from transforms import report_data
 
     left = report_data.regions_left_out(regions, M2023).collect()
-    assert left.filter(pl.col("region_code") == "35.78")["reason"].item() == (
+    assert left.filter(pl.col("region_code") == "35.78")["reason_en"].item() == (
         "lokus not covered: 2 of 4 lokus units scored (at least 100% required, min_scored_share); "
         "lokus unit types not sent: KECAMATAN")
 
@@ -136,7 +136,8 @@ def test_a_kl_gets_the_kl_award_not_the_pemda_one() -> None:
     roster = awards.award_roster(units, regions, bodies_only).collect()
     assert roster.select("award", "region_code", "rank").rows() == [
         ("pemda_prima", "35", 1), ("kl_prima", "027", 1), ("kl_prima", "054", 2)]
-    assert roster.filter(pl.col("region_code") == "027")["reason"].item().endswith("rank 1 among kl bodies")
+    assert roster.filter(pl.col("region_code") == "027")["reason_en"].item().endswith("rank 1 among kl bodies")
+    assert roster.filter(pl.col("region_code") == "027")["reason"].item().endswith("peringkat 1 di antara badan kl")
 
 
 def test_body_award_categories_are_checked_at_load() -> None:

@@ -206,8 +206,10 @@ def test_score_cycle_end_to_end_on_frames(methodology_2024: Methodology) -> None
     # No unit has a survey or a declared population: none has met its sample, so none is honoured (the
     # loophole of issue 18 awarded U2, all 5s, Pelayanan Prima without any survey).
     assert u["eligible"].to_list() == [False, False, False] and u["sample_met"].to_list() == [False] * 3
-    assert all("no survey: 0 respondents" in r and "no declared population" in r for r in u["ineligible_reason"])
-    assert "status incomplete, 29 of 30 indicators scored (require_complete)" in u["ineligible_reason"][2]
+    assert all("no survey: 0 respondents" in r and "no declared population" in r for r in u["ineligible_reason_en"])
+    assert all("tidak ada survei: 0 responden" in r and "annual_service_users kosong" in r
+               for r in u["ineligible_reason"])
+    assert "status incomplete, 29 of 30 indicators scored (require_complete)" in u["ineligible_reason_en"][2]
     assert out["award_roster"].filter(pl.col("subject") == "unit").is_empty()
     national = out["national_scores"].row(0, named=True)
     assert national["n_units"] == 3 and national["n_units_scored"] == 2

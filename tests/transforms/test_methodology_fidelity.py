@@ -91,7 +91,7 @@ def eligibility_of(rows: list[dict[str, Any]], methodology: Methodology = M2024)
     frame = frame.with_columns(region_code=pl.lit("35"), unit_id=pl.int_range(pl.len()).cast(pl.String).str.zfill(4))
     sample = skm_scores.required_sample(frame.lazy(), methodology, key=["unit_id"]).drop("annual_service_users")
     return (frame.lazy().join(sample, on="unit_id")
-            .with_columns(sample_met=awards.sample_met(), ineligible_reason=awards.ineligible_reason(methodology))
+            .with_columns(sample_met=awards.sample_met(), **awards.ineligible_reasons(methodology))
             .with_columns(eligible=awards.eligibility(methodology)).sort("unit_id").collect())
 
 
@@ -111,7 +111,7 @@ def test_eligibility_as_domain_md_says() -> None:
     ])
     assert got["eligible"].to_list() == [True, False, False, False, False, False]
     assert got["sample_met"].to_list() == [True, False, False, False, False, False]
-    reasons = got["ineligible_reason"].to_list()
+    reasons = got["ineligible_reason_en"].to_list()
     assert reasons[0] is None
     assert reasons[1] == ("survey sample not met: 47 of 48 respondents for 51 yearly service users "
                           "(Krejcie-Morgan; require_survey_sample)")
@@ -122,15 +122,24 @@ def test_eligibility_as_domain_md_says() -> None:
     assert reasons[3] == no_population
     assert reasons[4] == no_survey
     assert reasons[5] == f"no IPP: status incomplete, 28 of 30 indicators scored (require_complete); {no_survey}"
+    # Bahasa Indonesia first (issue 22): the published `ineligible_reason` says the same in Bahasa.
+    bahasa = got["ineligible_reason"].to_list()
+    assert bahasa[0] is None and [b is None for b in bahasa] == [r is None for r in reasons]
+    assert bahasa[1] == ("sampel survei belum terpenuhi: 47 dari 48 responden untuk 51 pengguna layanan per tahun "
+                         "(Krejcie-Morgan; require_survey_sample)")
+    assert bahasa[5].startswith("tidak ada IPP: status incomplete, 28 dari 30 indikator dinilai (require_complete); "
+                                "tidak ada survei: 0 responden")
 
 
 def test_require_survey_sample_false_acts() -> None:
     relaxed = replace(M2024, require_survey_sample=False)
     got = eligibility_of([unit(0, None), unit(3, 5000), unit(0, None, "incomplete", 29)], relaxed)
     assert got["eligible"].to_list() == [True, True, False]
-    frame = got.with_columns(note=awards.eligibility_note(relaxed))
+    frame = got.with_columns(note=awards.eligibility_note(relaxed, "en"), catatan=awards.eligibility_note(relaxed))
     assert frame["note"][0] == ("eligible: all 30 indicators scored (require_complete); survey sample not required "
                                 "(require_survey_sample = false)")
+    assert frame["catatan"][0] == ("layak: semua 30 indikator dinilai (require_complete); sampel survei tidak "
+                                   "disyaratkan (require_survey_sample = false)")
 
 
 @PROPERTY
@@ -342,8 +351,10 @@ def test_a_region_award_needs_its_lokus_covered() -> None:
     got = awards.award_roster(units, regions, replace(M2024, awards=(award,))).collect()
     assert award.min_scored_share == 1  # [unconfirmed] in the file: every unit scored
     assert got["region_code"].to_list() == ["35.78"]  # Sidoarjo: 2 of 3 units scored
-    assert got["reason"].item() == ("roll-up IPP 4.60 (Pelayanan Prima); lokus covered: 2 of 2 lokus units scored "
-                                    "(at least 100% required, min_scored_share); rank 1 among kota bodies")
+    assert got["reason_en"].item() == ("roll-up IPP 4.60 (Pelayanan Prima); lokus covered: 2 of 2 lokus units scored "
+                                       "(at least 100% required, min_scored_share); rank 1 among kota bodies")
+    assert got["reason"].item() == ("IPP gabungan 4,60 (Pelayanan Prima); lokus terpenuhi: 2 dari 2 unit lokus "
+                                    "dinilai (minimal 100%, min_scored_share); peringkat 1 di antara badan kota")
     half = replace(award, min_scored_share=Fraction(1, 2))
     assert awards.award_roster(units, regions, replace(M2024, awards=(half,))).collect()["region_code"].to_list() \
         == ["35.15", "35.78"]
@@ -357,5 +368,6 @@ def test_regions_left_out_by_coverage_say_why() -> None:
                             "predicate": ["A", "A-", "B"], "n_units": [3, 4, 2], "n_units_scored": [2, 4, 1]})
     got = report_data.regions_left_out(regions, M2024).collect()  # a release without `category`: from `level`
     # Sidoarjo is covered; Surabaya's B is no region award's predicate: only Jatim is listed.
-    assert got.select("region_code", "category", "reason").rows() == [
+    assert got.select("region_code", "category", "reason_en").rows() == [
         ("35", "provinsi", "lokus not covered: 2 of 3 lokus units scored (at least 100% required, min_scored_share)")]
+    assert got["reason"].item() == "lokus belum terpenuhi: 2 dari 3 unit lokus dinilai (minimal 100%, min_scored_share)"

@@ -1,16 +1,23 @@
-"""The catalogue of what a region officer reads about a problem: one Bahasa Indonesia text per rule.
+"""The one catalogue of what people read: rule texts for officers, award reasons for the committee.
 
 Every validation rule (reader, intake, suites, runner) is keyed here by its `rule` name. The issue
 rows in `validation_issues` keep their detailed English `message` (with the cycle's lists and
 limits filled in); the pages people read show the catalogue's Bahasa Indonesia text first and that
 English message beside it, or English alone with `lang="en"` (`pekppp validate --lang en`).
 Templates may use `{table}`, `{column}`, `{value}` and `{row}` of the issue.
+
+Award reasons (`REASON_TEXT`) are templates in both languages with named fields, turned into Polars
+expressions by `reason_expr`, so that `transforms.awards` publishes each reason in Bahasa Indonesia
+(`reason`, `ineligible_reason`) with its English twin beside (`reason_en`, `ineligible_reason_en`).
+It lives in transforms/ because both the suites (expectations/) and the scoring may import it.
 """
 
 from __future__ import annotations
 
 import string
 from collections.abc import Mapping
+
+import polars as pl
 
 LANGUAGES = ("id", "en")
 DEFAULT_LANGUAGE = "id"
@@ -108,10 +115,75 @@ def rule_text(rule: str, english: str | None, *, table: str = "", column: str | 
     return text, english or None
 
 
+REASON_TEXT: Mapping[str, tuple[str, str]] = {
+    # why a unit may not be honoured (unit_scores.ineligible_reason), one text per failed rule
+    "no_ipp": ("tidak ada IPP: status {status}, {scored} dari {total} indikator dinilai (require_complete)",
+               "no IPP: status {status}, {scored} of {total} indicators scored (require_complete)"),
+    "no_survey": ("tidak ada survei: 0 responden, padahal siklus ini mensyaratkan sampel survei "
+                  "(require_survey_sample)",
+                  "no survey: 0 respondents, and the cycle requires the survey sample (require_survey_sample)"),
+    "no_population": ("jumlah pengguna layanan per tahun tidak diisi (annual_service_users kosong): sampel survei "
+                      "tidak dapat dipenuhi (require_survey_sample)",
+                      "no declared population (annual_service_users empty): the survey sample cannot be met "
+                      "(require_survey_sample)"),
+    "sample_not_met": ("sampel survei belum terpenuhi: {n} dari {required} responden untuk {users} pengguna "
+                       "layanan per tahun (Krejcie-Morgan; require_survey_sample)",
+                       "survey sample not met: {n} of {required} respondents for {users} yearly service users "
+                       "(Krejcie-Morgan; require_survey_sample)"),
+    # the rules that admitted an eligible unit (part of every unit award's reason)
+    "eligible_complete": ("layak: semua {total} indikator dinilai (require_complete)",
+                          "eligible: all {total} indicators scored (require_complete)"),
+    "sample_met": ("sampel survei terpenuhi, {n} responden dari {required} yang disyaratkan untuk {users} "
+                   "pengguna layanan per tahun (Krejcie-Morgan; require_survey_sample)",
+                   "survey sample met, {n} respondents of {required} required for {users} yearly service users "
+                   "(Krejcie-Morgan; require_survey_sample)"),
+    "sample_not_required": ("sampel survei tidak disyaratkan (require_survey_sample = false)",
+                            "survey sample not required (require_survey_sample = false)"),
+    # why a recipient is on the roster (award_roster.reason)
+    "award_predicate": ("predikat {predicate} ({label}) dengan IPP {ipp}; {note}",
+                        "predicate {predicate} ({label}) with IPP {ipp}; {note}"),
+    "award_top_n": ("peringkat {rank} di antara unit {unit_type} yang layak, dengan IPP {ipp} ({predicate}); {note}",
+                    "rank {rank} of eligible {unit_type} units with IPP {ipp} ({predicate}); {note}"),
+    "award_improved": ("IPP naik {gain} dari {previous} (siklus sebelumnya dihitung ulang dengan metodologi {cycle}) "
+                       "menjadi {ipp} ({predicate}); {note}",
+                       "IPP rose by {gain} from {previous} (previous cycle recomputed under {cycle} methodology) "
+                       "to {ipp} ({predicate}); {note}"),
+    "award_region": ("IPP gabungan {ipp} ({label}); lokus terpenuhi: {scored} dari {units} unit lokus dinilai "
+                     "(minimal {share}, min_scored_share); peringkat {rank} di antara badan {category}",
+                     "roll-up IPP {ipp} ({label}); lokus covered: {scored} of {units} lokus units scored (at least "
+                     "{share} required, min_scored_share); rank {rank} among {category} bodies"),
+    # why a body whose predicate an award honours is left out
+    "lokus_not_covered": ("lokus belum terpenuhi: {scored} dari {units} unit lokus dinilai (minimal {share}, "
+                          "min_scored_share){missing}",
+                          "lokus not covered: {scored} of {units} lokus units scored (at least {share} required, "
+                          "min_scored_share){missing}"),
+    "lokus_missing": ("; jenis unit lokus yang tidak dikirim: {types}", "; lokus unit types not sent: {types}"),
+}
+"""Award and eligibility reasons, (Bahasa Indonesia, English) per key, with named `{fields}`."""
+
+DECIMAL_MARK = {"id": ",", "en": "."}
+"""The decimal mark of figures inside a reason: a committee reads 4,56 in Bahasa, 4.56 in English."""
+
+
+def reason_expr(key: str, lang: str, **fields: pl.Expr | str | int) -> pl.Expr:
+    """The reason `key` in `lang` as a Polars text expression, its `{fields}` filled from expressions."""
+    template = REASON_TEXT[key][LANGUAGES.index(check_language(lang))]
+    pieces: list[str] = []
+    args: list[pl.Expr] = []
+    for literal, name, _spec, _conv in string.Formatter().parse(template):
+        pieces.append(literal)  # catalogue templates hold no literal braces
+        if name is not None:
+            pieces.append("{}")
+            value = fields[name]
+            args.append(value if isinstance(value, pl.Expr) else pl.lit(str(value)))
+    return pl.format("".join(pieces), *args) if args else pl.lit("".join(pieces))
+
+
 def check_language(lang: str) -> str:
     if lang not in LANGUAGES:
         raise ValueError(f"language {lang!r}: use one of {', '.join(LANGUAGES)}")
     return lang
 
 
-__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "RULE_TEXT_ID", "check_language", "rule_text"]
+__all__ = ["DECIMAL_MARK", "DEFAULT_LANGUAGE", "LANGUAGES", "REASON_TEXT", "RULE_TEXT_ID", "check_language",
+           "reason_expr", "rule_text"]
