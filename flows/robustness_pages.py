@@ -96,13 +96,13 @@ def cycle_section(data: CycleData) -> Html:
     draws = int(units["draws"][0])
     names = data.units.select("region_code", "unit_id", "unit_name")
     unit_top = (robustness_views.top_intervals(units.lazy(), "unit_type", "rank_in_type", TOP)
-                .join(names.lazy(), on=["region_code", "unit_id"], how="left")
+                .join(names.lazy(), on=["region_code", "unit_id"], how="left", maintain_order="left")
                 .with_columns(label=pl.format("{} ({})", pl.col("unit_name").fill_null(pl.col("unit_id")),
                                               pl.col("region_code"))).collect())
     region_names = pl.DataFrame({"region_code": list(data.region_names),
                                  "region_name": list(data.region_names.values())})
     region_top = (robustness_views.top_intervals(regions.lazy(), "category", "rank", TOP)
-                  .join(region_names.lazy(), on="region_code", how="left")
+                  .join(region_names.lazy(), on="region_code", how="left", maintain_order="left")
                   .with_columns(label=pl.format("{} ({})", pl.col("region_name").fill_null(pl.col("region_code")),
                                                 pl.col("region_code"))).collect())
     not_robust = units.filter(pl.col("awards_not_robust").is_not_null()).height

@@ -53,8 +53,9 @@ def roster_marks(view: pl.LazyFrame, units: pl.LazyFrame | None, regions: pl.Laz
 def top_intervals(robust: pl.LazyFrame, group: str, rank: str, top: int) -> pl.LazyFrame:
     """The best `top` published ranks of each group with their intervals, and whether each is a near-tie:
     its interval overlaps the next one's in the group (the two could swap places in some draws)."""
+    key = ["region_code", *(["unit_id"] if "unit_id" in robust.collect_schema().names() else [])]
     return (robust.filter(pl.col(rank).is_not_null() & (pl.col(rank) <= top))
-            .sort([group, rank, "region_code"])
+            .sort([group, rank, *key])  # a total order: tied ranks of one body's units drew in any order
             .with_columns(
                 _next_low=pl.col("rank_low").shift(-1).over(group),
                 _previous_high=pl.col("rank_high").shift(1).over(group),
