@@ -3,11 +3,9 @@ SHELL := /bin/bash
 UV_VERSION := 0.13.8
 # uv from PATH, else the one pip installs for this Python (python3 -m uv).
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+# Prefect's home in the project; its other settings for local mode come from flows/settings.py
+# (PREFECT_DEFAULTS), applied by the CLI, the tests and the benchmark.
 export PREFECT_HOME ?= $(CURDIR)/.prefect
-export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
-export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
-export DO_NOT_TRACK ?= 1
-export PREFECT_LOGGING_LEVEL ?= WARNING
 
 .PHONY: setup uv demo test test-server lint bench bench-quick warehouse-db reference clean
 

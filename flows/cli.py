@@ -30,11 +30,9 @@ class UsageError(Exception):
 
 def _prepare_prefect() -> None:
     """Prefect's embedded mode needs a home and patience; set both unless the operator did."""
-    os.environ.setdefault("PREFECT_HOME", str(Path(tempfile.gettempdir()) / "pekppp-prefect"))
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no internet to send it to
-    os.environ.setdefault("DO_NOT_TRACK", "1")  # Prefect's client-side telemetry, likewise
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from flows.settings import prefect_defaults
+
+    prefect_defaults(Path(tempfile.gettempdir()) / "pekppp-prefect")
     # One line per error, not Prefect's traceback; the logs still reach the API.
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
@@ -517,7 +515,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # the promise: one line, never a traceback
         print(f"pekppp {args.command}: unexpected {type(err).__name__}: {err} "
               "(set PEKPPP_DEBUG=1 for details; please report it)", file=sys.stderr)
-        if os.environ.get("PEKPPP_DEBUG"):
+        from flows.settings import setting
+
+        if setting("PEKPPP_DEBUG"):
             raise
         return EXIT_ERROR
 

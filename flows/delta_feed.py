@@ -18,7 +18,6 @@ has no JSON type), columns named after SQL keywords take plain names as in Postg
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flows.settings import Places
+from flows.settings import Places, setting
 from flows.storage import WarehouseError
 from flows.warehouse_load import DECIMALS, SQL_NAMES, manifest_sha256, release_frames
 from transforms.schemas import OUTPUT_TABLES
@@ -51,14 +50,14 @@ class DeltaCommit:
 
 def delta_root(places: Places) -> str | None:
     """Where the Delta tables live, or None when the feed is switched off (PEKPPP_DELTA_URI=off)."""
-    configured = os.environ.get(DELTA_URI_ENV, "").strip()
+    configured = setting(DELTA_URI_ENV)
     if configured.lower() == DELTA_OFF:
         return None
     return (configured or str(places.warehouse / "_delta")).rstrip("/")
 
 
 def storage_options() -> dict[str, str] | None:
-    raw = os.environ.get(DELTA_OPTIONS_ENV, "").strip()
+    raw = setting(DELTA_OPTIONS_ENV)
     if not raw:
         return None
     try:

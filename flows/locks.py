@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from flows.settings import setting
 from flows.storage import WarehouseError
 
 LOCKS_DIR = "_locks"
@@ -38,7 +39,7 @@ def lock_path(warehouse: Path, cycle: str) -> Path:
 
 def lock_wait_seconds() -> float:
     """How long a run waits for a cycle another run is working on (env PEKPPP_LOCK_WAIT_SECONDS)."""
-    text = os.environ.get(LOCK_WAIT_ENV, "").strip()
+    text = setting(LOCK_WAIT_ENV)
     if not text:
         return DEFAULT_LOCK_WAIT_SECONDS
     try:

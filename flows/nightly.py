@@ -70,7 +70,7 @@ from flows.locks import cycle_lock
 from flows.operations import record_run
 from flows.publish import Release, current_release, publish, reconcile
 from flows.readers import bundle_fingerprint
-from flows.settings import Places, known_cycles, load_methodology
+from flows.settings import Places, known_cycles, load_methodology, setting
 from flows.storage import WarehouseError, ensure_writable
 from flows.warehouse_load import LoadError, configured_dsn, describe, load_release
 from transforms.methodology import Methodology, MethodologyError
@@ -160,7 +160,7 @@ def task_runner_for(spec: str | None = None) -> TaskRunner:
 
     Without a spec, PEKPPP_TASK_RUNNER decides; without that, a thread pool of INGEST_THREADS.
     """
-    spec = (spec or os.environ.get(TASK_RUNNER_ENV) or "threads").strip()
+    spec = (spec or setting(TASK_RUNNER_ENV) or "threads").strip()
     if spec == "threads":
         return ThreadPoolTaskRunner(max_workers=INGEST_THREADS)
     if spec.startswith("threads:") and spec.removeprefix("threads:").isdigit() and int(spec[8:]) > 0:
@@ -179,7 +179,7 @@ def task_runner_for(spec: str | None = None) -> TaskRunner:
 
 def ingest_chunk_bytes() -> int:
     """The chunk size in bytes: env PEKPPP_INGEST_CHUNK_MB (a positive number), else INGEST_CHUNK_MB."""
-    raw = os.environ.get(INGEST_CHUNK_ENV, "").strip()
+    raw = setting(INGEST_CHUNK_ENV)
     try:
         megabytes = float(raw) if raw else INGEST_CHUNK_MB
     except ValueError:

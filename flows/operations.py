@@ -14,14 +14,13 @@ can tell the last run's outcome with no server at all.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flows.settings import Places, known_cycles, load_methodology
+from flows.settings import Places, known_cycles, load_methodology, setting
 from flows.storage import write_bytes_atomic
 
 ALERT_BLOCK_ENV = "PEKPPP_ALERT_BLOCK"
@@ -44,7 +43,7 @@ class OperationsError(RuntimeError):
 
 
 def overdue_after() -> timedelta:
-    raw = os.environ.get(OVERDUE_ENV, "").strip()
+    raw = setting(OVERDUE_ENV)
     try:
         hours = float(raw) if raw else OVERDUE_HOURS_DEFAULT
     except ValueError:
@@ -116,7 +115,7 @@ def apply_automations(block_reference: str | None = None) -> list[str]:
     """
     from prefect.client.orchestration import get_client
 
-    reference = block_reference or os.environ.get(ALERT_BLOCK_ENV) or ALERT_BLOCK_DEFAULT
+    reference = block_reference or setting(ALERT_BLOCK_ENV) or ALERT_BLOCK_DEFAULT
     overdue = overdue_after()
     with get_client(sync_client=True) as client:
         block_id = alert_block_id(client, reference)
@@ -147,7 +146,7 @@ def save_webhook_block(url: str, reference: str | None = None) -> str:
     """Create (or overwrite) a Custom Webhook notification block that POSTs JSON {subject, body, text}."""
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
 
-    reference = reference or os.environ.get(ALERT_BLOCK_ENV) or ALERT_BLOCK_DEFAULT
+    reference = reference or setting(ALERT_BLOCK_ENV) or ALERT_BLOCK_DEFAULT
     slug, _, name = reference.partition("/")
     if slug != "custom-webhook" or not name:
         raise OperationsError(f"--webhook makes a custom-webhook block; {reference!r} is not custom-webhook/<name>")

@@ -1,6 +1,10 @@
-"""Where things are: the project's own data (methodology, reference) and the run's landing/warehouse.
+"""Every setting and every place: the project's data (methodology, reference), the run's landing and
+warehouse with each path inside it, and every `PEKPPP_*` environment setting (`SETTINGS`).
 
-The methodology and reference data are found beside the code, so commands work from any directory.
+Settings are read when called, never at import, so an operator or a test can change them between
+runs of one process. Other modules read a setting only through `setting(name)` (a test checks no
+module reads `PEKPPP_*` from the environment itself, and that the README lists every one). The
+methodology and reference data are found beside the code, so commands work from any directory.
 """
 
 from __future__ import annotations
@@ -18,8 +22,54 @@ from transforms.methodology import Methodology, MethodologyError, parse_methodol
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
-METHODOLOGY_DIR = Path(os.environ.get("PEKPPP_METHODOLOGY", DATA_DIR / "methodology"))
 REFERENCE_DIR = DATA_DIR / "reference"
+
+
+class SettingError(ValueError):
+    """An environment setting cannot be used (not a number, out of range)."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One `PEKPPP_*` environment setting: its name, what it holds when unset, and what it changes."""
+
+    name: str
+    default: str
+    meaning: str
+
+
+_SETTINGS: tuple[Setting, ...] = (
+    Setting("PEKPPP_LANDING", "data/landing", "the landing zone regions upload into (or --landing)"),
+    Setting("PEKPPP_WAREHOUSE", "data/warehouse", "the warehouse the pipeline owns (or --warehouse)"),
+    Setting("PEKPPP_METHODOLOGY", "data/methodology beside the code", "the folder of the per-cycle methodology "
+            "files (<cycle>.toml)"),
+    Setting("PEKPPP_TASK_RUNNER", "threads", "the bundle tasks' runner: threads, threads:N or dask://host:port"),
+    Setting("PEKPPP_INGEST_CHUNK_MB", "96", "megabytes of bundles validated in one chunk (one GE call per table)"),
+    Setting("PEKPPP_LOCK_WAIT_SECONDS", "300", "how long a run waits for a cycle another run is working on"),
+    Setting("PEKPPP_WAREHOUSE_DSN", "(none)", "the PostgreSQL to load after each publish (or --dsn)"),
+    Setting("PEKPPP_DELTA_URI", "<warehouse>/_delta", "where the Delta feed is written; `off` switches it off"),
+    Setting("PEKPPP_DELTA_STORAGE_OPTIONS", "(none)", "JSON object of storage options for a remote Delta URI"),
+    Setting("PEKPPP_ALERT_BLOCK", "custom-webhook/pekppp-alerts", "the Prefect block the alerts are sent to"),
+    Setting("PEKPPP_NIGHTLY_OVERDUE_HOURS", "26", "hours without a completed nightly before the overdue alert"),
+    Setting("PEKPPP_SIGNATORY", "(blank block)", "the signature block: place, position, name and NIP joined by "
+            "vertical bars"),
+    Setting("PEKPPP_PROJECT_DIR", "(required to deploy)", "the checkout a Prefect worker runs (prefect.yaml, "
+            "resolved at deploy time)"),
+    Setting("PEKPPP_DEBUG", "(off)", "1: an unexpected error prints its traceback after the one-line message"),
+    Setting("PEKPPP_TEST_CRASH_AT", "(off)", "test hook: SIGKILL the process at a named step (kill tests only)"),
+)
+
+
+def setting(name: str) -> str:
+    """A setting's value now, stripped ('' when unset); a name not declared in SETTINGS is a bug."""
+    if name not in SETTINGS:
+        raise KeyError(f"{name} is not a declared setting (flows/settings.py SETTINGS)")
+    return os.environ.get(name, "").strip()
+
+
+def methodology_dir() -> Path:
+    """The folder of the per-cycle methodology files: PEKPPP_METHODOLOGY, else data/methodology."""
+    return Path(setting("PEKPPP_METHODOLOGY") or DATA_DIR / "methodology")
 
 
 @dataclass(frozen=True)
@@ -32,8 +82,8 @@ class Places:
     @classmethod
     def from_env(cls, landing: str | Path | None = None, warehouse: str | Path | None = None) -> Places:
         return cls(
-            landing=Path(landing or os.environ.get("PEKPPP_LANDING", "data/landing")).resolve(),
-            warehouse=Path(warehouse or os.environ.get("PEKPPP_WAREHOUSE", "data/warehouse")).resolve(),
+            landing=Path(landing or setting("PEKPPP_LANDING") or "data/landing").resolve(),
+            warehouse=Path(warehouse or setting("PEKPPP_WAREHOUSE") or "data/warehouse").resolve(),
         )
 
     @property
@@ -56,7 +106,7 @@ class Places:
 
 def methodology_path(cycle: str, directory: Path | None = None) -> Path:
     """The cycle's methodology file (.toml); a cycle without one is an error, never a default."""
-    directory = directory or METHODOLOGY_DIR
+    directory = directory or methodology_dir()
     path = directory / f"{cycle}.toml"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in directory.glob("*.toml"))) or "none"
@@ -77,7 +127,7 @@ def load_methodology(cycle: str, directory: Path | None = None) -> Methodology:
 
 def known_cycles(directory: Path | None = None) -> list[str]:
     """Every cycle with a methodology file, oldest first."""
-    return sorted(p.stem for p in (directory or METHODOLOGY_DIR).glob("*.toml"))
+    return sorted(p.stem for p in (directory or methodology_dir()).glob("*.toml"))
 
 
 @lru_cache(maxsize=1)
@@ -111,10 +161,6 @@ def bodies_reference() -> pl.DataFrame:
 
 
 # ---------------------------------------------------------------- intake limits
-
-
-class SettingError(ValueError):
-    """An environment setting cannot be used (not a number, out of range)."""
 
 
 @dataclass(frozen=True)
@@ -160,7 +206,7 @@ class IntakeLimits:
         values: dict[str, int | bool] = {}
         for item in fields(cls):
             name = f"PEKPPP_{item.name.upper()}"
-            raw = os.environ.get(name, "").strip()
+            raw = setting(name)
             if not raw:
                 continue
             if item.type in (bool, "bool"):
@@ -209,10 +255,35 @@ class Signatory:
 
 def signatory() -> Signatory:
     """The signature block's text now (environment read when called); blank fields when unset."""
-    raw = os.environ.get(SIGNATORY_ENV, "").strip()
+    raw = setting(SIGNATORY_ENV)
     if not raw:
         return Signatory()
     parts = [part.strip() for part in raw.split("|")]
     if len(parts) > 4:
         raise SettingError(f"{SIGNATORY_ENV}={raw!r}: give at most place|position|name|NIP")
     return Signatory(*parts)
+
+
+SETTINGS: dict[str, Setting] = {s.name: s for s in (
+    *_SETTINGS,
+    *(Setting(f"PEKPPP_{item.name.upper()}", str(int(item.default)),  # type: ignore[call-overload]
+              f"intake limit: {item.name.replace('_', ' ')} (see The ingest edge)")
+      for item in fields(IntakeLimits)),
+)}
+"""Every `PEKPPP_*` setting the code reads (the README's settings table lists the same)."""
+
+
+PREFECT_DEFAULTS: dict[str, str] = {
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",  # a cold start on a busy 2-core machine
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # no internet to send it to
+    "DO_NOT_TRACK": "1",  # Prefect's client-side telemetry, likewise
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+}
+"""Prefect's settings for embedded local mode, set unless the operator set them (CLI, tests, Makefile)."""
+
+
+def prefect_defaults(home: str | Path) -> None:
+    """Set PREFECT_HOME (to `home`) and PREFECT_DEFAULTS in this process's environment, unless already set."""
+    os.environ.setdefault("PREFECT_HOME", str(home))
+    for name, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(name, value)

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flows.intake.entries import BundleEntries, Refusal, copy_bundle, inspect_bundle
+from flows.settings import setting
 from transforms.schemas import TableSpec, conform
 
 PARQUET_COMPRESSION = "zstd"
@@ -68,7 +69,7 @@ def os_reason(err: OSError) -> str:
 
 def crash_point(step: str) -> None:
     """Test hook: SIGKILL this process at `step` when PEKPPP_TEST_CRASH_AT names it (see module doc)."""
-    if os.environ.get(CRASH_ENV) == step:
+    if setting(CRASH_ENV) == step:
         os.kill(os.getpid(), signal.SIGKILL)
 
 

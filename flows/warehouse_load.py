@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import Any
 import polars as pl
 
 from flows.publish import current_release, manifest_path
-from flows.settings import Places
+from flows.settings import Places, setting
 from flows.storage import WarehouseError
 from transforms.schemas import ISSUE_SQL_NAMES, OUTPUT_TABLES, TableSpec
 
@@ -175,7 +174,7 @@ def load_release(places: Places, cycle: str, dsn: str) -> LoadResult:
 
 def configured_dsn(dsn: str | None = None) -> str | None:
     """The PostgreSQL to feed after each publish: the argument, else PEKPPP_WAREHOUSE_DSN, else none."""
-    return dsn or os.environ.get(DSN_ENV) or None
+    return dsn or setting(DSN_ENV) or None
 
 
 def describe(result: LoadResult, dsn: str) -> str:

@@ -8,15 +8,12 @@ from pathlib import Path
 
 import pytest
 
-# Prefect's embedded local mode needs a home of its own and patience on a small machine.
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="pekppp-prefect-"))
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-
-from flows.settings import load_methodology
+from flows.settings import load_methodology, prefect_defaults
 from transforms.methodology import Methodology
+
+# Prefect's embedded local mode needs a home of its own and patience on a small machine (set before any
+# test module imports Prefect, which reads its settings at import).
+prefect_defaults(os.environ.get("PREFECT_HOME") or tempfile.mkdtemp(prefix="pekppp-prefect-"))
 
 
 @pytest.fixture(scope="session")

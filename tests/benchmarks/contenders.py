@@ -313,9 +313,9 @@ def run_pekppp(args: argparse.Namespace) -> dict[str, Any]:
 
 def _prefect_env(home: Path) -> None:
     os.environ["PREFECT_HOME"] = str(home)
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from flows.settings import prefect_defaults
+
+    prefect_defaults(home)
 
 
 def _start_server() -> tuple[Any, float]:

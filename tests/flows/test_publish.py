@@ -49,7 +49,7 @@ from flows.publish import (
     table_content_hash,
     table_link,
 )
-from flows.settings import METHODOLOGY_DIR, Places, load_methodology
+from flows.settings import Places, load_methodology, methodology_dir
 from flows.storage import SchemaViolation, WarehouseError, arrow_table, write_frame, write_parquet
 from flows.warehouse_db import load_duckdb
 from transforms.cycle import score_cycle
@@ -255,7 +255,7 @@ def test_diff_lists_units_removed_and_added_between_releases(published: Places, 
 def test_diff_after_a_methodology_correction_shows_changed_scores(published: Places, tmp_path: Path) -> None:
     corrected = tmp_path / "methodology"
     corrected.mkdir()
-    text = (METHODOLOGY_DIR / "2024.toml").read_text()
+    text = (methodology_dir() / "2024.toml").read_text()
     text = re.sub(r"(?m)^weight = 24$", "weight = 34", text, count=1)
     text = re.sub(r"(?m)^weight = 25$", "weight = 15", text, count=1)
     (corrected / "2024.toml").write_text(text)
@@ -548,8 +548,8 @@ def test_a_missing_or_changed_methodology_is_refused(published: Places, tmp_path
         load_methodology("2031")
     assert "no methodology for cycle '2031'" in _one_line(raised)
     directory = tmp_path / "methodology"
-    shutil.copytree(METHODOLOGY_DIR, directory)
-    monkeypatch.setattr("flows.settings.METHODOLOGY_DIR", directory)
+    shutil.copytree(methodology_dir(), directory)
+    monkeypatch.setenv("PEKPPP_METHODOLOGY", str(directory))  # read when called, not at import
     methodology = load_methodology("2024", directory)
     before = current_release_id(published, "2024")
     (directory / "2024.toml").write_text((directory / "2024.toml").read_text() + "\n# edited\n")
