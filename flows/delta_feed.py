@@ -53,7 +53,7 @@ def delta_root(places: Places) -> str | None:
     configured = setting(DELTA_URI_ENV)
     if configured.lower() == DELTA_OFF:
         return None
-    return (configured or str(places.warehouse / "_delta")).rstrip("/")
+    return (configured or str(places.delta)).rstrip("/")
 
 
 def storage_options() -> dict[str, str] | None:

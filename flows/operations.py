@@ -161,7 +161,7 @@ def save_webhook_block(url: str, reference: str | None = None) -> str:
 
 
 def runs_dir(places: Places) -> Path:
-    return places.warehouse / "_runs"
+    return places.runs
 
 
 def record_run(places: Places, cycle: str, *, kind: str, outcome: str, message: str,

@@ -190,12 +190,12 @@ def part_name(release_id: str) -> str:
 
 
 def store_root(places: Places, cycle: str) -> Path:
-    return places.warehouse / "_store" / cycle
+    return places.store(cycle)
 
 
 def table_link(places: Places, table: str, cycle: str) -> Path:
     """The folder readers scan for one table and cycle: `<warehouse>/<table>/cycle=<C>` (a real folder)."""
-    return places.warehouse / table / f"{PARTITION_KEY}={cycle}"
+    return places.table_folder(table, cycle)
 
 
 def manifest_path(places: Places, cycle: str, release_id: str) -> Path:

@@ -83,7 +83,7 @@ class Published:
 
 
 def _table_files(places: Places, table: str, cycle: str) -> list[Path]:
-    folder = places.warehouse / table / f"cycle={cycle}"
+    folder = places.table_folder(table, cycle)
     return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
 
 

@@ -103,6 +103,28 @@ class Places:
     def reports(self) -> Path:
         return self.warehouse / "_reports"
 
+    @property
+    def runs(self) -> Path:
+        """Each cycle's last run (`pekppp status`)."""
+        return self.warehouse / "_runs"
+
+    @property
+    def locks(self) -> Path:
+        return self.warehouse / "_locks"
+
+    @property
+    def delta(self) -> Path:
+        """The Delta feed's default root (PEKPPP_DELTA_URI may point elsewhere)."""
+        return self.warehouse / "_delta"
+
+    def store(self, cycle: str) -> Path:
+        """Every kept release of a cycle, one folder each, and the `current` pointer."""
+        return self.warehouse / "_store" / cycle
+
+    def table_folder(self, table: str, cycle: str) -> Path:
+        """The folder readers scan for one table and cycle: `<warehouse>/<table>/cycle=<C>`."""
+        return self.warehouse / table / f"cycle={cycle}"
+
 
 def methodology_path(cycle: str, directory: Path | None = None) -> Path:
     """The cycle's methodology file (.toml); a cycle without one is an error, never a default."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,16 @@ from transforms.methodology import Methodology
 # Prefect's embedded local mode needs a home of its own and patience on a small machine (set before any
 # test module imports Prefect, which reads its settings at import).
 prefect_defaults(os.environ.get("PREFECT_HOME") or tempfile.mkdtemp(prefix="pekppp-prefect-"))
+
+
+@pytest.fixture(scope="session")
+def prefect_local() -> Iterator[None]:
+    """One Prefect local server (temporary database) for every test that runs a real flow in this process,
+    started on first use and stopped at the end of the session (each start costs 10-20 s here)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
 
 
 @pytest.fixture(scope="session")

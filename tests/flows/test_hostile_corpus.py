@@ -34,14 +34,6 @@ def test_the_corpus_is_large_and_named_once() -> None:
 
 
 @pytest.fixture(scope="module")
-def prefect_local():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
-@pytest.fixture(scope="module")
 def outcome(prefect_local, tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("hostile")
     places = Places(landing=root / "landing", warehouse=root / "warehouse")

@@ -55,14 +55,6 @@ publish(places, methodology)
 
 
 @pytest.fixture(scope="module")
-def prefect_local():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
-@pytest.fixture(scope="module")
 def baseline(tmp_path_factory: pytest.TempPathFactory) -> Places:
     """A published cycle of two regions, and two more bundles (one bad) waiting in the landing zone."""
     root = tmp_path_factory.mktemp("kill-baseline")

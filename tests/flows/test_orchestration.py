@@ -245,14 +245,6 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def prefect_local():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
-@pytest.fixture(scope="module")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An open cycle (2024, with bad bundles) and a closed one (2023) in one landing zone."""
     root = tmp_path_factory.mktemp("landing")

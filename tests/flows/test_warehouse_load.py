@@ -162,17 +162,14 @@ def test_the_command_loads_and_says_so_in_one_line(places: Places, dsn: str,
 
 
 @pytest.mark.slow
-def test_the_nightly_flow_loads_each_release_it_publishes(tmp_path: Path, dsn: str,
+def test_the_nightly_flow_loads_each_release_it_publishes(prefect_local: None, tmp_path: Path, dsn: str,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from prefect.testing.utilities import prefect_test_harness
-
     from flows.nightly import nightly
 
     landing, warehouse = tmp_path / "landing", tmp_path / "warehouse"
     generate_cycle("2024", landing, regions=2, units=2, respondents=20, seed=3, methodology=load_methodology("2024"))
     monkeypatch.setenv("PEKPPP_WAREHOUSE_DSN", dsn)
-    with prefect_test_harness(server_startup_timeout=120):
-        summaries = nightly(cycle="2024", landing=str(landing), warehouse=str(warehouse))
+    summaries = nightly(cycle="2024", landing=str(landing), warehouse=str(warehouse))
     release = summaries[0]["release_id"]
     assert release and rows(dsn, f"SELECT cycle, release_id FROM {SCHEMA}.loads") == [("2024", release)]
     assert f"release {release} loaded into" in summaries[0]["warehouse_load"]
