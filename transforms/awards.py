@@ -10,6 +10,7 @@ from fractions import Fraction
 
 import polars as pl
 
+from transforms.f03_scores import STATUS_NO_F03
 from transforms.methodology import Award, Methodology
 from transforms.rounding import cents_text, cents_to_value, competition_rank
 from transforms.unit_scores import STATUS_SCORED
@@ -25,11 +26,18 @@ def _ineligible_reasons(methodology: Methodology) -> list[pl.Expr]:
     with no survey, or with no declared population, has not met its sample.
     """
     n_indicators = len(methodology.indicators)
+    unscored = pl.col("status") != STATUS_SCORED
+    if methodology.f03_enabled:  # a unit without F-03 answers lacks an IPP for that reason, not for F-02
+        no_f03 = pl.col("status") == STATUS_NO_F03
+        unscored = unscored & ~no_f03
     reasons = [  # require_complete is always true (methodology refuses false): an incomplete unit has no IPP
-        pl.when(pl.col("status") != STATUS_SCORED).then(pl.format(
+        pl.when(unscored).then(pl.format(
             "no IPP: status {}, {} of {} indicators scored (require_complete)", pl.col("status"),
             pl.col("n_indicators_scored"), pl.lit(n_indicators))),
     ]
+    if methodology.f03_enabled:
+        reasons.append(pl.when(no_f03).then(pl.lit(
+            'no IPP: no F-03 (citizen form) answer, and the cycle blends F-03 ([f03] without_f03 = "not_scored")')))
     if methodology.require_survey_sample:
         reasons += [
             pl.when(pl.col("n_respondents") == 0).then(pl.lit(
