@@ -18,6 +18,7 @@ from flows.ingest import discover, ingest_bundle
 from flows.ledger import Ledger
 from flows.publish import current_release, publish, table_link
 from flows.settings import Places, load_methodology, methodology_path
+from transforms import report_data
 from transforms.methodology import Methodology
 
 T0 = datetime(2025, 1, 6, 1, 0, tzinfo=UTC)
@@ -109,6 +110,10 @@ def test_every_published_ipp_is_the_blend_computed_by_hand(f03_cycle: tuple[Plac
         assert region["ipp"] == (half_up(sum(mine) / len(mine)) if mine else None)
     national = table(places, "national_scores").row(0, named=True)
     assert national["ipp"] == half_up(sum(expected.values()) / len(expected))
+    # the reports' roll-ups (provinces, unit types) rebuild each blend from the published integers
+    again = report_data.rollup(units.lazy(), ["region_code"], methodology).collect().sort("region_code")
+    assert again["ipp"].to_list() == regions.sort("region_code")["ipp"].to_list()
+    assert report_data.rollup(units.lazy(), ["release_id"], methodology).collect()["ipp"].item() == national["ipp"]
 
 
 def test_a_unit_without_f03_answers_is_not_scored_and_bad_answers_are_set_aside(
