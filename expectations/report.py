@@ -40,6 +40,7 @@ TABLE_LABELS = {
     "units": "units (unit layanan)",
     "evaluations": "evaluations (penilaian, form F-02)",
     "skm_responses": "skm_responses (survei SKM)",
+    "f03_responses": "f03_responses (formulir warga, form F-03)",
 }
 SEVERITY_TITLES = {
     SEVERITY_CRITICAL: ("Kritis", "must be fixed; each one rejects the whole kiriman"),

@@ -88,7 +88,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         summary = generate_cycle(args.cycle, out, regions=args.regions, units=args.units,
                                  respondents=args.respondents, seed=args.seed, bad_rate=args.bad_rate,
                                  methodology=methodology, national=args.national, kl=args.kl,
-                                 trend=args.trend, progress=progress)
+                                 trend=args.trend, f03=args.f03, progress=progress)
     except ValueError as err:
         raise UsageError(str(err)) from err
     finally:
@@ -418,6 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--kl", type=int, default=0,
                      help="ministries and agencies (K/L) from the K/L reference list, each with its units under "
                           "its 3-digit kode Bagian Anggaran, default 0")
+    gen.add_argument("--f03", type=int, default=0,
+                     help="citizen form (F-03) respondents per unit (about), each answering 10 items, written as "
+                          "f03_responses; used only by a cycle whose methodology turns [f03] on. Default 0: none")
 
     run = sub.add_parser("run", parents=[common], help="the nightly job, once")
     run.add_argument("--cycle")

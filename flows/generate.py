@@ -30,7 +30,7 @@ import polars as pl
 
 from flows.settings import kl_reference, load_methodology, regions_reference
 from transforms.methodology import Methodology
-from transforms.schemas import EVALUATIONS, INPUT_TABLES, REQUIRED_TABLES, UNITS
+from transforms.schemas import EVALUATIONS, F03_TABLE, INPUT_TABLES, REQUIRED_TABLES, UNITS
 
 # ---------------------------------------------------------------- generator realism (not methodology)
 # Latent quality is a share of the cycle's score range (0 = score_min, 1 = score_max); these numbers
@@ -146,7 +146,10 @@ GARBAGE_MAGIC = b"PK\x03\x04"      # an Excel workbook saved under a .csv name
 
 # Random streams: each purpose draws from its own generator so that, e.g., asking for more
 # respondents does not change the evaluation scores, and bad_rate does not change the clean data.
-_REGIONS, _IDENTITY, _NATIONAL, _UNITS, _SCORES, _SURVEY, _UPLOAD, _DEFECTS, _POPULATION, _TREND = range(10)
+_REGIONS, _IDENTITY, _NATIONAL, _UNITS, _SCORES, _SURVEY, _UPLOAD, _DEFECTS, _POPULATION, _TREND, _F03 = range(11)
+F03_ITEMS = tuple(f"F03.{n:02d}" for n in range(1, 11))
+"""Synthetic item codes of the citizen form F-03 (the real form's items are not in the contract)."""
+F03_NOISE_SD = 0.18                   # one citizen's answer around the unit's quality, as a share of the range
 
 
 @dataclass(frozen=True)
@@ -201,6 +204,7 @@ class GenerationSummary:
     # Long at national size (every bad row's number, every folder): left out of repr.
     injections: tuple[Injection, ...] = field(default=(), repr=False)
     paths: tuple[Path, ...] = field(default=(), repr=False)   # bundle folders, in region order
+    f03_rows: int = 0                                         # citizen form F-03 answers (with --f03)
 
     def __str__(self) -> str:
         """A few lines for people: sizes, then what was injected."""
@@ -209,6 +213,8 @@ class GenerationSummary:
             f"  {self.regions} regions, {self.units:,} units ({self.incomplete_units:,} incomplete), "
             f"{self.evaluation_rows:,} evaluation rows, {self.survey_rows:,} survey rows",
         ]
+        if self.f03_rows:
+            lines.append(f"  {self.f03_rows:,} citizen form (F-03) answers")
         if self.injected:
             lines.append(f"  injected: {self.bad_bundles} bad bundles, {self.bad_rows:,} bad rows")
             lines += [f"    {key}: {count:,}" for key, count in self.injected.items()]
@@ -247,6 +253,7 @@ class _Cycle:
     regencies: dict[str, list[str]]             # province_code -> kab/kota names (for Samsat offices)
     unknown_indicator: str
     trend: float = 0.0                          # sd of a region's yearly change of quality (0: none)
+    f03: int = 0                                # citizen form respondents per unit (0: no F-03 table)
 
 
 RowPlan = dict[str, np.ndarray]
@@ -674,6 +681,26 @@ def _upload_time(ctx: _Cycle, region: _Region) -> tuple[date, str]:
     return day, f"{stamp}_{region.code}"
 
 
+def _citizen_form(region: _Region, ctx: _Cycle, unit_ids: pl.Series, quality: np.ndarray) -> pl.DataFrame:
+    """F-03 answers: about `ctx.f03` respondents per unit (±30 %), each answering every item around the
+    unit's quality on the cycle's score range (its own seeded stream: the other tables are unchanged)."""
+    m = ctx.methodology
+    rng = _rng(ctx.seed, ctx.cycle, region.code, _F03)
+    per_unit = np.maximum(1, np.rint(ctx.f03 * rng.uniform(1 - RESPONDENT_SPREAD, 1 + RESPONDENT_SPREAD,
+                                                           unit_ids.len()))).astype(np.int64)
+    unit_idx = np.repeat(np.arange(unit_ids.len()), per_unit)
+    respondent = np.arange(unit_idx.size) - np.repeat(np.cumsum(per_unit) - per_unit, per_unit) + 1
+    latent = quality[unit_idx, None] + rng.normal(0.0, F03_NOISE_SD, (unit_idx.size, len(F03_ITEMS)))
+    span = m.score_max - m.score_min
+    answers = np.clip(np.rint(m.score_min + latent * span), m.score_min, m.score_max).astype(np.int64)
+    return pl.DataFrame({
+        "unit_id": unit_ids.gather(np.repeat(unit_idx, len(F03_ITEMS))),
+        "respondent_id": np.char.add("W", np.char.zfill(np.repeat(respondent, len(F03_ITEMS)).astype(str), 4)),
+        "item": np.tile(np.array(F03_ITEMS), unit_idx.size),
+        "score": answers.reshape(-1),
+    })
+
+
 def _region_bundle(region: _Region, ctx: _Cycle, upload: date, bundle: str, defect: str | None,
                    bad_rows: bool) -> _Bundle:
     """Generate one region's tables, with its whole-bundle defect or its bad rows if asked."""
@@ -685,6 +712,8 @@ def _region_bundle(region: _Region, ctx: _Cycle, upload: date, bundle: str, defe
     tables: dict[str, pl.DataFrame | bytes] = {"units": units, "evaluations": evaluations}
     if survey is not None:
         tables["skm_responses"] = survey
+    if ctx.f03 > 0:
+        tables[F03_TABLE] = _citizen_form(region, ctx, unit_ids, quality)
     # Rows as the region sees them: the header is row 1, the first data row is row 2.
     injections = [Injection(region.code, bundle, table, kind, tuple(int(r) + 2 for r in rows))
                   for table, plan in (("evaluations", evaluation_plan), ("skm_responses", survey_plan))
@@ -758,7 +787,7 @@ def _region_too_big(units: int, respondents: int, evaluators: int, methodology: 
 
 def generate_cycle(cycle: str, out: Path, *, regions: int = 6, units: int = 8, respondents: int = 30,
                    seed: int = 2024, bad_rate: float = 0.0, methodology: Methodology | None = None,
-                   evaluators: int = 2, national: bool = False, kl: int = 0, trend: float = 0.0,
+                   evaluators: int = 2, national: bool = False, kl: int = 0, trend: float = 0.0, f03: int = 0,
                    progress: Callable[[int, int], None] | None = None) -> GenerationSummary:
     """Write synthetic bundles `<out>/<cycle>/<region_code>/<bundle>/` for `regions` regions and `kl` K/L.
 
@@ -770,7 +799,8 @@ def generate_cycle(cycle: str, out: Path, *, regions: int = 6, units: int = 8, r
     is generated, written and dropped before the next, so memory stays bounded by one region;
     `progress(done, total)` is called after each. With `bad_rate` > 0, that share of bundles is bad as
     a whole and, in the others, about bad_rate/5 of the evaluation and survey rows are bad; the
-    summary records every injection.
+    summary records every injection. With `f03` > 0 each bundle also holds `f03_responses`: about that
+    many citizen form respondents per unit, each answering the form's ten synthetic items.
     """
     methodology = methodology or load_methodology(cycle)
     if methodology.cycle != cycle:
@@ -790,12 +820,14 @@ def generate_cycle(cycle: str, out: Path, *, regions: int = 6, units: int = 8, r
         raise ValueError(f"seed must be 0 or more, not {seed}")
     if not 0.0 <= trend <= 1.0:
         raise ValueError(f"trend must be between 0 and 1, not {trend}")
+    if f03 < 0:
+        raise ValueError(f"f03 must be 0 or more, not {f03}")
     too_big = _region_too_big(units, respondents, evaluators, methodology)
     if too_big:
         raise ValueError(too_big)
 
     ctx = dataclasses.replace(_cycle_context(cycle, methodology, seed=seed, units=units, respondents=respondents,
-                                             evaluators=evaluators, bad_rate=bad_rate), trend=trend)
+                                             evaluators=evaluators, bad_rate=bad_rate), trend=trend, f03=f03)
     picked = [_Region(r["region_code"], r["name"], r["province_code"], r["level"])
               for r in pick_regions(regions, seed=seed, national=national).iter_rows(named=True)]
     picked += [_Region(r["kl_code"], r["name"], "", KL) for r in pick_kl(kl, seed=seed).iter_rows(named=True)]
@@ -838,4 +870,5 @@ def generate_cycle(cycle: str, out: Path, *, regions: int = 6, units: int = 8, r
         injected=dict(sorted(injected.items())),
         injections=tuple(injections),
         paths=tuple(paths),
+        f03_rows=totals[F03_TABLE],
     )

@@ -64,7 +64,18 @@ from transforms.cycle import CycleInputs, score_cycle
 from transforms.methodology import Methodology, MethodologyError
 from transforms.release_diff import RELEASE_DIFF, change_counts, unit_changes
 from transforms.robustness import cycle_robustness
-from transforms.schemas import EVALUATIONS, ISSUE_SQL_NAMES, OUTPUT_TABLES, REQUIRED_TABLES, UNITS, TableSpec, skm_spec
+from transforms.schemas import (
+    EVALUATIONS,
+    F03_RESPONSES,
+    F03_TABLE,
+    ISSUE_SQL_NAMES,
+    OUTPUT_TABLES,
+    REQUIRED_TABLES,
+    UNITS,
+    TableSpec,
+    present_columns,
+    skm_spec,
+)
 from transforms.submissions import ACCEPTED
 from transforms.unit_scores import STATUS_SCORED
 
@@ -123,6 +134,7 @@ def input_schemas(methodology: Methodology) -> dict[str, pl.Schema]:
         "units": pl.Schema({**UNITS.polars_schema, **owner}),
         "evaluations": pl.Schema({**EVALUATIONS.polars_schema, **owner}),
         "skm_responses": pl.Schema({**survey.polars_schema, **owner}),
+        F03_TABLE: pl.Schema({**F03_RESPONSES.polars_schema, **owner}),
     }
 
 
@@ -135,9 +147,13 @@ def cycle_inputs(places: Places, methodology: Methodology, submission_ids: list[
     ledger = Ledger(places, methodology.cycle)
     schemas = input_schemas(methodology)
     elements = methodology.survey.element_codes
-    previous = None
+    previous = previous_f03 = f03 = None
     if previous_cycle and previous_ids:  # read, never written: that cycle's ledger is its own run's
         previous = Ledger(places, previous_cycle).accepted_table(previous_ids, "evaluations", schemas["evaluations"])
+        if methodology.f03_enabled:  # kept only where that cycle blended F-03 too (else empty: no answers)
+            previous_f03 = Ledger(places, previous_cycle).accepted_table(previous_ids, F03_TABLE, schemas[F03_TABLE])
+    if methodology.f03_enabled:  # F-03 rows are read only when the cycle blends them
+        f03 = ledger.accepted_table(submission_ids, F03_TABLE, schemas[F03_TABLE])
     return CycleInputs(
         units=ledger.accepted_table(submission_ids, "units", schemas["units"]),
         evaluations=ledger.accepted_table(submission_ids, "evaluations", schemas["evaluations"]),
@@ -145,6 +161,8 @@ def cycle_inputs(places: Places, methodology: Methodology, submission_ids: list[
         regions=bodies_reference().lazy(),
         previous_evaluations=previous,
         totals=ledger.unit_totals(submission_ids, schemas, elements),
+        f03_responses=f03,
+        previous_f03_responses=previous_f03,
     )
 
 
@@ -242,7 +260,7 @@ def current_release(places: Places, cycle: str) -> dict | None:
 def table_content_hash(frame: pl.DataFrame, spec: TableSpec) -> str:
     """The hash a manifest records for a table: its declared columns but `cycle` (the folder) and
     `release_id`, in declared order and types. Any reader can recompute it from what it read."""
-    kept = [c for c in spec.columns if c.name not in (PARTITION_KEY, "release_id")]
+    kept = [c for c in present_columns(frame.columns, spec) if c.name not in (PARTITION_KEY, "release_id")]
     return content_hash(frame.select([pl.col(c.name).cast(c.dtype) for c in kept]))
 
 

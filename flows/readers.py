@@ -59,6 +59,7 @@ from flows.settings import IntakeLimits, intake_limits
 from transforms.methodology import Limits, Methodology
 from transforms.parsing import EXTRA, duplicated_headers, normalise_header, parse_table
 from transforms.schemas import (
+    F03_TABLE,
     INPUT_TABLES,
     ISSUE_SCHEMA,
     REQUIRED_TABLES,
@@ -84,6 +85,7 @@ RULE_MISSING_COLUMN = "missing_column"
 RULE_AMBIGUOUS_TABLE = "ambiguous_table"
 RULE_UNSUPPORTED_FORMAT = "unsupported_format"
 RULE_NOT_A_BUNDLE = "not_a_bundle"
+RULE_F03_NOT_USED = "f03_not_used"
 RULE_SYMLINK = "symlink"
 RULE_ZIP_SLIP = "zip_slip"
 RULE_ZIP_ABSOLUTE_PATH = "zip_absolute_path"
@@ -936,6 +938,10 @@ def read_bundle(path: Path, methodology: Methodology, region_code: str, *, name:
     try:
         with open_bundle(path, methodology.limits, name) as folder:
             located, problems = _locate_tables(folder)
+            if not methodology.f03_enabled:
+                located, problems, note = _without_f03(located, problems, methodology)
+                if note:
+                    row_issues.append(pl.DataFrame(note, schema=ISSUE_SCHEMA))
             critical.extend(problems)
             specs = input_specs(methodology.survey.element_codes)
             for table, file in located.items():
@@ -960,6 +966,27 @@ def read_bundle(path: Path, methodology: Methodology, region_code: str, *, name:
     reason = _rejection_reason(critical, name, region_code) if critical else None
     return ReadBundle(submission_id=submission_id, files=files, tables=tables, issues=issues,
                       rejected=bool(critical), reason=reason)
+
+
+def _without_f03(located: dict[str, Path], problems: list[dict[str, Any]], methodology: Methodology
+                 ) -> tuple[dict[str, Path], list[dict[str, Any]], list[dict[str, Any]]]:
+    """A cycle that does not blend F-03 does not read an F-03 table: one warning says so, nothing rejects.
+
+    Returns the tables to read, the critical problems without the F-03 table's, and the warning (if any).
+
+    Its file (or files, or unsupported format) is set aside unread; the raw copy keeps it like every file.
+    """
+    files = [str(i["value"]) for i in problems if i["table"] == F03_TABLE]
+    if F03_TABLE in located:
+        files.append(located[F03_TABLE].name)
+    if not files:
+        return located, problems, []
+    note = _issue(F03_TABLE, RULE_F03_NOT_USED, (
+        f"{', '.join(files)} holds the citizen form F-03, which cycle {methodology.cycle} does not use ([f03] "
+        "enabled = false); the table is not read and the rest of the bundle is used."),
+        value=", ".join(files), severity=SEVERITY_WARNING)
+    return ({t: f for t, f in located.items() if t != F03_TABLE},
+            [i for i in problems if i["table"] != F03_TABLE], [note])
 
 
 def _rejection_reason(critical: list[dict[str, Any]], name: str, region_code: str) -> str:

@@ -128,6 +128,8 @@ def _copy(cursor: Any, name: str, frame: pl.DataFrame) -> None:
     """COPY one table's rows: CSV written by Polars (null unquoted, empty text quoted, as PostgreSQL reads it)."""
     columns = [c for c, _ in table_columns(OUTPUT_TABLES[name])]
     frame = frame.rename({k: v for k, v in SQL_NAMES.items() if k in frame.columns})
+    optional = {sql_name(c.name) for c in OUTPUT_TABLES[name].columns if c.only_with}
+    frame = frame.with_columns(pl.lit(None).alias(c) for c in optional if c not in frame.columns)  # e.g. no F-03
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise LoadError(f"{name}: the release's file lacks column(s) {', '.join(missing)}")

@@ -11,6 +11,7 @@ from fractions import Fraction
 
 import polars as pl
 
+from transforms.f03_scores import STATUS_NO_F03
 from transforms.messages import DECIMAL_MARK, DEFAULT_LANGUAGE, reason_expr
 from transforms.methodology import Award, Methodology
 from transforms.rounding import cents_text, cents_to_value, competition_rank, half_up_cents_of_fraction
@@ -27,10 +28,16 @@ def _ineligible_reasons(methodology: Methodology, lang: str) -> list[pl.Expr]:
     with no survey, or with no declared population, has not met its sample.
     """
     n_indicators = len(methodology.indicators)
+    unscored = pl.col("status") != STATUS_SCORED
+    if methodology.f03_enabled:  # a unit without F-03 answers lacks an IPP for that reason, not for F-02
+        no_f03 = pl.col("status") == STATUS_NO_F03
+        unscored = unscored & ~no_f03
     reasons = [  # require_complete is always true (methodology refuses false): an incomplete unit has no IPP
-        pl.when(pl.col("status") != STATUS_SCORED).then(reason_expr(
+        pl.when(unscored).then(reason_expr(
             "no_ipp", lang, status=pl.col("status"), scored=pl.col("n_indicators_scored"), total=n_indicators)),
     ]
+    if methodology.f03_enabled:
+        reasons.append(pl.when(no_f03).then(reason_expr("no_f03", lang)))
     if methodology.require_survey_sample:
         reasons += [
             pl.when(pl.col("n_respondents") == 0).then(reason_expr("no_survey", lang)),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from transforms import awards, bodies, region_scores, skm_scores, unit_scores
+from transforms import awards, bodies, f03_scores, region_scores, skm_scores, unit_scores
 from transforms.methodology import Methodology
 from transforms.unit_scores import UNIT_KEY
 
@@ -50,7 +50,8 @@ class CycleInputs:
 
     `totals`, when given, are the per-unit sums of `evaluations` and `responses` (kept per
     submission by the ledger) and are used instead of aggregating those rows again; likewise
-    `previous_indicator_totals` for `previous_evaluations`.
+    `previous_indicator_totals` for `previous_evaluations`. `f03_responses` (and the previous
+    cycle's) are the F-03 rows, read only when the methodology blends F-03.
     """
 
     units: pl.LazyFrame
@@ -60,6 +61,8 @@ class CycleInputs:
     previous_evaluations: pl.LazyFrame | None = None
     totals: UnitTotals | None = None
     previous_indicator_totals: pl.LazyFrame | None = None
+    f03_responses: pl.LazyFrame | None = None
+    previous_f03_responses: pl.LazyFrame | None = None
 
     def unit_totals(self, methodology: Methodology) -> UnitTotals:
         return self.totals or unit_totals(self.evaluations, self.responses, methodology.survey.element_codes)
@@ -73,21 +76,39 @@ class CycleInputs:
         return None
 
 
-def previous_ipp(previous_totals: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
-    """Last cycle's unit IPPs recomputed under *this* cycle's methodology (for fair improvement)."""
-    indicators = unit_scores.indicator_scores_of(previous_totals, methodology)
+F03_SCHEMA = pl.Schema({"region_code": pl.String, "unit_id": pl.String, "respondent_id": pl.String,
+                        "score": pl.Int64})
+"""The F-03 columns scoring reads (an absent F-03 table is an empty frame of these)."""
+
+
+def unit_ipp_of(totals: pl.LazyFrame, f03_responses: pl.LazyFrame | None, methodology: Methodology
+                ) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """(unit IPP rows, aspect rows) from indicator totals; blended with F-03 when the cycle turns it on."""
+    indicators = unit_scores.indicator_scores_of(totals, methodology)
     aspects = unit_scores.aspect_scores(indicators, methodology)
-    return unit_scores.unit_ipp(aspects, methodology).select(
-        *UNIT_KEY, previous_ipp_cents=pl.col("ipp_cents"))
+    ipp = unit_scores.unit_ipp(aspects, methodology)
+    if methodology.f03_enabled:
+        rows = f03_responses if f03_responses is not None else pl.LazyFrame(schema=F03_SCHEMA)
+        ipp = f03_scores.blended_ipp(ipp, f03_scores.f03_totals(rows), methodology)
+    return ipp, aspects
+
+
+def previous_ipp(previous_totals: pl.LazyFrame, methodology: Methodology,
+                 previous_f03: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """Last cycle's unit IPPs recomputed under *this* cycle's methodology (for fair improvement).
+
+    With F-03 on, last cycle's F-03 rows are blended in by the same rule; a cycle that did not blend
+    kept none, so its units count as having no F-03 answer (`without_f03` decides).
+    """
+    ipp, _ = unit_ipp_of(previous_totals, previous_f03, methodology)
+    return ipp.select(*UNIT_KEY, previous_ipp_cents=pl.col("ipp_cents"))
 
 
 def score_units(inputs: CycleInputs, methodology: Methodology) -> tuple[pl.LazyFrame, pl.LazyFrame,
                                                                      pl.LazyFrame]:
     """Unit rows (IPP, IKM, sample, eligibility, rank), aspect rows and survey element rows."""
     sums = inputs.unit_totals(methodology)
-    indicators = unit_scores.indicator_scores_of(sums.indicators, methodology)
-    aspects = unit_scores.aspect_scores(indicators, methodology)
-    ipp = unit_scores.unit_ipp(aspects, methodology)
+    ipp, aspects = unit_ipp_of(sums.indicators, inputs.f03_responses, methodology)
     totals = sums.elements
     ikm = skm_scores.unit_ikm(totals, methodology)
     sample = skm_scores.required_sample(inputs.units, methodology).drop("annual_service_users")
@@ -134,7 +155,8 @@ def score_cycle(inputs: CycleInputs, methodology: Methodology) -> dict[str, pl.D
     regions = region_scores.region_scores(scored, inputs.regions, methodology).cache()
     national = region_scores.national_scores(scored, methodology)
     previous_totals = inputs.previous_totals()
-    previous = None if previous_totals is None else previous_ipp(previous_totals, methodology)
+    previous = (None if previous_totals is None else
+                previous_ipp(previous_totals, methodology, inputs.previous_f03_responses))
     roster = awards.award_roster(scored, regions, methodology, previous)
     coverage = bodies.lokus_coverage(scored, methodology)
     region_frame, national_frame, roster_frame, coverage_frame = pl.collect_all([regions, national, roster,

@@ -82,6 +82,13 @@ RULE_TEXT_ID: Mapping[str, str] = {
                     "duplikatnya atau perbaiki evaluator_id.",
     "unique_respondent": "Responden yang sama pada unit yang sama ({value}) muncul lebih dari sekali. Setiap "
                          "responden dihitung sekali per unit: hapus duplikatnya atau perbaiki respondent_id.",
+    "f03_score_range": "Jawaban F-03 {value} di luar rentang skor siklus ini. Isi bilangan bulat dalam rentang "
+                       "yang berlaku.",
+    "unique_f03_answer": "Jawaban responden yang sama untuk butir yang sama pada unit yang sama ({value}) muncul "
+                         "lebih dari sekali. Sisakan satu jawaban per responden dan butir: hapus duplikatnya atau "
+                         "perbaiki respondent_id atau item.",
+    "f03_not_used": "Kiriman memuat tabel formulir warga F-03 ({value}), tetapi siklus ini tidak memakai F-03: "
+                    "tabelnya tidak dibaca dan sisa kiriman tetap dipakai.",
     "survey_window": "Tanggal survei {value} di luar jendela survei siklus ini. Perbaiki tanggalnya (YYYY-MM-DD).",
     "answer_range": "Jawaban {value} untuk unsur {column} di luar skala jawaban. Isi dalam skala yang berlaku, "
                     "atau kosongkan bila tidak dijawab.",
@@ -130,6 +137,9 @@ REASON_TEXT: Mapping[str, tuple[str, str]] = {
                        "layanan per tahun (Krejcie-Morgan; require_survey_sample)",
                        "survey sample not met: {n} of {required} respondents for {users} yearly service users "
                        "(Krejcie-Morgan; require_survey_sample)"),
+    "no_f03": ("tidak ada IPP: tidak ada jawaban F-03 (formulir warga), padahal siklus ini memadukan F-03 "
+               '([f03] without_f03 = "not_scored")',
+               'no IPP: no F-03 (citizen form) answer, and the cycle blends F-03 ([f03] without_f03 = "not_scored")'),
     # the rules that admitted an eligible unit (part of every unit award's reason)
     "eligible_complete": ("layak: semua {total} indikator dinilai (require_complete)",
                           "eligible: all {total} indicators scored (require_complete)"),

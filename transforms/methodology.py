@@ -10,10 +10,12 @@ The code holds no figure of the methodology, not even as a default.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
+from functools import reduce
 from typing import Any, Literal
 
 WEIGHT_MODES = ("exact", "0.111", "0.11")
@@ -22,6 +24,8 @@ ROLLUP_METHODS = ("mean", "weighted")
 SAMPLE_RULES = ("krejcie_morgan",)
 LOKUS_TIERS = ("provinsi", "kabupaten_kota", "kl")
 BODY_CATEGORIES = ("provinsi", "kabupaten", "kota", "kl")
+WITHOUT_F03 = ("not_scored", "f02_only")
+"""What a cycle blending F-03 does with a unit that has no F-03 answer (see `[f03] without_f03`)."""
 """The categories bodies are ranked in (and body awards are given in)."""
 """The tiers a cycle's lokus names unit types for: provinces, kabupaten/kota, ministries and agencies (K/L)."""
 
@@ -138,6 +142,7 @@ class Methodology:
     rollup_weight_column: str
     f03_enabled: bool
     f03_weights: tuple[int, int]
+    """(f02_weight, f03_weight) in percent, summing to 100: IPP = (f02_weight·F02 + f03_weight·F03) / 100."""
     limits: Limits
     survey: Survey
     require_complete: bool
@@ -148,6 +153,8 @@ class Methodology:
     """None when the file has no `[robustness]` section: no robustness tables are computed."""
     lokus: tuple[tuple[str, tuple[str, ...]], ...] | None = None
     """`[lokus]`: (tier, unit types) for each of LOKUS_TIERS; None: every tier takes every unit type."""
+    f03_without: Literal["not_scored", "f02_only"] | None = None
+    """With F-03 on: a unit with no F-03 answer is not scored (status no_f03) or keeps its F-02 IPP."""
     sha256: str = ""
     source: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -424,6 +431,44 @@ def _lokus(raw: Any, unit_types: tuple[str, ...], source: str) -> tuple[tuple[st
     return tuple(lokus)
 
 
+F03_KEYS = ("enabled", "f02_weight", "f03_weight", "without_f03")
+INT128_MAX = 2**127 - 1
+COUNT_MAX = 2**63 - 1
+"""The largest count of F-03 answers a unit can have (a row count, Int64)."""
+
+
+def _f03(raw: Any, scores: dict[str, Any], source: str) -> tuple[bool, tuple[int, int], Any]:
+    """`[f03]`: the citizen form blend. `without_f03` is required when enabled (optional when off).
+
+    The blend is computed exactly in Int128 (`transforms.f03_scores`): a unit's numerator is at most
+    100·score_max·Dp·n and the rounding step adds 200·that + the denominator 100·Dp·n, with
+    Dp = 100·100·lcm(1..max_evaluators) and n < 2^63 answers. The file is refused when that bound
+    could pass Int128, so no cycle can overflow silently.
+    """
+    where = f"{source}: [f03]"
+    _known(raw, F03_KEYS, where)
+    weights = (int(_require(raw, "f02_weight", where)), int(_require(raw, "f03_weight", where)))
+    if sum(weights) != 100:
+        raise MethodologyError(f"{where} f02_weight + f03_weight must be 100, got {sum(weights)}")
+    if min(weights) < 0:
+        raise MethodologyError(f"{where} f02_weight and f03_weight must not be negative, got {weights}")
+    enabled = _bool(raw, "enabled", where)
+    without = raw.get("without_f03")  # optional while the blend is off: it acts on nothing then
+    if enabled and without is None:
+        raise MethodologyError(f"{where} enabled = true needs without_f03 (one of {', '.join(WITHOUT_F03)}): "
+                               "what a unit with no F-03 answer gets")
+    if without is not None and without not in WITHOUT_F03:
+        raise MethodologyError(f"{where} without_f03 {without!r} is not one of {', '.join(WITHOUT_F03)}")
+    if enabled:
+        score_max = int(_require(scores, "max", f"{source}: [scores]"))
+        max_evaluators = int(_require(scores, "max_evaluators", f"{source}: [scores]"))
+        dp = 100 * 100 * reduce(math.lcm, range(1, max_evaluators + 1), 1)
+        if (200 * 100 * score_max + 1) * 100 * dp * COUNT_MAX > INT128_MAX:
+            raise MethodologyError(f"{where} the exact blend needs (20000·score_max + 1)·100·Dp·2^63 within Int128; "
+                                   f"score_max {score_max} with max_evaluators {max_evaluators} passes it")
+    return enabled, weights, without if enabled else None
+
+
 def parse_methodology(raw: dict[str, Any], *, cycle: str, source: str = "", sha256: str = "") -> Methodology:
     """Check and type a methodology mapping; every inconsistency is a `MethodologyError`."""
     source = source or f"methodology {cycle}"
@@ -458,16 +503,7 @@ def parse_methodology(raw: dict[str, Any], *, cycle: str, source: str = "", sha2
             closes_at = datetime.fromisoformat(closes_at)
         if closes_at is not None and (not isinstance(closes_at, datetime) or closes_at.tzinfo is None):
             raise MethodologyError(f"{source}: [cycle] closes_at must be a date-time with its UTC offset")
-        where = f"{source}: [f03]"
-        f03 = _known(_require(raw, "f03", source), ("enabled", "f02_weight", "f03_weight"), where)
-        f03_weights = (int(_require(f03, "f02_weight", where)), int(_require(f03, "f03_weight", where)))
-        if sum(f03_weights) != 100:
-            raise MethodologyError(f"{where} f02_weight + f03_weight must be 100, got {sum(f03_weights)}")
-        if _bool(f03, "enabled", where):
-            # The contract has no F-03 (citizen form) table yet: publishing F-02-only IPPs under a methodology
-            # that asks for a blend would be wrong numbers, so the cycle is refused until the table exists.
-            raise MethodologyError(f"{source}: [f03] enabled = true, but this version has no F-03 input table to "
-                                   "blend (see README, known gaps); set enabled = false or add F-03 support")
+        f03_enabled, f03_weights, f03_without = _f03(_require(raw, "f03", source), scores, source)
         in_limits = f"{source}: [limits]"
         limits = _known(_require(raw, "limits", source),
                         ("max_bad_row_share", "zip_max_files", "zip_max_bytes", "zip_max_ratio"), in_limits)
@@ -493,8 +529,9 @@ def parse_methodology(raw: dict[str, Any], *, cycle: str, source: str = "", sha2
             predicates=predicates,
             rollup_method=method,  # type: ignore[arg-type]
             rollup_weight_column=weight_column,
-            f03_enabled=False,
+            f03_enabled=f03_enabled,
             f03_weights=f03_weights,
+            f03_without=f03_without,
             limits=Limits(
                 max_bad_row_share=float(_require(limits, "max_bad_row_share", in_limits)),
                 zip_max_files=int(_require(limits, "zip_max_files", in_limits)),

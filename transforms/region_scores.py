@@ -2,6 +2,8 @@
 
 Every unit IPP shares the denominator 100·100·D, so a mean (or a weighted mean with integer
 weights) of unit IPPs is again an exact rational, rounded half-up once. Only scored units count.
+With F-03 on each blended unit has its own denominator: the mean of their exact fractions is taken
+with Python integers on the aggregated rows (`rounding.half_up_cents_of_mean`), still rounded once.
 IKM roll-ups average the surveyed units' unrounded IKMs and round once (never a mean of rounded IKMs).
 """
 
@@ -11,7 +13,7 @@ import polars as pl
 
 from transforms import bodies, skm_scores
 from transforms.methodology import Methodology
-from transforms.rounding import band_of, cents_to_value, competition_rank, half_up_cents
+from transforms.rounding import band_of, cents_to_value, competition_rank, half_up_cents, half_up_cents_of_mean
 
 
 def rollup_label(methodology: Methodology) -> str:
@@ -27,10 +29,22 @@ def _rollup_weight(methodology: Methodology) -> pl.Expr:
     return pl.lit(1, dtype=pl.Int64)
 
 
-def _rolled(methodology: Methodology) -> list[pl.Expr]:
+def _rolled(methodology: Methodology, *, grouped: bool = True) -> list[pl.Expr]:
     """Aggregations giving the exact roll-up numerator and denominator over scored units."""
     scored = pl.col("ipp_num").is_not_null()
     weight = pl.when(scored).then(_rollup_weight(methodology)).otherwise(0)
+    if methodology.f03_enabled:  # one denominator per unit: the exact parts, for half_up_cents_of_mean
+        def parts(values: pl.Expr, name: str) -> pl.Expr:
+            kept = values.filter(scored)
+            return (kept if grouped else kept.implode()).alias(name)
+
+        return [
+            pl.len().cast(pl.Int64).alias("n_units"),
+            scored.sum().cast(pl.Int64).alias("n_units_scored"),
+            parts(pl.col("ipp_num").cast(pl.Int128), "rollup_nums"),
+            parts(pl.col("ipp_den").cast(pl.Int128), "rollup_dens"),
+            parts(weight.cast(pl.Int64), "rollup_weights"),
+        ]
     return [
         pl.len().cast(pl.Int64).alias("n_units"),
         scored.sum().cast(pl.Int64).alias("n_units_scored"),
@@ -39,7 +53,13 @@ def _rolled(methodology: Methodology) -> list[pl.Expr]:
     ]
 
 
+_F03_PARTS = ("rollup_nums", "rollup_dens", "rollup_weights")
+
+
 def _rolled_ipp(methodology: Methodology) -> dict[str, pl.Expr]:
+    if methodology.f03_enabled:
+        parts = pl.struct(nums=pl.col("rollup_nums"), dens=pl.col("rollup_dens"), weights=pl.col("rollup_weights"))
+        return {"ipp_cents": parts.map_batches(half_up_cents_of_mean, return_dtype=pl.Int64)}
     cents = pl.when(pl.col("rollup_den") > 0).then(half_up_cents(pl.col("rollup_num"), pl.col("rollup_den")))
     return {"ipp_cents": cents}
 
@@ -88,7 +108,7 @@ def region_scores(units: pl.LazyFrame, regions: pl.LazyFrame, methodology: Metho
         )
         .with_columns(category=rank_category(pl.col("level")))
         .with_columns(rank=competition_rank(pl.col("ipp_cents")).over("category"))
-        .drop("ikm_nums", "ikm_dens")
+        .drop("ikm_nums", "ikm_dens", *_F03_PARTS if methodology.f03_enabled else ())
         .sort("region_code")
     )
 
@@ -111,7 +131,7 @@ def national_scores(units: pl.LazyFrame, methodology: Methodology) -> pl.LazyFra
     """One row for the cycle: national IPP and IKM over all units' exact values (each rounded once), counts."""
     return (
         skm_scores.with_ikm_parts(units).select(
-            *_rolled(methodology),
+            *_rolled(methodology, grouped=False),
             pl.col("region_code").n_unique().cast(pl.Int64).alias("n_regions"),
             predicate_counts_json(methodology).alias("predicate_counts"),
             *skm_scores.rolled_ikm(grouped=False),
@@ -125,5 +145,5 @@ def national_scores(units: pl.LazyFrame, methodology: Methodology) -> pl.LazyFra
             ikm=cents_to_value(pl.col("ikm_cents")),
             rollup_method=pl.lit(rollup_label(methodology)),
         )
-        .drop("ikm_nums", "ikm_dens")
+        .drop("ikm_nums", "ikm_dens", *_F03_PARTS if methodology.f03_enabled else ())
     )

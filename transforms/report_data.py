@@ -20,6 +20,7 @@ from transforms.rounding import (
     cents_to_value,
     competition_rank,
     half_up_cents,
+    half_up_cents_of_mean,
     nearest_integer,
     published_cents,
 )
@@ -85,6 +86,8 @@ def rollup(units: pl.LazyFrame, by: list[str], methodology: Methodology) -> pl.L
     else:
         weight = pl.lit(1, dtype=pl.Int64)
     scored = pl.col("ipp_exact").is_not_null()
+    if methodology.f03_enabled:
+        return _blended_rollup(units, by, weight, methodology)
     counted = pl.when(scored).then(weight).otherwise(0).cast(pl.Int128)
     return (
         units.with_columns(_num=ipp_numerator(methodology))
@@ -98,6 +101,38 @@ def rollup(units: pl.LazyFrame, by: list[str], methodology: Methodology) -> pl.L
         .with_columns(ipp_cents=pl.when(pl.col("_den") > 0).then(half_up_cents(pl.col("_num"), pl.col("_den"))))
         .with_columns(ipp=cents_to_value(pl.col("ipp_cents")), **_predicate_columns(pl.col("ipp_cents"), methodology))
         .drop("_num", "_den")
+    )
+
+
+def _blended_rollup(units: pl.LazyFrame, by: list[str], weight: pl.Expr, methodology: Methodology) -> pl.LazyFrame:
+    """`rollup` in a cycle blending F-03: each unit's exact blend rebuilt from its published integers.
+
+    N from `ipp_f02_exact` as `ipp_numerator` does, S = `f03_sum` and n = `n_f03_answers`; the blend is
+    then `f03_scores`' fraction (F-02 alone when n = 0 under `f02_only`), averaged exactly and rounded once.
+    """
+    f02_weight, f03_weight = methodology.f03_weights
+    dp = ipp_denominator(methodology)
+    scored = pl.col("ipp_exact").is_not_null()
+    f02 = nearest_integer(pl.col("ipp_f02_exact") * dp).cast(pl.Int128)
+    n, s = pl.col("n_f03_answers").cast(pl.Int128), pl.col("f03_sum").cast(pl.Int128)
+    answered = pl.col("n_f03_answers") > 0
+    parts = pl.struct(nums=pl.col("_nums"), dens=pl.col("_dens"), weights=pl.col("_weights"))
+    return (
+        units.with_columns(
+            _num=pl.when(answered).then(f02_weight * f02 * n + f03_weight * s * dp).otherwise(f02),
+            _den=pl.when(answered).then(100 * dp * n).otherwise(pl.lit(dp, dtype=pl.Int128)),
+        )
+        .group_by(by)
+        .agg(
+            n_units=pl.len().cast(pl.Int64),
+            n_units_scored=scored.sum().cast(pl.Int64),
+            _nums=pl.col("_num").filter(scored),
+            _dens=pl.col("_den").filter(scored),
+            _weights=(scored.cast(pl.Int64) * weight).filter(scored),
+        )
+        .with_columns(ipp_cents=parts.map_batches(half_up_cents_of_mean, return_dtype=pl.Int64))
+        .with_columns(ipp=cents_to_value(pl.col("ipp_cents")), **_predicate_columns(pl.col("ipp_cents"), methodology))
+        .drop("_nums", "_dens", "_weights")
     )
 
 

@@ -608,7 +608,10 @@ def cycle_robustness(inputs: CycleInputs, scored: dict[str, pl.DataFrame],
                      methodology: Methodology) -> dict[str, pl.DataFrame]:
     """The release's `unit_robustness` and `region_robustness` from its inputs and its scored tables."""
     units = scored["unit_scores"]
-    if methodology.robustness is None or units.filter(pl.col("status") == STATUS_SCORED).is_empty():
+    # The engine draws F-02 alone: under an F-03 blend its IPPs would not be the published ones, so a
+    # blending cycle publishes no robustness rows (never probabilities of other numbers; README known gaps).
+    if methodology.robustness is None or methodology.f03_enabled or \
+            units.filter(pl.col("status") == STATUS_SCORED).is_empty():
         tables = empty_tables()
     else:
         tables = robustness(units, scored["region_scores"],

@@ -7,6 +7,7 @@ hundredths with `>=` lower bounds, which closes the published gaps (4.50 | 4.51)
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from fractions import Fraction
 
@@ -109,6 +110,44 @@ def exact_cents(parts: pl.Series) -> pl.Series:
         total = sum((Fraction(n, d) for n, d in zip(row["nums"], row["dens"], strict=True) if d), Fraction(0))
         value = total * Fraction(row["fnum"], row["fden"]) * CENTS
         out.append(int((value * 2 + 1) // 2))
+    return pl.Series(parts.name, out, dtype=pl.Int64)
+
+
+def fraction_sum(terms: list[tuple[int, int]]) -> tuple[int, int]:
+    """Σ num/den of (num, den) pairs with den > 0, exactly, as (num, den) (not reduced).
+
+    Summed pairwise (a balanced tree), so each addition works on numbers of the size of its subtree:
+    30,000 terms with distinct denominators take ~0.1 s, against ~2 s one by one.
+    """
+    pairs = terms or [(0, 1)]
+    while len(pairs) > 1:
+        paired = []
+        for (a, b), (c, d) in zip(pairs[0::2], pairs[1::2], strict=False):
+            g = math.gcd(b, d)
+            paired.append((a * (d // g) + c * (b // g), b // g * d))
+        if len(pairs) % 2:
+            paired.append(pairs[-1])
+        pairs = paired
+    return pairs[0]
+
+
+def half_up_cents_of_mean(parts: pl.Series) -> pl.Series:
+    """Half-up hundredths of Σ w·num/den / Σ w for struct rows {nums, dens, weights} (lists), exactly.
+
+    The roll-up of units whose exact values have different denominators (the F-03 blend): Python
+    integers on the already aggregated rows (one per body, one for the nation), never a float mean.
+    Null where Σ w is 0.
+    """
+    out: list[int | None] = []
+    for row in parts.to_list():
+        weights = row["weights"] or []
+        total_weight = sum(weights)
+        if total_weight <= 0:
+            out.append(None)
+            continue
+        num, den = fraction_sum([(w * n, d) for n, d, w in zip(row["nums"], row["dens"], weights, strict=True)
+                                 if w])
+        out.append((num * 2 * CENTS + den * total_weight) // (2 * den * total_weight))
     return pl.Series(parts.name, out, dtype=pl.Int64)
 
 

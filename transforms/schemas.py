@@ -32,6 +32,9 @@ class Column:
     required: bool = True
     nullable: bool = False
     description: str = ""
+    only_with: str = ""
+    """Output columns: published only when the cycle's methodology turns this on (`f03`); absent otherwise,
+    so the table of a cycle without it keeps its earlier bytes."""
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,8 @@ class TableSpec:
 
 
 def _c(name: str, dtype: pl.DataType | type[pl.DataType], description: str, *, required: bool = True,
-       nullable: bool = False) -> Column:
-    return Column(name, dtype, required, nullable, description)
+       nullable: bool = False, only_with: str = "") -> Column:
+    return Column(name, dtype, required, nullable, description, only_with)
 
 
 # ---------------------------------------------------------------- input tables (submissions)
@@ -97,12 +100,22 @@ def skm_spec(elements: list[str]) -> TableSpec:
     ), description="Satisfaction survey SKM (optional)")
 
 
-INPUT_TABLES = ("units", "evaluations", "skm_responses")
+F03_RESPONSES = TableSpec("f03_responses", (
+    _c("unit_id", pl.String, "Unit the respondent was served by"),
+    _c("respondent_id", pl.String, "Respondent (citizen) of the form"),
+    _c("item", pl.String, "The form's item (question) code; one answer per respondent and item"),
+    _c("score", pl.Int64, "Integer answer on the cycle's score range (0-5)"),
+), description="Citizen form F-03 (optional; used only when the cycle's methodology turns [f03] on)")
+
+F03_TABLE = F03_RESPONSES.name
+
+INPUT_TABLES = ("units", "evaluations", "skm_responses", F03_TABLE)
 REQUIRED_TABLES = ("units", "evaluations")
 
 
 def input_specs(elements: list[str]) -> dict[str, TableSpec]:
-    return {"units": UNITS, "evaluations": EVALUATIONS, "skm_responses": skm_spec(elements)}
+    return {"units": UNITS, "evaluations": EVALUATIONS, "skm_responses": skm_spec(elements),
+            F03_TABLE: F03_RESPONSES}
 
 
 # ---------------------------------------------------------------- output tables (warehouse)
@@ -114,12 +127,24 @@ UNIT_SCORES = TableSpec("unit_scores", (
     _c("unit_id", pl.String, "Unit id as submitted"),
     _c("unit_name", pl.String, "Unit name"),
     _c("unit_type", pl.String, "Unit type"),
-    _c("status", pl.String, "scored, or why there is no score (incomplete)"),
-    _c("ipp", pl.Float64, "IPP 0-5, rounded half-up to 2 decimals", nullable=True),
+    _c("status", pl.String, "scored, or why there is no score (incomplete, too_many_evaluators; no_f03 in a cycle "
+       "blending F-03 whose unit has no F-03 answer)"),
+    _c("ipp", pl.Float64, "IPP 0-5, rounded half-up to 2 decimals (the F-02/F-03 blend when the cycle turns F-03 "
+       "on)", nullable=True),
     _c("ipp_exact", pl.Float64, "IPP before rounding (for audit; exact rational as float)", nullable=True),
     _c("predicate", pl.String, "Predicate code A..F", nullable=True),
     _c("predicate_label", pl.String, "Predicate label", nullable=True),
     _c("zone", pl.String, "Zone hijau/kuning/merah", nullable=True),
+    _c("ipp_f02", pl.Float64, "F-03 cycles only: the IPP of the evaluator form F-02 alone, rounded half-up to 2 "
+       "decimals", nullable=True, only_with="f03"),
+    _c("ipp_f02_exact", pl.Float64, "F-03 cycles only: the F-02 IPP before rounding (exact rational as float)",
+       nullable=True, only_with="f03"),
+    _c("f03", pl.Float64, "F-03 cycles only: the unit's citizen form mean (sum of answers / their count), rounded "
+       "half-up to 2 decimals; null without answers", nullable=True, only_with="f03"),
+    _c("f03_sum", pl.Int64, "F-03 cycles only: sum of the unit's F-03 answers", only_with="f03"),
+    _c("n_f03_answers", pl.Int64, "F-03 cycles only: the unit's F-03 answers counted (0: none, see status no_f03)",
+       only_with="f03"),
+    _c("n_f03_respondents", pl.Int64, "F-03 cycles only: respondents who gave them", only_with="f03"),
     _c("ikm", pl.Float64, "Survey IKM 25-100, rounded half-up to 2 decimals", nullable=True),
     _c("ikm_mutu", pl.String, "IKM mutu A-D", nullable=True),
     _c("n_respondents", pl.Int64, "Survey respondents counted"),
@@ -322,13 +347,19 @@ def empty_issues() -> pl.DataFrame:
     return pl.DataFrame(schema=ISSUE_SCHEMA)
 
 
+def present_columns(names: list[str], spec: TableSpec) -> list[Column]:
+    """The spec's columns a frame publishes: all, but the `only_with` ones it does not carry."""
+    return [c for c in spec.columns if not c.only_with or c.name in names]
+
+
 def conform(frame: pl.DataFrame, spec: TableSpec) -> pl.DataFrame:
     """Select and cast a frame to a declared output schema; missing or null-violating columns raise."""
-    missing = [n for n in spec.names if n not in frame.columns]
+    columns = present_columns(frame.columns, spec)
+    missing = [c.name for c in spec.columns if c.name not in frame.columns and not c.only_with]
     if missing:
         raise ValueError(f"{spec.name}: columns missing {missing}")
-    out = frame.select([pl.col(c.name).cast(c.dtype) for c in spec.columns])
-    for c in spec.columns:
+    out = frame.select([pl.col(c.name).cast(c.dtype) for c in columns])
+    for c in columns:
         if not c.nullable and out.height and out[c.name].null_count():
             raise ValueError(f"{spec.name}.{c.name}: {out[c.name].null_count()} nulls in a non-null column")
     return out

@@ -94,7 +94,26 @@ def good_bundle(m: Methodology) -> Bundle:
                    for j, e in enumerate(survey.element_codes)},
             })
     skm = typed("skm_responses", responses, m, row_numbers=[2 + 2 * n for n in range(len(responses))])
-    return {"units": units, "evaluations": evaluations, "skm_responses": skm}
+    span = m.score_max - m.score_min + 1
+    answers_f03 = [{"unit_id": unit, "respondent_id": f"W{k + 1}", "item": item,
+                    "score": m.score_min + (k + len(item)) % span}
+                   for unit, count in F03_RESPONDENTS.items() for k in range(count) for item in F03_ITEMS]
+    f03 = typed("f03_responses", answers_f03, m, row_numbers=list(range(2, 2 + len(answers_f03))))
+    return {"units": units, "evaluations": evaluations, "skm_responses": skm, "f03_responses": f03}
+
+
+F03_RESPONDENTS = {"U1": 4, "U2": 3, "U3": 1}  # 24 rows of 3 items: two bad ones stay within 10 %
+F03_ITEMS = ("q1", "q22", "q333")
+
+
+def f03_row(unit: str, k: int, item: str) -> int:
+    """The `_row` of a unit's k-th F-03 respondent's (0-based) answer to an item in the good bundle."""
+    before = 0
+    for name, count in F03_RESPONDENTS.items():
+        if name == unit:
+            return 2 + (before + k) * len(F03_ITEMS) + F03_ITEMS.index(item)
+        before += count
+    raise KeyError(unit)
 
 
 def eval_row(m: Methodology, unit: str, code: str) -> int:
@@ -260,6 +279,24 @@ CASES: dict[str, tuple[Mutation, Callable[[Methodology], set[IssueKey]] | None]]
              lambda m: m.survey.window_end + timedelta(days=1)),
         lambda m: {("skm_responses", skm_row("U2", 2), "survey_date",
                     (m.survey.window_end + timedelta(days=1)).isoformat(), "survey_window", "row")}),
+    "f03_responses/required_column/": (
+        drop("f03_responses", "item"),
+        lambda m: {("f03_responses", None, "item", None, "required_column", "critical")}),
+    **{f"f03_responses/not_null/{column}": (
+        cell("f03_responses", lambda m: f03_row("U2", 1, "q1"), column, lambda m: None),
+        lambda m, column=column: {("f03_responses", f03_row("U2", 1, "q1"), column, None, "not_null", "row")})
+       for column in ("unit_id", "respondent_id", "item", "score")},
+    "f03_responses/f03_score_range/score": (
+        cell("f03_responses", lambda m: f03_row("U1", 2, "q22"), "score", lambda m: m.score_max + 1),
+        lambda m: {("f03_responses", f03_row("U1", 2, "q22"), "score", str(m.score_max + 1), "f03_score_range",
+                    "row")}),
+    "f03_responses/unit_known/unit_id": (
+        cell("f03_responses", lambda m: f03_row("U3", 0, "q333"), "unit_id", lambda m: "U99"),
+        lambda m: {("f03_responses", f03_row("U3", 0, "q333"), "unit_id", "U99", "unit_known", "row")}),
+    "f03_responses/unique_f03_answer/unit_id,respondent_id,item": (
+        cell("f03_responses", lambda m: f03_row("U1", 0, "q22"), "item", lambda m: "q1"),
+        lambda m: {("f03_responses", row, "unit_id, respondent_id, item", "U1 / W1 / q1", "unique_f03_answer", "row")
+                   for row in (f03_row("U1", 0, "q1"), f03_row("U1", 0, "q22"))}),
     **{f"skm_responses/answer_range/{e.code}": _answer_case(e.code)
        for e in load_methodology("2024").survey.elements},
 }
@@ -675,7 +712,7 @@ def test_many_bundles_in_one_call_give_what_each_gives_alone(methodology_2024: M
     assert together[1].issues.filter(pl.col("severity") != "warning").is_empty()
     unknown = together[2].issues.filter(pl.col("rule") == "unit_known")
     assert unknown.height == good["evaluations"].filter(pl.col("unit_id") != "U1").height + sum(
-        n for u, n in RESPONDENTS.items() if u != "U1")
+        n for u, n in RESPONDENTS.items() if u != "U1") + good["f03_responses"].filter(pl.col("unit_id") != "U1").height
 
 
 def test_suites_split_by_column_give_what_the_whole_suite_gives(methodology_2024: Methodology) -> None:

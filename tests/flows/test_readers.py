@@ -547,3 +547,32 @@ def test_excel_sheets_read_in_this_process_when_the_setting_says_so(tmp_path: Pa
     monkeypatch.setenv("PEKPPP_XLSX_READER_CHILD", "0")
     assert read_raw(path, "units").equals(in_child)
     assert in_child.select("unit_id", "unit_name").rows() == [("01", "Dinas")]
+
+
+F03_CSV = "unit_id,respondent_id,item,score\n01,W1,q1,4\n01,W1,q2,5\n02,W2,q1,3\n"
+
+
+def test_f03_table_is_read_and_typed_when_the_cycle_blends_it(tmp_path: Path, methodology_2024: Methodology) -> None:
+    """`[f03] enabled = true`: f03_responses is read like any optional table, typed by its spec."""
+    blended = dataclasses.replace(methodology_2024, f03_enabled=True, f03_without="not_scored")
+    read = read_bundle(bundle(tmp_path / "b", f03_responses__csv=F03_CSV), blended, REGION)
+    assert not read.rejected and read.issues.is_empty()
+    f03 = read.tables["f03_responses"]
+    assert f03.select("unit_id", "respondent_id", "item", "score").rows() == [
+        ("01", "W1", "q1", 4), ("01", "W1", "q2", 5), ("02", "W2", "q1", 3)]
+    assert f03.schema["score"] == pl.Int64
+
+
+@pytest.mark.parametrize("files", [{"f03_responses__csv": F03_CSV},
+                                   {"f03_responses__csv": F03_CSV, "F03_Responses__xlsx": b"junk"},
+                                   {"f03_responses__rar": b"junk"}])
+def test_f03_table_of_a_cycle_without_f03_is_set_aside_with_one_warning(
+        tmp_path: Path, methodology_2024: Methodology, files: dict[str, str | bytes]) -> None:
+    """F-03 off (2024 as shipped): the table is not read and never rejects the bundle (not even two files or an
+    unsupported format of it); one warning `f03_not_used` names the file(s)."""
+    read = read_bundle(bundle(tmp_path / "b", **files), methodology_2024, REGION)
+    assert not read.rejected and "f03_responses" not in read.tables
+    assert read.issues["rule"].to_list() == ["f03_not_used"]
+    assert read.issues["severity"].to_list() == ["warning"]
+    assert read.issues["table"].to_list() == ["f03_responses"]
+    assert "does not use" in read.issues["message"][0]

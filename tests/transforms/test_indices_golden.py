@@ -222,9 +222,9 @@ def test_cents_text_keeps_two_decimals(cents: int, text: str) -> None:
     assert pl.select(cents_text(pl.lit(cents))).item() == text
 
 
-def test_a_methodology_asking_for_the_f03_blend_is_refused_not_ignored() -> None:
-    """No F-03 input table exists yet: scoring F-02 alone under a cycle that asks for the blend would
-    publish wrong IPPs, so loading such a methodology fails with one clear line."""
+def test_a_methodology_asking_for_the_f03_blend_is_accepted_with_its_rule() -> None:
+    """`[f03] enabled = true` turns the blend on (tests/transforms/test_f03_blend.py computes it); it needs
+    `without_f03`, what a unit with no F-03 answer gets, so that choice is never a silent default."""
     import tomllib
 
     from flows.settings import methodology_path
@@ -233,5 +233,14 @@ def test_a_methodology_asking_for_the_f03_blend_is_refused_not_ignored() -> None
     raw = tomllib.loads(methodology_path("2024").read_text(encoding="utf-8"))
     assert parse_methodology(raw, cycle="2024").f03_enabled is False
     raw["f03"]["enabled"] = True
-    with pytest.raises(MethodologyError, match=r"\[f03\] enabled = true.*no F-03 input table"):
+    with pytest.raises(MethodologyError, match=r"\[f03\] enabled = true needs without_f03"):
+        parse_methodology(raw, cycle="2024", source="2024.toml")
+    raw["f03"]["without_f03"] = "sometimes"
+    with pytest.raises(MethodologyError, match=r"without_f03 'sometimes' is not one of not_scored, f02_only"):
+        parse_methodology(raw, cycle="2024", source="2024.toml")
+    raw["f03"]["without_f03"] = "not_scored"
+    blended = parse_methodology(raw, cycle="2024", source="2024.toml")
+    assert (blended.f03_enabled, blended.f03_weights, blended.f03_without) == (True, (75, 25), "not_scored")
+    raw["scores"]["max_evaluators"] = 30  # lcm(1..30) is 2.3e12: the exact blend could pass Int128
+    with pytest.raises(MethodologyError, match=r"exact blend needs .* within Int128"):
         parse_methodology(raw, cycle="2024", source="2024.toml")
