@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 # (PREFECT_DEFAULTS), applied by the CLI, the tests and the benchmark.
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: setup uv demo test test-server lint bench bench-quick warehouse-db reference clean
+.PHONY: setup uv demo test test-fast test-server lint bench bench-quick warehouse-db reference clean
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
@@ -30,6 +30,12 @@ test: setup
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen lint-imports
 	$(UV) run --frozen pytest
+
+# The quick lane (under 3 minutes here): no real flow runs, SIGKILL loops, servers or browser.
+test-fast: setup
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen lint-imports
+	$(UV) run --frozen pytest -m "not slow and not server"
 
 test-server: setup
 	$(UV) run --frozen pytest -m server

@@ -687,6 +687,7 @@ def test_no_great_expectations_state_is_written_into_the_repository() -> None:
 # ---------------------------------------------------------------- many bundles in one call
 
 
+@pytest.mark.slow
 def test_many_bundles_in_one_call_give_what_each_gives_alone(methodology_2024: Methodology) -> None:
     """Every failing case of the suites, plus good bundles of two regions with the same unit ids,
     validated in one `validate_bundles` call: each bundle's verdict equals validating it alone, so a
@@ -715,6 +716,7 @@ def test_many_bundles_in_one_call_give_what_each_gives_alone(methodology_2024: M
         n for u, n in RESPONDENTS.items() if u != "U1") + good["f03_responses"].filter(pl.col("unit_id") != "U1").height
 
 
+@pytest.mark.slow
 def test_suites_split_by_column_give_what_the_whole_suite_gives(methodology_2024: Methodology) -> None:
     """The runner validates each suite in parts, each on a frame of only its columns (GE's pandas engine
     copies the whole frame per column rule); the whole suite in one call, as kept for Data Docs, must

@@ -148,6 +148,7 @@ def test_console_script_runs_from_any_directory(tmp_path: Path) -> None:
     assert tmp_path != PROJECT_ROOT
 
 
+@pytest.mark.slow
 def test_run_in_a_new_process_on_local_mode(landing: Path, tmp_path: Path) -> None:
     """`pekppp run` as cron starts it: its own Prefect server (started while the flows and GE are
     imported), the nightly flow recorded on that server, a release published, the summary printed, and

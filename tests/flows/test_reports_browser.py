@@ -17,8 +17,9 @@ from flows import reports
 from flows.settings import Places
 from tests.flows.test_reports import build_cycle, bundles_2023, bundles_2024
 
-pytestmark = pytest.mark.skipif(reports.find_browser() is None,
-                                reason="no Chromium on PATH (install with: apt-get install -y chromium)")
+pytestmark = [pytest.mark.slow,  # Chromium starts per page
+              pytest.mark.skipif(reports.find_browser() is None,
+                                 reason="no Chromium on PATH (install with: apt-get install -y chromium)")]
 
 
 @pytest.fixture(scope="module")
