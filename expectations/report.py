@@ -15,13 +15,13 @@ so offline they render unstyled and empty; these pages hold every problem withou
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
+from documents.kit import h
 from expectations.runner import SEVERITIES, SEVERITY_CRITICAL, SEVERITY_ROW, SEVERITY_WARNING
 from transforms.messages import DEFAULT_LANGUAGE, rule_text
 from transforms.schemas import INPUT_TABLES
@@ -467,29 +467,25 @@ footer { margin-top: 32px; color: var(--muted); font-size: 13px; }
 """
 
 
-def _e(text: Any) -> str:
-    return html.escape("" if text is None else str(text), quote=True)
-
-
 def _html_group(group: IssueGroup, lang: str = DEFAULT_LANGUAGE) -> str:
     examples = "".join(
-        f"<tr><td>{_e(_row_text(x.row))}</td><td><code>{_e(x.column or _NO_ROW)}</code></td>"
-        f"<td class=value>{_e(_value_text(x.value))}</td></tr>"
+        f"<tr><td>{h(_row_text(x.row))}</td><td><code>{h(x.column or _NO_ROW)}</code></td>"
+        f"<td class=value>{h(_value_text(x.value))}</td></tr>"
         for x in group.examples)
     more = (f"<p class=more>… dan {group.count - len(group.examples)} lagi (and more).</p>"
             if group.examples and group.count > len(group.examples) else "")
     table = ("<table><colgroup><col class=c-row><col class=c-column><col></colgroup><thead><tr>"
              "<th>Baris (row)</th><th>Kolom (column)</th><th>Nilai (value)</th>"
              f"</tr></thead><tbody>{examples}</tbody></table>" if examples else "")
-    all_rows = (f"<p class=all-rows>Semua baris (all rows): {_e(_all_rows_text(group))}</p>"
+    all_rows = (f"<p class=all-rows>Semua baris (all rows): {h(_all_rows_text(group))}</p>"
                 if group.rows and group.count > 1 else "")
     first, beside = _group_texts(group, lang)
     return (
-        f'<section class="group {_e(group.severity)}">'
-        f"<h3><span>{_e(_where(group))}</span><span class=count>{_e(_count_text(group))}</span></h3>"
-        f"<p class=rule>aturan (rule) <code>{_e(group.rule)}</code></p>"
-        f"<p class=message>{_e(first)}</p>"
-        + (f'<p class=message-en lang=en>EN: {_e(beside)}</p>' if beside else "")
+        f'<section class="group {h(group.severity)}">'
+        f"<h3><span>{h(_where(group))}</span><span class=count>{h(_count_text(group))}</span></h3>"
+        f"<p class=rule>aturan (rule) <code>{h(group.rule)}</code></p>"
+        f"<p class=message>{h(first)}</p>"
+        + (f'<p class=message-en lang=en>EN: {h(beside)}</p>' if beside else "")
         + f"{table}{more}{all_rows}</section>"
     )
 
@@ -501,10 +497,10 @@ def bundle_report_html(issues: pl.DataFrame, *, cycle: str, region_code: str, re
     """The report as one self-contained, printable HTML page (inline CSS, no script, no network)."""
     counts = counts or issue_counts(issues)
     head = headline(status, counts, cycle=cycle)
-    facts = "".join(f"<dt>{_e(label)}</dt><dd>{_e(value)}</dd>"
+    facts = "".join(f"<dt>{h(label)}</dt><dd>{h(value)}</dd>"
                     for label, value in _facts(cycle, region_code, region_name, bundle, submission_id, status))
-    reason_html = f"<p><b>Alasan (reason):</b> {_e(_one_line(reason))}</p>" if reason else ""
-    count_items = "".join(f"<li><b>{n}</b> {_e(label)}</li>" for n, label in (
+    reason_html = f"<p><b>Alasan (reason):</b> {h(_one_line(reason))}</p>" if reason else ""
+    count_items = "".join(f"<li><b>{n}</b> {h(label)}</li>" for n, label in (
         (counts.critical, "critical"), (counts.row, f"row problems in {_plural(counts.rows_set_aside, 'row')}"),
         (counts.warning, "warnings")))
     body: list[str] = []
@@ -513,7 +509,7 @@ def bundle_report_html(issues: pl.DataFrame, *, cycle: str, region_code: str, re
         if group.severity != current:
             current = group.severity
             title, gloss = _severity_title(current, status)
-            body.append(f'<h2 class="{_e(current)}">{_e(title)} <small>{_e(gloss)}</small></h2>')
+            body.append(f'<h2 class="{h(current)}">{h(title)} <small>{h(gloss)}</small></h2>')
         body.append(_html_group(group, lang))
     if not body:
         body.append("<p class=none>Tidak ada masalah pada kiriman ini (no problems were found).</p>")
@@ -521,12 +517,12 @@ def bundle_report_html(issues: pl.DataFrame, *, cycle: str, region_code: str, re
     step, step_en = _next_steps(status, counts, cycle, lang)
     return (
         "<!DOCTYPE html>\n"
-        f'<html lang="{_e(lang)}"><head><meta charset="utf-8">'
+        f'<html lang="{h(lang)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
-        f'<div class="verdict {_e(head.tone)}"><p class=kicker>Laporan validasi kiriman · PEKPPP {_e(cycle)}</p>'
-        f"<h1>{_e(head.title)}</h1><p><b>Langkah berikut (next step):</b> {_e(step)}</p>"
-        + (f'<p class=message-en lang=en>EN: {_e(step_en)}</p>' if step_en else "")
+        f"<title>{h(title)}</title><style>{_CSS}</style></head><body><main>"
+        f'<div class="verdict {h(head.tone)}"><p class=kicker>Laporan validasi kiriman · PEKPPP {h(cycle)}</p>'
+        f"<h1>{h(head.title)}</h1><p><b>Langkah berikut (next step):</b> {h(step)}</p>"
+        + (f'<p class=message-en lang=en>EN: {h(step_en)}</p>' if step_en else "")
         + f"{reason_html}</div>"
         f"<dl class=facts>{facts}</dl><ul class=counts>{count_items}</ul>"
         + "".join(body)

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from flows.reports import Html, NoReleaseError, empty, h, join, number, paragraph, read_table, section, table
+from documents.kit import Html, empty, h, join, number, paragraph, section, table
+from flows.reports import NoReleaseError, read_table
 from flows.settings import Places
 from transforms import robustness_views
 

@@ -18,20 +18,17 @@ from pathlib import Path
 
 import polars as pl
 
+from documents.kit import Html, h, page, when
 from flows.reports import (
     ROSTER_COLUMNS,
-    Html,
     Published,
     ReportError,
-    h,
     left_out_block,
-    page,
     print_pdf,
     provisional_mark,
     read_published,
     roster_blocks,
     signature_block,
-    when,
 )
 from flows.robustness_pages import read_robustness
 from flows.settings import Places, Signatory, load_methodology, regions_reference, signatory

@@ -1,0 +1,1 @@
+"""Documents people read, as pure functions returning text (see kit.py)."""
