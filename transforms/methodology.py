@@ -11,7 +11,7 @@ The code holds no figure of the methodology, not even as a default.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -157,7 +157,6 @@ class Methodology:
     """With F-03 on: a unit with no F-03 answer is not scored (status no_f03) or keeps its F-02 IPP."""
     sha256: str = ""
     source: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def is_open(self) -> bool:
