@@ -39,7 +39,7 @@ def answers(unit: str, scores: list[int]) -> list[dict[str, object]]:
 
 def responses() -> pl.LazyFrame:
     """G: 5 answers summing 17 (3.40); F: 50 answers summing 201 (4.02); I: some answers; N: none."""
-    rows = answers("G", [4, 4, 3, 3, 3]) + answers("F", [4] * 49 + [5]) + answers("I", [5, 5])
+    rows = [*answers("G", [4, 4, 3, 3, 3]), *answers("F", [4] * 49 + [5]), *answers("I", [5, 5])]
     return pl.LazyFrame(rows, schema={"region_code": pl.String, "unit_id": pl.String, "respondent_id": pl.String,
                                       "score": pl.Int64})
 
@@ -51,8 +51,8 @@ def blended(m: Methodology) -> dict[str, dict]:
 
 def test_f03_totals_sum_count_and_respondents() -> None:
     """Null answers are no answers; respondents are counted once each (R0, R1, R2 for G's 5 answers)."""
-    rows = pl.LazyFrame(answers("G", [4, 4, 3, 3, 3]) + [{"region_code": "35.78", "unit_id": "G",
-                                                         "respondent_id": "R9", "score": None}])
+    blank = {"region_code": "35.78", "unit_id": "G", "respondent_id": "R9", "score": None}
+    rows = pl.LazyFrame([*answers("G", [4, 4, 3, 3, 3]), blank])
     row = f03_scores.f03_totals(rows).collect().row(0, named=True)
     assert (row["f03_sum"], row["n_f03_answers"], row["n_f03_respondents"]) == (17, 5, 3)
 

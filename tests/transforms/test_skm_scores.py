@@ -120,7 +120,8 @@ def test_required_sample_takes_the_next_larger_population(methodology_2024: Meth
     nothing required."""
     users = {"a": 51, "b": 221, "c": 301, "d": 2001, "e": 100, "f": 2_000_000, "g": 5, "h": None}
     units = pl.LazyFrame({"region_code": ["35.78"] * len(users), "unit_id": list(users),
-                          "annual_service_users": list(users.values())}, schema_overrides={"annual_service_users": pl.Int64})
+                          "annual_service_users": list(users.values())},
+                         schema_overrides={"annual_service_users": pl.Int64})
     out = skm_scores.required_sample(units, methodology_2024).collect()
     required = dict(zip(out["unit_id"], out["sample_required"], strict=True))
     assert required == {"a": 48, "b": 144, "c": 175, "d": 327, "e": 80, "f": 384, "g": 5, "h": None}
