@@ -46,6 +46,8 @@ RULE_TEXT_ID: Mapping[str, str] = {
     "mixed_encoding": "Berkas {value} mencampur pengodean karakter. Simpan ulang sebagai UTF-8 (CSV UTF-8).",
     "type": "Nilai {value} di kolom {column} tidak dapat dibaca sebagai jenis datanya (angka, tanggal "
             "YYYY-MM-DD atau teks). Perbaiki selnya.",
+    "extra_fields": "Baris ini memiliki lebih banyak sel daripada baris judul tabel {table} (mis. koma atau titik koma "
+                    "tambahan). Perbaiki barisnya agar jumlah selnya sama dengan jumlah kolom.",
     "not_null": "Kolom {column} kosong padahal wajib diisi. Isi selnya, atau hapus barisnya bila bukan data "
                 "sebenarnya.",
     "symlink": _UNSAFE_ENTRY, "hard_link": _UNSAFE_ENTRY, "special_file": _UNSAFE_ENTRY,
