@@ -5,7 +5,7 @@
 - `nightly-incremental`: a fresh process running `nightly` after one new bundle landed (as a cron job would);
 - `limit`: bare Polars, lazy: read the same CSV files, unit IPP and IKM, one Parquet file;
 - `pandas`: the same in plain pandas, as someone without this project would write it;
-- `validate-speed`: `expectations.runner.validate_speed` on a survey table of the national size.
+- `validate-speed`: `tests.benchmarks.ge_speed.validate_speed` on a survey table of the national size.
 
 Stage times come from wrapping the pipeline's own functions where they are looked up (module globals),
 so no pipeline file is edited and the flow runs unchanged. Each child writes one JSON result.
@@ -509,8 +509,8 @@ def run_pandas(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_validate_speed(args: argparse.Namespace) -> dict[str, Any]:
-    from expectations.runner import validate_speed
     from flows.settings import load_methodology
+    from tests.benchmarks.ge_speed import validate_speed
 
     report = validate_speed(args.rows, load_methodology(CYCLE))
     return {"rows": report.rows, "seconds": report.seconds, "rows_per_s": report.rows_per_second,

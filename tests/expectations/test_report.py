@@ -24,6 +24,7 @@ from expectations.report import (
     issue_groups,
 )
 from expectations.runner import Validation
+from tests.benchmarks import ge_speed
 from transforms.methodology import Methodology
 from transforms.schemas import ISSUE_SCHEMA
 
@@ -199,8 +200,8 @@ def test_importing_the_report_module_does_not_import_great_expectations() -> Non
 def kept(methodology_2024: Methodology) -> tuple[dict[str, pl.DataFrame], Validation]:
     """A small synthetic bundle with failing rows, validated once with GE's results kept."""
     runner.warm_up()
-    bundle = runner.synthetic_bundle(1_200, methodology_2024, respondents_per_unit=200, bad_share=0.03)
-    return bundle, runner.validate_tables(bundle, methodology_2024, runner.SYNTHETIC_REGION, keep_results=True)
+    bundle = ge_speed.synthetic_bundle(1_200, methodology_2024, respondents_per_unit=200, bad_share=0.03)
+    return bundle, runner.validate_tables(bundle, methodology_2024, ge_speed.SYNTHETIC_REGION, keep_results=True)
 
 
 def test_results_are_kept_only_on_request(kept: tuple[dict[str, pl.DataFrame], Validation],
@@ -209,7 +210,7 @@ def test_results_are_kept_only_on_request(kept: tuple[dict[str, pl.DataFrame], V
     assert set(with_results.ge_results) == set(bundle)
     assert type(with_results.ge_results["skm_responses"]).__name__ == "ExpectationSuiteValidationResult"
     assert not with_results.ge_results["skm_responses"].success
-    plain = runner.validate_tables(bundle, methodology_2024, runner.SYNTHETIC_REGION)
+    plain = runner.validate_tables(bundle, methodology_2024, ge_speed.SYNTHETIC_REGION)
     assert plain.ge_results == {}
     assert plain.issues.equals(with_results.issues)
 

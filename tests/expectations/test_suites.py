@@ -20,6 +20,7 @@ import pytest
 from expectations import runner
 from expectations.runner import BAD, SuiteError, Validation, load_suite, validate_tables
 from flows.settings import load_methodology
+from tests.benchmarks import ge_speed
 from transforms.methodology import Methodology, SurveyElement
 from transforms.schemas import INPUT_TABLES, ISSUE_SCHEMA, ROW, input_specs
 
@@ -672,7 +673,7 @@ def test_warnings_never_reject(methodology_2024: Methodology) -> None:
 
 
 def test_validate_speed_reports_a_run(methodology_2024: Methodology) -> None:
-    report = runner.validate_speed(20_000, methodology_2024, bad_share=0.01)
+    report = ge_speed.validate_speed(20_000, methodology_2024, bad_share=0.01)
     assert report.rows == 20_000 and report.seconds > 0 and report.rows_per_second > 0
     assert 0 < report.issues < 20_000 * 0.02
 
