@@ -40,6 +40,7 @@ TABLE_LABELS = {
     "units": "units (unit layanan)",
     "evaluations": "evaluations (penilaian, form F-02)",
     "skm_responses": "skm_responses (survei SKM)",
+    "compliance": "compliance (penilaian kepatuhan Ombudsman)",
 }
 SEVERITY_TITLES = {
     SEVERITY_CRITICAL: ("Kritis", "must be fixed; each one rejects the whole kiriman"),

@@ -60,11 +60,22 @@ from flows.storage import (
     write_parquet,
     write_table,
 )
+from transforms.compliance import COMPLIANCE_ROW_SCHEMA
 from transforms.cycle import CycleInputs, score_cycle
 from transforms.methodology import Methodology, MethodologyError
 from transforms.release_diff import RELEASE_DIFF, change_counts, unit_changes
 from transforms.robustness import cycle_robustness
-from transforms.schemas import EVALUATIONS, ISSUE_SQL_NAMES, OUTPUT_TABLES, REQUIRED_TABLES, UNITS, TableSpec, skm_spec
+from transforms.schemas import (
+    EVALUATIONS,
+    FEED_TABLES,
+    ISSUE_SQL_NAMES,
+    OMBUDSMAN_FEED,
+    OUTPUT_TABLES,
+    REQUIRED_TABLES,
+    UNITS,
+    TableSpec,
+    skm_spec,
+)
 from transforms.submissions import ACCEPTED
 from transforms.unit_scores import STATUS_SCORED
 
@@ -127,10 +138,12 @@ def input_schemas(methodology: Methodology) -> dict[str, pl.Schema]:
 
 
 def cycle_inputs(places: Places, methodology: Methodology, submission_ids: list[str],
-                 previous_ids: list[str] | None = None, previous_cycle: str | None = None) -> CycleInputs:
+                 previous_ids: list[str] | None = None, previous_cycle: str | None = None,
+                 feed_ids: list[str] | None = None) -> CycleInputs:
     """Lazy frames over the kept rows of the submissions that count, with their kept per-unit sums.
 
     Scoring reads the sums (see `Ledger.unit_totals`), not the evaluation and survey rows again.
+    `feed_ids` are the Ombudsman feed's submissions that count (their `compliance` rows).
     """
     ledger = Ledger(places, methodology.cycle)
     schemas = input_schemas(methodology)
@@ -145,6 +158,7 @@ def cycle_inputs(places: Places, methodology: Methodology, submission_ids: list[
         regions=bodies_reference().lazy(),
         previous_evaluations=previous,
         totals=ledger.unit_totals(submission_ids, schemas, elements),
+        compliance=ledger.accepted_table(feed_ids, "compliance", COMPLIANCE_ROW_SCHEMA) if feed_ids else None,
     )
 
 
@@ -154,16 +168,19 @@ def previous_cycle_of(places: Places, cycle: str) -> tuple[str | None, list[str]
         return None, []
     previous = str(int(cycle) - 1)
     entries = Ledger(places, previous).load()
-    return previous, entries.filter(pl.col("status") == ACCEPTED)["submission_id"].to_list()
+    bodies = entries.filter((pl.col("status") == ACCEPTED) & (pl.col("region_code") != OMBUDSMAN_FEED))
+    return previous, bodies["submission_id"].to_list()
 
 
 def release_tables(places: Places, methodology: Methodology, entries: pl.DataFrame,
                    release_id: str) -> dict[str, pl.DataFrame]:
     """Every output table of the cycle for this release, conformed to the declared schemas."""
     ledger = Ledger(places, methodology.cycle)
-    used = entries.filter(pl.col("status") == ACCEPTED)["submission_id"].to_list()
+    accepted = entries.filter(pl.col("status") == ACCEPTED)
+    used = accepted.filter(pl.col("region_code") != OMBUDSMAN_FEED)["submission_id"].to_list()
+    feed_ids = accepted.filter(pl.col("region_code") == OMBUDSMAN_FEED)["submission_id"].to_list()
     previous_cycle, previous_ids = previous_cycle_of(places, methodology.cycle)
-    inputs = cycle_inputs(places, methodology, used, previous_ids, previous_cycle)
+    inputs = cycle_inputs(places, methodology, used, previous_ids, previous_cycle, feed_ids)
     scored = score_cycle(inputs, methodology)
     scored.update(cycle_robustness(inputs, scored, methodology))  # issue 23: reads the rows, not the kept sums
     pairs = entries.select("submission_id", "region_code").unique(maintain_order=True)
@@ -264,9 +281,10 @@ def stored_entries(places: Places, cycle: str) -> pl.DataFrame:
         raise WarehouseError(f"cycle {cycle} has no stored submissions ({ledger.path} is missing or empty): "
                              f"nothing to publish; put bundles under <landing>/{cycle}/<region>/ and run "
                              f"`pekppp run --cycle {cycle}`")
-    accepted = entries.filter(pl.col("status") == ACCEPTED)["submission_id"].to_list()
-    missing = [sid for sid in accepted
-               if not all((ledger.accepted_dir(sid) / f"{t}.parquet").exists() for t in REQUIRED_TABLES)]
+    accepted = entries.filter(pl.col("status") == ACCEPTED).select("submission_id", "region_code").rows()
+    missing = [sid for sid, region in accepted
+               if not all((ledger.accepted_dir(sid) / f"{t}.parquet").exists()
+                          for t in (FEED_TABLES if region == OMBUDSMAN_FEED else REQUIRED_TABLES))]
     if missing:
         raise WarehouseError(f"cycle {cycle}: the kept rows of {len(missing)} accepted submission(s) are missing "
                              f"under {ledger.root / 'accepted'} (first: {missing[0]}); run `pekppp rerun --cycle "
