@@ -90,7 +90,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         summary = generate_cycle(args.cycle, out, regions=args.regions, units=args.units,
                                  respondents=args.respondents, seed=args.seed, bad_rate=args.bad_rate,
                                  methodology=methodology, national=args.national, kl=args.kl,
-                                 trend=args.trend, progress=progress)
+                                 trend=args.trend, ombudsman=args.ombudsman, progress=progress)
     except ValueError as err:
         raise UsageError(str(err)) from err
     finally:
@@ -420,6 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--kl", type=int, default=0,
                      help="ministries and agencies (K/L) from the K/L reference list, each with its units under "
                           "its 3-digit kode Bagian Anggaran, default 0")
+    gen.add_argument("--ombudsman", action="store_true",
+                     help="also write an Ombudsman compliance feed assessing every generated body "
+                          "(<cycle>/_ombudsman/<bundle>/compliance.csv; three bad rows with --bad-rate)")
 
     run = sub.add_parser("run", parents=[common], help="the nightly job, once")
     run.add_argument("--cycle")

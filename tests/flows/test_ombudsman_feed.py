@@ -1,0 +1,130 @@
+"""Issue 20 end to end without Prefect: the Ombudsman feed discovered, kept raw, validated with row issues,
+ledgered like a bundle, scored and published as `compliance_scores`; a cycle without a feed unchanged."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from flows.generate import generate_cycle
+from flows.ingest import discover, ingest_bundle, landing_strays
+from flows.ledger import Ledger
+from flows.publish import current_release, publish, table_link
+from flows.settings import Places, load_methodology
+from transforms.schemas import OMBUDSMAN_FEED
+
+T0 = datetime(2025, 1, 6, 1, 0, tzinfo=UTC)
+CYCLE = "2024"
+
+
+def ingest_all(places: Places) -> pl.DataFrame:
+    methodology = load_methodology(CYCLE)
+    ledger = Ledger(places, CYCLE)
+    ledger.record([ingest_bundle(b, methodology, places, ledger).entry for b in discover(places.landing, CYCLE)])
+    return ledger.load()
+
+
+def table(places: Places, name: str) -> pl.DataFrame:
+    return pl.read_parquet(next(table_link(places, name, CYCLE).glob("*.parquet")))
+
+
+@pytest.fixture(scope="module")
+def cycles(tmp_path_factory: pytest.TempPathFactory) -> tuple[Places, Places]:
+    """The same generated cycle published twice: with the Ombudsman feed (three bad rows in it) and without."""
+    root = tmp_path_factory.mktemp("ombudsman")
+    with_feed = Places(landing=root / "with" / "landing", warehouse=root / "with" / "warehouse")
+    summary = generate_cycle(CYCLE, with_feed.landing, regions=5, kl=2, units=4, respondents=20, seed=7,
+                             bad_rate=0.01, ombudsman=True, methodology=load_methodology(CYCLE))
+    assert summary.compliance_rows > 3
+    without = Places(landing=root / "without" / "landing", warehouse=root / "without" / "warehouse")
+    shutil.copytree(with_feed.landing, without.landing, symlinks=True)
+    shutil.rmtree(without.landing / CYCLE / OMBUDSMAN_FEED)
+    for places in (with_feed, without):
+        ingest_all(places)
+        publish(places, load_methodology(CYCLE), now=T0)
+    return with_feed, without
+
+
+def test_the_feed_is_ledgered_kept_raw_and_its_bad_rows_are_issues(cycles: tuple[Places, Places]) -> None:
+    places, _ = cycles
+    entries = Ledger(places, CYCLE).load()
+    feed = entries.filter(pl.col("region_code") == OMBUDSMAN_FEED)
+    assert feed["status"].to_list() == ["accepted"] and feed["n_issues"].item() == 3
+    assert Path(feed["raw_path"].item()).joinpath("compliance.csv").is_file()  # the raw copy, read-only
+    issues = table(places, "validation_issues").filter(pl.col("region_code") == OMBUDSMAN_FEED)
+    assert sorted(issues["rule"].to_list()) == ["body_known", "compliance_range", "score_mismatch"]
+    assert (issues["table_name"] == "compliance").all() and (issues["severity"] == "row").all()
+    submissions = table(places, "submissions").filter(pl.col("region_code") == OMBUDSMAN_FEED)
+    assert submissions.height == 1
+    # the officer's page of the feed, like any bundle's
+    report = places.reports / CYCLE / OMBUDSMAN_FEED / feed["submission_id"].item() / "report.html"
+    assert "Ombudsman" in report.read_text(encoding="utf-8")
+
+
+def test_compliance_scores_are_published_with_the_release(cycles: tuple[Places, Places]) -> None:
+    places, _ = cycles
+    scores = table(places, "compliance_scores")
+    sent = pl.read_csv(next((places.landing / CYCLE / OMBUDSMAN_FEED).glob("*/compliance.csv")),
+                       schema_overrides={"body_code": pl.String})
+    assert scores.height == sent.height - 3  # the three bad rows set aside, the good ones kept
+    manifest = current_release(places, CYCLE)
+    assert manifest is not None and manifest["tables"]["compliance_scores"]["rows"] == scores.height
+    assert OMBUDSMAN_FEED in {s["region_code"] for s in manifest["submissions_used"]}
+    bodies = scores.filter(pl.col("subject") == "body")
+    assert bodies["score_source"].unique().to_list() == ["dimensions"]
+    assert set(bodies["zone"].to_list()) <= {"hijau", "kuning", "merah"}
+    assert scores.filter(pl.col("subject") == "unit")["score_source"].unique().to_list() in ([], ["given"])
+    # the disagreement follows the cycle's rules, read against the published roll-ups
+    regions = table(places, "region_scores").select("region_code", "predicate")
+    joined = bodies.join(regions, on="region_code", how="left")
+    expected = ((pl.col("predicate").is_in(["A", "A-"]) & (pl.col("zone") == "merah"))
+                | (pl.col("predicate").is_in(["D", "E", "F"]) & (pl.col("zone") == "hijau"))).fill_null(False)
+    assert joined.select(expected == pl.col("disagreement").is_not_null()).to_series().all()
+
+
+def test_a_cycle_without_a_feed_publishes_what_it_did(cycles: tuple[Places, Places]) -> None:
+    with_feed, without = cycles
+    assert table(without, "compliance_scores").height == 0
+    a, b = current_release(with_feed, CYCLE), current_release(without, CYCLE)
+    assert a is not None and b is not None
+    for name in ("unit_scores", "aspect_scores", "skm_scores", "region_scores", "national_scores", "award_roster",
+                 "lokus_coverage", "unit_robustness", "region_robustness"):
+        assert a["tables"][name]["content_sha256"] == b["tables"][name]["content_sha256"], name
+
+
+def test_hostile_feeds_are_refused_whole(tmp_path: Path) -> None:
+    """A link inside `_ombudsman`'s bundle, a zip slipping out, and `_ombudsman` itself a link."""
+    places = Places(landing=tmp_path / "landing", warehouse=tmp_path / "warehouse")
+    secret = tmp_path / "secret.csv"
+    secret.write_text("body_code,score\n36,12.34\n", encoding="utf-8")
+    feed_root = places.landing / CYCLE / OMBUDSMAN_FEED
+    linked = feed_root / "linked"
+    linked.mkdir(parents=True)
+    os.symlink(secret, linked / "compliance.csv")
+    with zipfile.ZipFile(feed_root / "slip.zip", "w") as archive:
+        archive.writestr("../compliance.csv", "body_code,score\n36,50\n")
+    entries = ingest_all(places)
+    verdicts = dict(zip(entries["bundle"], entries["status"], strict=True))
+    assert verdicts == {"linked": "rejected", "slip.zip": "rejected"}
+    reasons = " ".join(entries["reason"].to_list())
+    assert "compliance.csv" in reasons and "12.34" not in reasons
+    # `_ombudsman` as a link is not followed, and is named as not used
+    other = tmp_path / "other"
+    (other / "landing" / "2023").mkdir(parents=True)
+    os.symlink(feed_root, other / "landing" / "2023" / OMBUDSMAN_FEED)
+    assert discover(other / "landing", "2023") == []
+    assert [why for _, why in landing_strays(other / "landing", "2023")] == [
+        "a symbolic link, not a region folder; it is not followed"]
+
+
+def test_the_manifest_lists_the_table_in_order(cycles: tuple[Places, Places]) -> None:
+    places, _ = cycles
+    manifest = json.loads(next((places.releases / CYCLE).glob(f"{CYCLE}-*.json")).read_text())
+    assert list(manifest["tables"])[-1] == "compliance_scores"
