@@ -303,6 +303,8 @@ def release_diff(places: Places, cycle: str, previous_id: str | None, tables: di
         log.warning("release %s of cycle %s has no stored tables left; no diff", previous_id, cycle)
         return None
     robust_before = sorted((store_root(places, cycle) / previous_id / "unit_robustness").glob("*.parquet"))
+    # a release published before compliance_scores existed compares as having no verdicts
+    compliance_before = sorted((store_root(places, cycle) / previous_id / "compliance_scores").glob("*.parquet"))
     return unit_changes(
         pl.scan_parquet(previous["unit_scores"]), pl.scan_parquet(previous["award_roster"]),
         pl.from_arrow(tables["unit_scores"]).lazy(), pl.from_arrow(tables["award_roster"]).lazy(),  # type: ignore[union-attr]
@@ -312,6 +314,9 @@ def release_diff(places: Places, cycle: str, previous_id: str | None, tables: di
         previous_robustness=pl.scan_parquet(robust_before) if robust_before else None,
         robustness=pl.from_arrow(tables["unit_robustness"]).lazy() if "unit_robustness" in tables  # type: ignore[union-attr]
         else None,
+        previous_compliance=pl.scan_parquet(compliance_before) if compliance_before else
+        pl.from_arrow(tables["compliance_scores"]).lazy().head(0),  # type: ignore[union-attr]
+        compliance=pl.from_arrow(tables["compliance_scores"]).lazy(),  # type: ignore[union-attr]
     ).collect()
 
 
@@ -364,6 +369,8 @@ def link_tables(places: Places, cycle: str) -> None:
         return
     part = part_name(release_id)
     for name in OUTPUT_TABLES:
+        if not (root / release_id / name / part).exists():
+            continue  # a release published before the table existed (compliance_scores, issue 20) has none
         show_folder(table_link(places, name, cycle), {part: root / release_id / name / part}, root / STAGING)
 
 

@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -128,3 +128,50 @@ def test_the_manifest_lists_the_table_in_order(cycles: tuple[Places, Places]) ->
     places, _ = cycles
     manifest = json.loads(next((places.releases / CYCLE).glob(f"{CYCLE}-*.json")).read_text())
     assert list(manifest["tables"])[-1] == "compliance_scores"
+
+
+def test_the_joined_view_and_the_feeds_carry_the_table(cycles: tuple[Places, Places], tmp_path: Path) -> None:
+    from flows import warehouse_db
+    from flows.delta_feed import delta_arrow
+    from flows.warehouse_load import table_columns
+    from transforms.schemas import COMPLIANCE_SCORES
+
+    places, _ = cycles
+    db_path = tmp_path / "warehouse.duckdb"
+    counts = warehouse_db.load_duckdb(places.warehouse, db_path)
+    scores = table(places, "compliance_scores")
+    assert counts["compliance_scores"] == scores.height
+    with warehouse_db.connect(db_path) as con:
+        joined = con.sql("SELECT * FROM body_verdicts WHERE cycle = '2024'").pl()
+    bodies = scores.filter(pl.col("subject") == "body")
+    regions = table(places, "region_scores")
+    # every body of either verdict, once; the disagreements as published
+    assert joined.height == len(set(bodies["region_code"]) | set(regions["region_code"]))
+    assert joined["region_code"].is_unique().all()
+    assert joined["disagreement"].drop_nulls().sort().to_list() == bodies["disagreement"].drop_nulls().sort().to_list()
+    # PostgreSQL and Delta keep the 0-100 scores exactly (numeric(5,2)), not the IPP's numeric(3,2)
+    assert dict(table_columns(COMPLIANCE_SCORES))["score"] == "numeric(5,2)"
+    arrow = delta_arrow(scores.with_columns(cycle=pl.lit(CYCLE)), "compliance_scores")
+    assert str(arrow.schema.field("score").type) == "decimal128(5, 2)"
+
+
+def test_a_corrected_feed_supersedes_and_the_diff_says_what_moved(cycles: tuple[Places, Places]) -> None:
+    places, _ = cycles
+    first = next((places.landing / CYCLE / OMBUDSMAN_FEED).iterdir())
+    corrected = first.parent / (first.name + "_koreksi")
+    corrected.mkdir()
+    sent = pl.read_csv(first / "compliance.csv", infer_schema=False)
+    body = sent.row(0, named=True)["body_code"]
+    sent.with_columns(input=pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("0")).otherwise(pl.col("input"))) \
+        .write_csv(corrected / "compliance.csv")
+    later = (first / "compliance.csv").stat().st_mtime + 3600
+    for path in (corrected / "compliance.csv", corrected):
+        os.utime(path, (later, later))
+    entries = ingest_all(places)
+    feeds = entries.filter(pl.col("region_code") == OMBUDSMAN_FEED).sort("received_at")
+    assert feeds["status"].to_list() == ["superseded", "accepted"]
+    release = publish(places, load_methodology(CYCLE), now=T0 + timedelta(hours=1))
+    assert release.diff is not None and release.changes is not None
+    moved = release.diff.filter(pl.col("subject") == "compliance")
+    assert moved["region_code"].to_list() == [body] and moved["unit_id"].to_list() == [None]
+    assert "Ombudsman score:" in moved["reason"].item() and release.changes["compliance_changed"] == 1
