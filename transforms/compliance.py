@@ -137,3 +137,17 @@ OUTPUT_COLUMNS: dict[str, pl.DataType] = {
     "disagreement": pl.String(), "submission_id": pl.String(),
 }
 """compliance_scores before its release id (declared with descriptions in `schemas.COMPLIANCE_SCORES`)."""
+
+
+def side_by_side(regions: pl.LazyFrame, scores: pl.LazyFrame) -> pl.LazyFrame:
+    """Each body with both verdicts (the pages' scatter and disagreement list): its PEKPPP roll-up (IPP,
+    predicate) and the Ombudsman's body row (score, category, zone, disagreement); bodies assessed by both."""
+    ombudsman = scores.filter(pl.col("subject") == SUBJECT_BODY).select(
+        "region_code", compliance_name=pl.col("region_name"), compliance_level=pl.col("level"),
+        compliance_score=pl.col("score"), compliance_category=pl.col("category"),
+        compliance_label=pl.col("category_label"), compliance_zone=pl.col("zone"),
+        compliance_rank=pl.col("rank"), disagreement=pl.col("disagreement"))
+    return (regions.select("region_code", "region_name", "level", "ipp", "predicate", "predicate_label")
+            .join(ombudsman, on="region_code", how="inner")
+            .filter(pl.col("ipp").is_not_null())
+            .sort("region_code"))

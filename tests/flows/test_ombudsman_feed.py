@@ -155,6 +155,38 @@ def test_the_joined_view_and_the_feeds_carry_the_table(cycles: tuple[Places, Pla
     assert str(arrow.schema.field("score").type) == "decimal128(5, 2)"
 
 
+
+def test_cards_and_cycle_report_show_both_verdicts(cycles: tuple[Places, Places]) -> None:
+    from flows.reports import card_file_name, load_cycle, write_cycle_report, write_region_cards
+
+    places, without = cycles
+    data = load_cycle(places, CYCLE)
+    report = write_cycle_report(places, CYCLE, data).read_text(encoding="utf-8")
+    cards = write_region_cards(places, CYCLE, data)
+    scores = table(places, "compliance_scores")
+    bodies = scores.filter(pl.col("subject") == "body")
+    regions = table(places, "region_scores").filter(pl.col("ipp").is_not_null())
+    both = set(bodies["region_code"]) & set(regions["region_code"])
+    section = report.split('<section id="ombudsman">', 1)[1].split("</section>", 1)[0]
+    assert section.count("<circle") == len(both)  # one dot per body both verdicts cover
+    disagreeing = bodies.filter(pl.col("disagreement").is_not_null() & pl.col("region_code").is_in(list(both)))
+    assert f"Penilaian yang tidak sejalan ({disagreeing.height})" in section
+    for code in disagreeing["region_code"]:
+        assert f"({code})" in section
+    assert all(OMBUDSMAN_FEED not in p.name for p in cards)
+    code = bodies["region_code"][0]
+    card = (places.reports / CYCLE / "wilayah" / card_file_name(code)).read_text(encoding="utf-8")
+    score = bodies.filter(pl.col("region_code") == code)["score"].item()
+    kpi = card.split('id="kepatuhan">', 1)[1].split("</div>", 1)[0]
+    assert kpi == f"{score:.2f}".replace(".", ",") and 'id="ipp-daerah"' in card
+    assert "<h2>Kepatuhan Ombudsman</h2>" in card
+    # a cycle without a feed: no second verdict on its pages
+    plain = load_cycle(without, CYCLE)
+    assert "Kepatuhan Ombudsman" not in write_cycle_report(without, CYCLE, plain).read_text(encoding="utf-8")
+    pages = write_region_cards(without, CYCLE, plain)
+    assert not any("Kepatuhan Ombudsman" in p.read_text(encoding="utf-8") for p in pages)
+
+
 def test_a_corrected_feed_supersedes_and_the_diff_says_what_moved(cycles: tuple[Places, Places]) -> None:
     places, _ = cycles
     first = next((places.landing / CYCLE / OMBUDSMAN_FEED).iterdir())
