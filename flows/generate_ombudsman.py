@@ -1,8 +1,9 @@
 """A synthetic Ombudsman compliance feed for `pekppp generate --ombudsman` and the demo (issue 20).
 
 One row per generated body: the four dimension scores (0-100, 2 decimals) following the body's latent
-quality, so the two verdicts mostly agree, with a few bodies drawn against it so the cycle report has
-disagreements to show; the body's DINSOS unit gets a final-score-only row as the Ombudsman publishes some.
+quality, so the two verdicts mostly agree, with a few bodies drawn against it and the best body put in
+the red zone, so the cycle report has disagreements to show (when that body's predicate is A or A-);
+about half the bodies' DINSOS unit gets a final-score-only row, as the Ombudsman publishes some.
 With a bad rate, three bad rows are added: an unknown body code, a dimension above 100 and a final score
 that disagrees with its dimensions. Written as `<out>/<cycle>/_ombudsman/<bundle>/compliance.csv`.
 """
@@ -25,6 +26,7 @@ DIMENSION_SD = 6.0                   # spread of one dimension around the body's
 FLOOR, SPAN = 30.0, 70.0             # a body of latent quality q scores about FLOOR + SPAN * q
 UNKNOWN_BODY = "99.99"               # a code no reference list holds
 OUT_OF_RANGE = 104.5
+RED_LEVEL = 40.0                     # the best body's compliance level: well inside the red zone (D)
 
 
 @dataclass(frozen=True)
@@ -41,9 +43,12 @@ def compliance_rows(bodies: Sequence[FeedBody], *, cycle: str, seed: int, bad_ro
     """The feed's table and its deliberate bad rows (kind -> source rows, header = row 1)."""
     rng = np.random.default_rng([seed, int(cycle) if cycle.isdigit() else 0, FEED_SEED_PART])
     rows: list[dict[str, object]] = []
+    best = max(bodies, key=lambda b: b.quality).code if len(bodies) > 1 else None
     for body in bodies:
         quality = body.quality if rng.random() >= DISCORDANT_SHARE else 1.0 - body.quality
         level = FLOOR + SPAN * quality
+        if body.code == best:  # the story the report tells: the best PEKPPP body in the Ombudsman's red zone
+            level = RED_LEVEL
         values = np.clip(np.round(rng.normal(level, DIMENSION_SD, len(COMPLIANCE_DIMENSIONS)), 2), 0, 100)
         rows.append({"body_code": body.code, "unit_id": None, "unit_name": body.name,
                      **dict(zip(COMPLIANCE_DIMENSIONS, values.tolist(), strict=True)), "score": None})
