@@ -980,7 +980,8 @@ def _read_tables(path: Path, methodology: Methodology, region_code: str, specs: 
 
 
 def _rejection_reason(critical: list[dict[str, Any]], name: str, region_code: str) -> str:
-    return _one_line(f"Bundle {name} of region {region_code} rejected: {SubmissionRejected(critical)}")
+    source = "of the Ombudsman feed" if region_code == OMBUDSMAN_FEED else f"of region {region_code}"
+    return _one_line(f"Bundle {name} {source} rejected: {SubmissionRejected(critical)}")
 
 
 def _problems_of(issues: list[dict[str, Any]], *rules: str) -> list[dict[str, Any]]:
