@@ -41,6 +41,7 @@ TABLE_LABELS = {
     "evaluations": "evaluations (penilaian, form F-02)",
     "skm_responses": "skm_responses (survei SKM)",
     "f03_responses": "f03_responses (formulir warga, form F-03)",
+    "compliance": "compliance (penilaian kepatuhan Ombudsman)",
 }
 SEVERITY_TITLES = {
     SEVERITY_CRITICAL: ("Kritis", "must be fixed; each one rejects the whole kiriman"),

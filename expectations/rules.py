@@ -6,7 +6,8 @@ A rule runs in exactly one place (`stage`), earliest first:
 - `reader`  flows/readers.py: a bundle's files and tables as files (formats, zips, tables, columns);
 - `parsing` transforms/parsing.py: each cell typed against the declared schema;
 - `suite`   expectations/<table>.json, run by Great Expectations: row rules of one table;
-- `runner`  expectations/runner.py: rules across rows and tables (lokus, completeness, sample, limits);
+- `runner`  expectations/runner.py (and compliance.py for the Ombudsman feed): rules across rows and
+            tables (lokus, completeness, sample, limits; a feed's score against its dimensions);
 - `ledger`  flows/ingest.py: who sent the bundle and when (region known, cycle still open).
 
 What a region officer reads about each rule is in `transforms/messages.py` (Bahasa Indonesia first).
@@ -88,16 +89,25 @@ _RULES = (
     Rule("answer_range", "suite", ROW, "skm_responses", "an answer within the survey scale"),
     Rule("f03_score_range", "suite", ROW, "f03_responses", "an F-03 answer within the cycle's range"),
     Rule("unique_f03_answer", "suite", ROW, "f03_responses", "one answer per respondent and item"),
-    Rule("required_table", "suite", CRITICAL, "units, evaluations, skm_responses", "the suites' copy of "
+    Rule("body_known", "suite", ROW, "compliance", "the body code is a known region or K/L"),
+    Rule("unique_assessment", "suite", ROW, "compliance", "one row per body (and unit)"),
+    Rule("compliance_range", "suite", ROW, "compliance", "each dimension and the score within 0-100"),
+    Rule("required_table", "suite", CRITICAL, "units, evaluations, skm_responses, compliance", "the suites' copy of "
          "missing_table (reported by the reader first; kept out of the issues when the reader reported it)"),
     Rule("required_column", "suite", CRITICAL, "any table", "the suites' copy of missing_column (as above); it "
          "also pins the suite to the declared columns"),
-    Rule("table_not_empty", "suite", CRITICAL, "units, evaluations", "the suites' copy of empty_table (as above)"),
+    Rule("table_not_empty", "suite", CRITICAL, "units, evaluations, compliance", "the suites' copy of empty_table (as above)"),
     # runner: across rows and tables (expectations/runner.py)
     Rule("unit_type_lokus", "runner", ROW, "units", "a unit type in its tier's lokus of the cycle"),
     Rule("bad_row_share", "runner", CRITICAL, "any table", "rows set aside within the cycle's limit"),
     Rule("incomplete_unit", "runner", WARNING, "evaluations", "every indicator of the cycle scored"),
     Rule("sample_too_small", "runner", WARNING, "skm_responses", "the Krejcie-Morgan survey sample reached"),
+    Rule("no_ombudsman_method", "runner", CRITICAL, "compliance", "the cycle's methodology has an [ombudsman] "
+         "section to score a feed with"),
+    Rule("compliance_columns", "runner", CRITICAL, "compliance", "the feed has the four dimensions or the score"),
+    Rule("compliance_incomplete", "runner", ROW, "compliance", "a row has the four dimensions or the score"),
+    Rule("score_mismatch", "runner", ROW, "compliance", "a given score equals its dimensions under the cycle's "
+         "weights, to the cent"),
     # ledger: who and when (flows/ingest.py)
     Rule("unknown_region", "ledger", CRITICAL, "bundle", "the folder names a known region or K/L code"),
     Rule("late", "ledger", CRITICAL, "bundle", "received before the cycle closed"),

@@ -56,6 +56,7 @@ from transforms.bodies import body_tier_of
 from transforms.methodology import Methodology
 from transforms.schemas import (
     BAD,
+    FEED_TABLES,
     INPUT_TABLES,
     ISSUE_COLUMNS,
     ISSUE_SCHEMA,
@@ -226,9 +227,10 @@ def _build_gx() -> _Gx:
     context = gx.get_context(mode="ephemeral", project_config=config)
     asset = context.data_sources.add_pandas("pekppp").add_dataframe_asset("submission_table")
     batch_definition = asset.add_batch_definition_whole_dataframe("whole_table")
-    suites = {table: ExpectationSuite(**load_suite(table)) for table in INPUT_TABLES}
+    tables = (*INPUT_TABLES, *FEED_TABLES)
+    suites = {table: ExpectationSuite(**load_suite(table)) for table in tables}
     parts = {table: [(columns, ExpectationSuite(**part)) for columns, part in suite_parts(load_suite(table))]
-             for table in INPUT_TABLES}
+             for table in tables}
     return _Gx(batch_definition, suites, parts)
 
 

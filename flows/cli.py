@@ -88,7 +88,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         summary = generate_cycle(args.cycle, out, regions=args.regions, units=args.units,
                                  respondents=args.respondents, seed=args.seed, bad_rate=args.bad_rate,
                                  methodology=methodology, national=args.national, kl=args.kl,
-                                 trend=args.trend, f03=args.f03, progress=progress)
+                                 trend=args.trend, f03=args.f03, ombudsman=args.ombudsman, progress=progress)
     except ValueError as err:
         raise UsageError(str(err)) from err
     finally:
@@ -421,6 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--f03", type=int, default=0,
                      help="citizen form (F-03) respondents per unit (about), each answering 10 items, written as "
                           "f03_responses; used only by a cycle whose methodology turns [f03] on. Default 0: none")
+    gen.add_argument("--ombudsman", action="store_true",
+                     help="also write an Ombudsman compliance feed assessing every generated body "
+                          "(<cycle>/_ombudsman/<bundle>/compliance.csv; three bad rows with --bad-rate)")
 
     run = sub.add_parser("run", parents=[common], help="the nightly job, once")
     run.add_argument("--cycle")

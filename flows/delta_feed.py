@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 
 from flows.settings import Places, setting
 from flows.storage import WarehouseError
-from flows.warehouse_load import DECIMALS, SQL_NAMES, manifest_sha256, release_frames
+from flows.warehouse_load import SQL_NAMES, decimals_of, manifest_sha256, release_frames
 from transforms.schemas import OUTPUT_TABLES
 
 DELTA_URI_ENV = "PEKPPP_DELTA_URI"
@@ -69,11 +69,11 @@ def storage_options() -> dict[str, str] | None:
     return {str(k): str(v) for k, v in options.items()}
 
 
-def delta_arrow(frame: pl.DataFrame) -> pa.Table:
+def delta_arrow(frame: pl.DataFrame, table_name: str = "") -> pa.Table:
     """A release's rows as Delta keeps them: `cycle` first, decimals as DECIMAL, SQL-safe names."""
     frame = frame.select("cycle", *[c for c in frame.columns if c != "cycle"])
     table = frame.rename({k: v for k, v in SQL_NAMES.items() if k in frame.columns}).to_arrow()
-    for name, sql in DECIMALS.items():
+    for name, sql in decimals_of(table_name).items():
         if name not in table.column_names:
             continue
         precision, scale = (int(x) for x in sql[sql.index("(") + 1:-1].split(","))
@@ -135,7 +135,7 @@ def write_release(places: Places, cycle: str) -> list[DeltaCommit]:
                     "pekppp.manifest_sha256": manifest_sha256(places, cycle, release_id),
                     "pekppp.schema_version": str(OUTPUT_TABLES[name].version)}
         try:
-            write_deltalake(uri, delta_arrow(frame), mode="overwrite", predicate=f"cycle = '{cycle}'",
+            write_deltalake(uri, delta_arrow(frame, name), mode="overwrite", predicate=f"cycle = '{cycle}'",
                             partition_by=["cycle"], schema_mode="merge", storage_options=storage_options(),
                             commit_properties=CommitProperties(custom_metadata=metadata))
         except (OSError, Exception) as err:  # delta-rs raises its own errors for I/O and schema problems

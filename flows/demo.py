@@ -14,7 +14,9 @@ DEMO_CYCLES = ("2023", "2024")
 # Enough respondents that most units meet the Krejcie-Morgan sample their award eligibility needs.
 # A yearly trend per region (sd 0.06 of the score range, about 0.3 IPP points): 2024 differs from 2023,
 # some regions improve and some fall, and the most-improved award has units to honour.
-DEMO_SIZE = {"regions": 8, "kl": 3, "units": 8, "respondents": 380, "bad_rate": 0.15, "trend": 0.06}
+# The Ombudsman's compliance feed beside PEKPPP (issue 20): both verdicts on the cards, some disagreeing.
+DEMO_SIZE = {"regions": 8, "kl": 3, "units": 8, "respondents": 380, "bad_rate": 0.15, "trend": 0.06,
+             "ombudsman": True}
 
 
 def run_demo(places: Places) -> tuple[list[dict], Path]:

@@ -28,9 +28,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from flows.generate_ombudsman import FeedBody, compliance_rows, feed_folder
 from flows.settings import kl_reference, load_methodology, regions_reference
 from transforms.methodology import Methodology
-from transforms.schemas import EVALUATIONS, F03_TABLE, INPUT_TABLES, REQUIRED_TABLES, UNITS
+from transforms.schemas import EVALUATIONS, F03_TABLE, INPUT_TABLES, OMBUDSMAN_FEED, REQUIRED_TABLES, UNITS
 
 # ---------------------------------------------------------------- generator realism (not methodology)
 # Latent quality is a share of the cycle's score range (0 = score_min, 1 = score_max); these numbers
@@ -203,8 +204,9 @@ class GenerationSummary:
     injected: dict[str, int] = field(default_factory=dict)
     # Long at national size (every bad row's number, every folder): left out of repr.
     injections: tuple[Injection, ...] = field(default=(), repr=False)
-    paths: tuple[Path, ...] = field(default=(), repr=False)   # bundle folders, in region order
+    paths: tuple[Path, ...] = field(default=(), repr=False)   # bundle folders, in region order (the feed last)
     f03_rows: int = 0                                         # citizen form F-03 answers (with --f03)
+    compliance_rows: int = 0                    # rows of the Ombudsman feed (0: none written)
 
     def __str__(self) -> str:
         """A few lines for people: sizes, then what was injected."""
@@ -215,6 +217,8 @@ class GenerationSummary:
         ]
         if self.f03_rows:
             lines.append(f"  {self.f03_rows:,} citizen form (F-03) answers")
+        if self.compliance_rows:
+            lines.append(f"  Ombudsman compliance feed: {self.compliance_rows:,} rows")
         if self.injected:
             lines.append(f"  injected: {self.bad_bundles} bad bundles, {self.bad_rows:,} bad rows")
             lines += [f"    {key}: {count:,}" for key, count in self.injected.items()]
@@ -267,6 +271,7 @@ class _Bundle:
     tables: dict[str, pl.DataFrame | bytes]
     incomplete_units: int
     injections: list[Injection]
+    quality: float = 0.0                        # mean latent quality of its units (the Ombudsman feed follows it)
 
 
 # ---------------------------------------------------------------- writing
@@ -721,7 +726,7 @@ def _region_bundle(region: _Region, ctx: _Cycle, upload: date, bundle: str, defe
     if defect is not None:
         table, detail = _spoil_bundle(tables, defect, region, _rng(ctx.seed, ctx.cycle, region.code, _DEFECTS))
         injections.append(Injection(region.code, bundle, table, defect, (), detail))
-    return _Bundle(tables, incomplete, injections)
+    return _Bundle(tables, incomplete, injections, float(quality.mean()) if quality.size else 0.0)
 
 
 def _cycle_context(cycle: str, methodology: Methodology, *, seed: int, units: int, respondents: int,
@@ -788,7 +793,7 @@ def _region_too_big(units: int, respondents: int, evaluators: int, methodology: 
 def generate_cycle(cycle: str, out: Path, *, regions: int = 6, units: int = 8, respondents: int = 30,
                    seed: int = 2024, bad_rate: float = 0.0, methodology: Methodology | None = None,
                    evaluators: int = 2, national: bool = False, kl: int = 0, trend: float = 0.0, f03: int = 0,
-                   progress: Callable[[int, int], None] | None = None) -> GenerationSummary:
+                   ombudsman: bool = False, progress: Callable[[int, int], None] | None = None) -> GenerationSummary:
     """Write synthetic bundles `<out>/<cycle>/<region_code>/<bundle>/` for `regions` regions and `kl` K/L.
 
     A K/L's bundle goes under its 3-digit kode Bagian Anggaran, with units of the cycle's K/L lokus;
@@ -801,6 +806,8 @@ def generate_cycle(cycle: str, out: Path, *, regions: int = 6, units: int = 8, r
     a whole and, in the others, about bad_rate/5 of the evaluation and survey rows are bad; the
     summary records every injection. With `f03` > 0 each bundle also holds `f03_responses`: about that
     many citizen form respondents per unit, each answering the form's ten synthetic items.
+    summary records every injection. With `ombudsman`, an Ombudsman compliance feed assessing every
+    generated body is written too (`flows/generate_ombudsman.py`; three bad rows with `bad_rate` > 0).
     """
     methodology = methodology or load_methodology(cycle)
     if methodology.cycle != cycle:
@@ -825,6 +832,8 @@ def generate_cycle(cycle: str, out: Path, *, regions: int = 6, units: int = 8, r
     too_big = _region_too_big(units, respondents, evaluators, methodology)
     if too_big:
         raise ValueError(too_big)
+    if ombudsman and methodology.ombudsman is None:
+        raise ValueError(f"cycle {cycle}'s methodology has no [ombudsman] section: no compliance feed to generate")
 
     ctx = dataclasses.replace(_cycle_context(cycle, methodology, seed=seed, units=units, respondents=respondents,
                                              evaluators=evaluators, bad_rate=bad_rate), trend=trend, f03=f03)
@@ -836,6 +845,7 @@ def generate_cycle(cycle: str, out: Path, *, regions: int = 6, units: int = 8, r
     totals: Counter[str] = Counter()
     injections: list[Injection] = []
     paths: list[Path] = []
+    assessed: list[FeedBody] = []
     for done, region in enumerate(picked, start=1):
         upload, bundle = _upload_time(ctx, region)
         defect = spoiled.get(region.code)
@@ -849,9 +859,21 @@ def generate_cycle(cycle: str, out: Path, *, regions: int = 6, units: int = 8, r
         totals["incomplete"] += generated.incomplete_units
         injections.extend(generated.injections)
         paths.append(folder)
+        assessed.append(FeedBody(region.code, region.display_name, generated.quality))
         del generated
         if progress is not None:
             progress(done, len(picked))
+
+    if ombudsman:
+        feed, bad = compliance_rows(assessed, cycle=cycle, seed=seed, bad_rows=bad_rate > 0)
+        last = max((p.name.split("_")[0] for p in paths), default=f"{cycle}-12-31T0800")
+        bundle = f"{last}_{OMBUDSMAN_FEED.strip('_')}"
+        folder = feed_folder(out, cycle, bundle)
+        write_bundle(folder, {"compliance": feed})
+        stamp_upload_time(folder, bundle)
+        totals["compliance"] += feed.height
+        injections += [Injection(OMBUDSMAN_FEED, bundle, "compliance", kind, rows) for kind, rows in bad.items()]
+        paths.append(folder)
 
     injected = Counter[str]()
     for injection in injections:
@@ -864,6 +886,7 @@ def generate_cycle(cycle: str, out: Path, *, regions: int = 6, units: int = 8, r
         evaluation_rows=totals["evaluations"],
         survey_rows=totals["skm_responses"],
         bundles=len(paths),
+        compliance_rows=totals["compliance"],
         incomplete_units=totals["incomplete"],
         bad_bundles=len(spoiled),
         bad_rows=sum(i.count for i in injections if i.scope == "row"),

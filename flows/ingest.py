@@ -21,7 +21,7 @@ import polars as pl
 from expectations.report import bundle_report_pages
 from flows.intake.entries import Refusal, inspect_bundle
 from flows.ledger import Entry, Ledger
-from flows.readers import SubmissionRejected, bundle_fingerprint, read_bundle
+from flows.readers import SubmissionRejected, bundle_fingerprint, read_bundle, read_feed
 from flows.settings import Places, bodies_reference
 from flows.storage import (
     TMP_SUFFIX,
@@ -36,10 +36,11 @@ from flows.storage import (
 )
 from transforms.bodies import KL_CODE_PATTERN, REGION_CODE_PATTERN
 from transforms.methodology import Methodology
-from transforms.schemas import BAD, ISSUE_SCHEMA, SEVERITY_CRITICAL
+from transforms.schemas import BAD, ISSUE_SCHEMA, OMBUDSMAN_FEED, SEVERITY_CRITICAL
 from transforms.submissions import ACCEPTED, LATE, REJECTED
 
 REGION_CODE = re.compile(REGION_CODE_PATTERN)
+FEED_NAME = "Ombudsman Republik Indonesia (penilaian kepatuhan)"
 KL_CODE = re.compile(KL_CODE_PATTERN)
 
 
@@ -73,6 +74,11 @@ def _visible(path: Path) -> bool:
     return not path.name.startswith((".", "_", "~"))
 
 
+def is_feed(region_code: str) -> bool:
+    """The landing folder (and ledger `region_code`) of the Ombudsman's compliance feed, not a body's."""
+    return region_code == OMBUDSMAN_FEED
+
+
 def landed_bundle(cycle: str, region_code: str, path: Path) -> LandedBundle:
     """Describe a bundle by size and newest mtime (cheap), with lstat only: nothing is followed or read."""
     try:
@@ -93,14 +99,15 @@ def discover(landing: Path, cycle: str) -> list[LandedBundle]:
     """Every bundle of a cycle in the landing zone, oldest upload first.
 
     Every visible entry of a region folder is a bundle to record: a folder or zip is read, anything
-    else (a .rar, a link, a FIFO) is rejected with its reason, so no upload goes unrecorded. What is
-    not under a region folder is listed by `landing_strays`.
+    else (a .rar, a link, a FIFO) is rejected with its reason, so no upload goes unrecorded. The
+    Ombudsman's feed folder `_ombudsman` is read the same way (its bundles carry that name as their
+    region). What is not under a region folder is listed by `landing_strays`.
     """
     root = landing / cycle
     if not _is_folder(root):
         return []
     found = []
-    for region_dir in sorted(p for p in root.iterdir() if _is_folder(p) and _visible(p)):
+    for region_dir in sorted(p for p in root.iterdir() if _is_folder(p) and (_visible(p) or is_feed(p.name))):
         for item in sorted(p for p in region_dir.iterdir() if _visible(p) and not _is_junk_name(p.name)):
             found.append(landed_bundle(cycle, region_dir.name, item))
     return sorted(found, key=lambda b: (b.mtime_ns, b.region_code, b.name))
@@ -116,7 +123,8 @@ def _is_junk_name(name: str) -> bool:
 def landing_strays(landing: Path, cycle: str) -> list[tuple[str, str]]:
     """Entries of a cycle's landing folder that are not under a region folder: (path, why not used).
 
-    Hidden names (a leading dot) and the Ombudsman feed folder are not uploads and are not listed.
+    Hidden names (a leading dot) are not uploads and are not listed; the Ombudsman feed folder is read by
+    `discover` (a link named `_ombudsman` is not followed, and listed here).
     """
     root = landing / cycle
     if root.is_symlink():
@@ -126,7 +134,7 @@ def landing_strays(landing: Path, cycle: str) -> list[tuple[str, str]]:
     strays = []
     for entry in sorted(root.iterdir()):
         name = entry.name
-        if name.startswith(".") or name == "_ombudsman" or _is_junk_name(name):
+        if name.startswith(".") or (is_feed(name) and _is_folder(entry)) or _is_junk_name(name):
             continue
         if entry.is_symlink():
             strays.append((str(entry), "a symbolic link, not a region folder; it is not followed"))
@@ -140,7 +148,9 @@ def landing_strays(landing: Path, cycle: str) -> list[tuple[str, str]]:
 
 
 def region_problem(region_code: str) -> str | None:
-    """Why a landing folder name is not a body we know (region or K/L), or None when it is one."""
+    """Why a landing folder name is not a body we know (region or K/L), or None when it is one (or the feed)."""
+    if is_feed(region_code):
+        return None
     if KL_CODE.match(region_code):
         if region_code not in set(bodies_reference()["region_code"].to_list()):
             return (f"K/L code {region_code} is not a kode Bagian Anggaran in the K/L reference list "
@@ -193,7 +203,8 @@ def _read_checked(path: Path, methodology: Methodology, region_code: str, *, nam
     if problem:
         return CheckedBundle(True, problem, bundle_issue("unknown_region", problem, value=region_code), {})
     try:
-        read = read_bundle(path, methodology, region_code, name=name, refused=refused)
+        read = (read_feed(path, methodology, name=name, refused=refused) if is_feed(region_code) else
+                read_bundle(path, methodology, region_code, name=name, refused=refused))
     except SubmissionRejected as err:
         issues = pl.DataFrame(err.issues, schema=ISSUE_SCHEMA) if err.issues else bundle_issue("unreadable", str(err))
         return CheckedBundle(True, str(err), issues, {})
@@ -215,11 +226,17 @@ def _validated(reads: list[tuple[str, CheckedBundle]], methodology: Methodology,
     problem at once; the suites' own table-level checks of a table the reader already faulted are
     left out (reported once). Bundles with nothing read (refused, unknown region, late) pass through.
     """
-    from expectations.runner import validate_bundles  # GE is slow to import: only where validation runs
+    from expectations.compliance import validate_feed  # GE is slow to import: only where validation runs
+    from expectations.runner import validate_bundles
 
-    pending = [n for n, (_region, read) in enumerate(reads) if read.tables or not read.rejected]
+    readable = [n for n, (_region, read) in enumerate(reads) if read.tables or not read.rejected]
+    pending = [n for n in readable if not is_feed(reads[n][0])]
     validations = validate_bundles([(reads[n][0], reads[n][1].tables) for n in pending], methodology,
                                    keep_results=keep_results) if pending else []
+    feeds = [n for n in readable if is_feed(reads[n][0])]
+    codes = bodies_reference()["region_code"].to_list() if feeds else []
+    pending += feeds
+    validations += [validate_feed(reads[n][1].tables, methodology, codes, keep_results=keep_results) for n in feeds]
     checked = [read for _region, read in reads]
     for n, validation in zip(pending, validations, strict=True):
         read = reads[n][1]
@@ -260,6 +277,8 @@ def check_bundle(path: Path, methodology: Methodology, region_code: str, *,
 
 def region_name(region_code: str) -> str:
     """The region's (or K/L's) name in the reference lists, or "" for a code they do not know."""
+    if is_feed(region_code):
+        return FEED_NAME
     names = bodies_reference().filter(pl.col("region_code") == region_code).get_column("name")
     return names.item() if names.len() == 1 else ""
 

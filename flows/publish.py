@@ -60,6 +60,7 @@ from flows.storage import (
     write_parquet,
     write_table,
 )
+from transforms.compliance import COMPLIANCE_ROW_SCHEMA
 from transforms.cycle import CycleInputs, score_cycle
 from transforms.methodology import Methodology, MethodologyError
 from transforms.release_diff import RELEASE_DIFF, change_counts, unit_changes
@@ -68,7 +69,9 @@ from transforms.schemas import (
     EVALUATIONS,
     F03_RESPONSES,
     F03_TABLE,
+    FEED_TABLES,
     ISSUE_SQL_NAMES,
+    OMBUDSMAN_FEED,
     OUTPUT_TABLES,
     REQUIRED_TABLES,
     UNITS,
@@ -139,10 +142,12 @@ def input_schemas(methodology: Methodology) -> dict[str, pl.Schema]:
 
 
 def cycle_inputs(places: Places, methodology: Methodology, submission_ids: list[str],
-                 previous_ids: list[str] | None = None, previous_cycle: str | None = None) -> CycleInputs:
+                 previous_ids: list[str] | None = None, previous_cycle: str | None = None,
+                 feed_ids: list[str] | None = None) -> CycleInputs:
     """Lazy frames over the kept rows of the submissions that count, with their kept per-unit sums.
 
     Scoring reads the sums (see `Ledger.unit_totals`), not the evaluation and survey rows again.
+    `feed_ids` are the Ombudsman feed's submissions that count (their `compliance` rows).
     """
     ledger = Ledger(places, methodology.cycle)
     schemas = input_schemas(methodology)
@@ -163,6 +168,7 @@ def cycle_inputs(places: Places, methodology: Methodology, submission_ids: list[
         totals=ledger.unit_totals(submission_ids, schemas, elements),
         f03_responses=f03,
         previous_f03_responses=previous_f03,
+        compliance=ledger.accepted_table(feed_ids, "compliance", COMPLIANCE_ROW_SCHEMA) if feed_ids else None,
     )
 
 
@@ -172,16 +178,19 @@ def previous_cycle_of(places: Places, cycle: str) -> tuple[str | None, list[str]
         return None, []
     previous = str(int(cycle) - 1)
     entries = Ledger(places, previous).load()
-    return previous, entries.filter(pl.col("status") == ACCEPTED)["submission_id"].to_list()
+    bodies = entries.filter((pl.col("status") == ACCEPTED) & (pl.col("region_code") != OMBUDSMAN_FEED))
+    return previous, bodies["submission_id"].to_list()
 
 
 def release_tables(places: Places, methodology: Methodology, entries: pl.DataFrame,
                    release_id: str) -> dict[str, pl.DataFrame]:
     """Every output table of the cycle for this release, conformed to the declared schemas."""
     ledger = Ledger(places, methodology.cycle)
-    used = entries.filter(pl.col("status") == ACCEPTED)["submission_id"].to_list()
+    accepted = entries.filter(pl.col("status") == ACCEPTED)
+    used = accepted.filter(pl.col("region_code") != OMBUDSMAN_FEED)["submission_id"].to_list()
+    feed_ids = accepted.filter(pl.col("region_code") == OMBUDSMAN_FEED)["submission_id"].to_list()
     previous_cycle, previous_ids = previous_cycle_of(places, methodology.cycle)
-    inputs = cycle_inputs(places, methodology, used, previous_ids, previous_cycle)
+    inputs = cycle_inputs(places, methodology, used, previous_ids, previous_cycle, feed_ids)
     scored = score_cycle(inputs, methodology)
     scored.update(cycle_robustness(inputs, scored, methodology))  # issue 23: reads the rows, not the kept sums
     pairs = entries.select("submission_id", "region_code").unique(maintain_order=True)
@@ -282,9 +291,10 @@ def stored_entries(places: Places, cycle: str) -> pl.DataFrame:
         raise WarehouseError(f"cycle {cycle} has no stored submissions ({ledger.path} is missing or empty): "
                              f"nothing to publish; put bundles under <landing>/{cycle}/<region>/ and run "
                              f"`pekppp run --cycle {cycle}`")
-    accepted = entries.filter(pl.col("status") == ACCEPTED)["submission_id"].to_list()
-    missing = [sid for sid in accepted
-               if not all((ledger.accepted_dir(sid) / f"{t}.parquet").exists() for t in REQUIRED_TABLES)]
+    accepted = entries.filter(pl.col("status") == ACCEPTED).select("submission_id", "region_code").rows()
+    missing = [sid for sid, region in accepted
+               if not all((ledger.accepted_dir(sid) / f"{t}.parquet").exists()
+                          for t in (FEED_TABLES if region == OMBUDSMAN_FEED else REQUIRED_TABLES))]
     if missing:
         raise WarehouseError(f"cycle {cycle}: the kept rows of {len(missing)} accepted submission(s) are missing "
                              f"under {ledger.root / 'accepted'} (first: {missing[0]}); run `pekppp rerun --cycle "
@@ -303,6 +313,8 @@ def release_diff(places: Places, cycle: str, previous_id: str | None, tables: di
         log.warning("release %s of cycle %s has no stored tables left; no diff", previous_id, cycle)
         return None
     robust_before = sorted((store_root(places, cycle) / previous_id / "unit_robustness").glob("*.parquet"))
+    # a release published before compliance_scores existed compares as having no verdicts
+    compliance_before = sorted((store_root(places, cycle) / previous_id / "compliance_scores").glob("*.parquet"))
     return unit_changes(
         pl.scan_parquet(previous["unit_scores"]), pl.scan_parquet(previous["award_roster"]),
         pl.from_arrow(tables["unit_scores"]).lazy(), pl.from_arrow(tables["award_roster"]).lazy(),  # type: ignore[union-attr]
@@ -312,6 +324,9 @@ def release_diff(places: Places, cycle: str, previous_id: str | None, tables: di
         previous_robustness=pl.scan_parquet(robust_before) if robust_before else None,
         robustness=pl.from_arrow(tables["unit_robustness"]).lazy() if "unit_robustness" in tables  # type: ignore[union-attr]
         else None,
+        previous_compliance=pl.scan_parquet(compliance_before) if compliance_before else
+        pl.from_arrow(tables["compliance_scores"]).lazy().head(0),  # type: ignore[union-attr]
+        compliance=pl.from_arrow(tables["compliance_scores"]).lazy(),  # type: ignore[union-attr]
     ).collect()
 
 
@@ -364,6 +379,8 @@ def link_tables(places: Places, cycle: str) -> None:
         return
     part = part_name(release_id)
     for name in OUTPUT_TABLES:
+        if not (root / release_id / name / part).exists():
+            continue  # a release published before the table existed (compliance_scores, issue 20) has none
         show_folder(table_link(places, name, cycle), {part: root / release_id / name / part}, root / STAGING)
 
 

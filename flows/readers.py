@@ -59,9 +59,12 @@ from flows.settings import IntakeLimits, intake_limits
 from transforms.methodology import Limits, Methodology
 from transforms.parsing import EXTRA, duplicated_headers, normalise_header, parse_table
 from transforms.schemas import (
+    COMPLIANCE,
     F03_TABLE,
+    FEED_TABLES,
     INPUT_TABLES,
     ISSUE_SCHEMA,
+    OMBUDSMAN_FEED,
     REQUIRED_TABLES,
     ROW,
     SEVERITY_CRITICAL,
@@ -243,7 +246,7 @@ _SURVEY_ELEMENTS = ("persyaratan", "prosedur", "waktu", "biaya", "produk", "komp
 def _contract_columns(table: str) -> set[str]:
     """The columns the contract names for a table (survey elements: the standard nine); empty for a
     name that is not a table (then every nested column is refused)."""
-    spec = input_specs(list(_SURVEY_ELEMENTS)).get(table)
+    spec = {**input_specs(list(_SURVEY_ELEMENTS)), COMPLIANCE.name: COMPLIANCE}.get(table)
     return set(spec.names) if spec is not None else set()
 
 
@@ -766,18 +769,18 @@ def open_bundle(path: Path, limits: Limits, name: str | None = None) -> Iterator
         yield Path(temp)
 
 
-def _locate_tables(folder: Path) -> tuple[dict[str, Path], list[dict[str, Any]]]:
-    """Which file holds each table, and the critical problems with that (two files, unknown format)."""
+def _locate_tables(folder: Path, tables: Sequence[str] = INPUT_TABLES) -> tuple[dict[str, Path], list[dict[str, Any]]]:
+    """Which file holds each of `tables`, and the critical problems with that (two files, unknown format)."""
     candidates: dict[str, list[Path]] = {}
     for entry in sorted(folder.iterdir()):
         if entry.is_symlink() or not entry.is_file() or _is_junk((entry.name,)):
             continue
         stem = entry.name[: -len(entry.suffix)] if entry.suffix else entry.name
-        if stem.strip().lower() in INPUT_TABLES:
+        if stem.strip().lower() in tables:
             candidates.setdefault(stem.strip().lower(), []).append(entry)
     found: dict[str, Path] = {}
     issues: list[dict[str, Any]] = []
-    for table in INPUT_TABLES:
+    for table in tables:
         files = candidates.get(table, [])
         if len(files) > 1:
             listed = ", ".join(f.name for f in files)
@@ -923,6 +926,21 @@ def read_bundle(path: Path, methodology: Methodology, region_code: str, *, name:
     are entries refused when the bundle was copied (flows/intake/entries.py): such a bundle is
     rejected at once, naming them, and nothing of it is read.
     """
+    return _read_tables(path, methodology, region_code, input_specs(methodology.survey.element_codes),
+                        REQUIRED_TABLES, name=name, refused=refused)
+
+
+def read_feed(path: Path, methodology: Methodology, *, name: str | None = None,
+              refused: Sequence[Refusal] = ()) -> ReadBundle:
+    """Read an Ombudsman compliance feed bundle (`compliance.<ext>`) exactly as a region's bundle is read:
+    the same intake guards, readers, typing and critical problems; only its table list differs."""
+    return _read_tables(path, methodology, OMBUDSMAN_FEED, {COMPLIANCE.name: COMPLIANCE}, FEED_TABLES, name=name,
+                        refused=refused)
+
+
+def _read_tables(path: Path, methodology: Methodology, region_code: str, specs: dict[str, TableSpec],
+                 required: Sequence[str], *, name: str | None, refused: Sequence[Refusal]) -> ReadBundle:
+    """`read_bundle` for any list of tables (`specs`; `required` of them must be there)."""
     name = name or path.name
     if refused:
         critical = _refusal_issues(refused, name)
@@ -937,15 +955,14 @@ def read_bundle(path: Path, methodology: Methodology, region_code: str, *, name:
     tables: dict[str, pl.DataFrame] = {}
     try:
         with open_bundle(path, methodology.limits, name) as folder:
-            located, problems = _locate_tables(folder)
+            located, problems = _locate_tables(folder, tuple(specs))
             if not methodology.f03_enabled:
                 located, problems, note = _without_f03(located, problems, methodology)
                 if note:
                     row_issues.append(pl.DataFrame(note, schema=ISSUE_SCHEMA))
             critical.extend(problems)
-            specs = input_specs(methodology.survey.element_codes)
             for table, file in located.items():
-                typed, issues, problems = _read_table(file, table, specs[table])
+                typed, issues, problems = _read_table(file, table, specs[table], required=table in required)
                 critical.extend(problems)
                 if typed is not None:
                     tables[table] = typed
@@ -955,7 +972,7 @@ def read_bundle(path: Path, methodology: Methodology, region_code: str, *, name:
                 _issue(table, RULE_MISSING_TABLE, (
                     f"The bundle has no {table} table; add a file named {table}.csv (or .xlsx, .parquet, "
                     ".json, .jsonl) and send the bundle again."))
-                for table in REQUIRED_TABLES if table not in located and table not in named)
+                for table in required if table not in located and table not in named)
     except SubmissionRejected as err:
         critical.extend(err.issues)
     except Exception as err:  # never crash on what a region sent: anything unexpected is "unreadable"
@@ -990,7 +1007,8 @@ def _without_f03(located: dict[str, Path], problems: list[dict[str, Any]], metho
 
 
 def _rejection_reason(critical: list[dict[str, Any]], name: str, region_code: str) -> str:
-    return _one_line(f"Bundle {name} of region {region_code} rejected: {SubmissionRejected(critical)}")
+    source = "of the Ombudsman feed" if region_code == OMBUDSMAN_FEED else f"of region {region_code}"
+    return _one_line(f"Bundle {name} {source} rejected: {SubmissionRejected(critical)}")
 
 
 def _problems_of(issues: list[dict[str, Any]], *rules: str) -> list[dict[str, Any]]:
@@ -998,8 +1016,9 @@ def _problems_of(issues: list[dict[str, Any]], *rules: str) -> list[dict[str, An
     return [i for i in issues if i["rule"] in rules]
 
 
-def _read_table(file: Path, table: str, spec: TableSpec) -> tuple[pl.DataFrame | None, pl.DataFrame,
-                                                             list[dict[str, Any]]]:
+def _read_table(file: Path, table: str, spec: TableSpec, *, required: bool) -> tuple[pl.DataFrame | None,
+                                                                                    pl.DataFrame,
+                                                                                    list[dict[str, Any]]]:
     """(typed frame or None, row issues, critical problems) for one table's file."""
     try:
         raw = read_raw(file, table)
@@ -1014,7 +1033,7 @@ def _read_table(file: Path, table: str, spec: TableSpec) -> tuple[pl.DataFrame |
     problems: list[dict[str, Any]] = []
     columns = [c for c in raw.columns if c not in (ROW, EXTRA)]
     notes: list[dict[str, Any]] = []
-    if raw.height == 0 and table in REQUIRED_TABLES:
+    if raw.height == 0 and required:
         problems.append(_issue(table, RULE_EMPTY_TABLE, (
             f"{file.name} has no data rows; fill in the table and send the bundle again."), value=file.name))
     elif raw.height == 0:
@@ -1039,5 +1058,5 @@ def _read_table(file: Path, table: str, spec: TableSpec) -> tuple[pl.DataFrame |
 
 __all__ = [
     "TABLE_FORMATS", "ReadBundle", "SubmissionRejected", "UnreadableFile", "UnsafeBundle", "bundle_fingerprint",
-    "find_tables", "open_bundle", "read_bundle", "read_raw",
+    "find_tables", "open_bundle", "read_bundle", "read_feed", "read_raw",
 ]

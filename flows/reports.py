@@ -63,7 +63,7 @@ from transforms.bodies import KL_CODE_PATTERN
 from transforms.messages import rule_text
 from transforms.methodology import Methodology
 from transforms.rounding import difference_of_published
-from transforms.schemas import ISSUE_SQL_NAMES, UNITS
+from transforms.schemas import ISSUE_SQL_NAMES, OMBUDSMAN_FEED, UNITS
 from transforms.unit_scores import STATUS_SCORED
 
 REPORT_TABLES = ("unit_scores", "aspect_scores", "region_scores", "national_scores", "award_roster", "submissions",
@@ -71,6 +71,8 @@ REPORT_TABLES = ("unit_scores", "aspect_scores", "region_scores", "national_scor
 STATUS_LABELS = {"scored": "dinilai", "incomplete": "tidak lengkap", "too_many_evaluators": "evaluator melebihi batas"}
 BUNDLE_LABELS = {"accepted": "Diterima", "rejected": "Ditolak", "superseded": "Digantikan", "late": "Terlambat"}
 SEVERITY_LABELS = {"critical": "Kritis (berkas ditolak)", "row": "Baris disisihkan", "warning": "Peringatan"}
+FEED_LABEL = "Ombudsman RI (umpan kepatuhan)"
+"""How the pages name the Ombudsman's compliance feed among the bodies' bundles (it has no card)."""
 TOP_INDICATORS = 8
 SAFE_FILE_NAME = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,63}$")
 
@@ -168,6 +170,8 @@ class CycleData:
     reference: pl.DataFrame
     robustness: tuple[pl.DataFrame | None, ...] = (None, None)
     """unit_robustness and region_robustness of the release (None each for releases from before them)."""
+    compliance: pl.DataFrame | None = None
+    """compliance_scores of the release (issue 20; None for releases from before it, empty without a feed)."""
 
     def __getitem__(self, name: str) -> pl.DataFrame:
         return self.units if name == "unit_scores" else self.published[name]
@@ -296,10 +300,12 @@ def load_cycle(places: Places, cycle: str) -> CycleData:
     previous_national = None
     if previous_cycle and _table_files(places, "national_scores", previous_cycle):
         previous_national = read_table(places, "national_scores", previous_cycle)
-    from flows.robustness_pages import read_robustness  # it builds on this module's page kit
+    from flows.compliance_pages import read_compliance  # these build on this module's page kit
+    from flows.robustness_pages import read_robustness
 
     return CycleData(cycle, methodology, published, units, previous_cycle, previous_national, indicator_totals,
-                     bodies_reference(), read_robustness(places, cycle, published.release_id))
+                     bodies_reference(), read_robustness(places, cycle, published.release_id),
+                     read_compliance(places, cycle, published.release_id))
 
 
 PROVISIONAL = "SEMENTARA"
@@ -562,7 +568,8 @@ def _validation_section(data: CycleData) -> Html:
     regions = report_data.submissions_by_region(data["submissions"].lazy(), issues, data.reference.lazy()).collect()
     rules = report_data.top_issue_rules(issues).collect()
     rows = [[Html(f'<a href="wilayah/{h(card_file_name(r["region_code"]))}">{h(r["region_name"])}</a> '
-                  f'<span class="muted">({h(r["region_code"])})</span>'),
+                  f'<span class="muted">({h(r["region_code"])})</span>') if r["region_code"] != OMBUDSMAN_FEED else
+             Html(f'{h(FEED_LABEL)} <span class="muted">({h(r["region_code"])})</span>'),
              number(r["n_bundles"], 0), number(r["accepted"], 0), number(r["rejected"], 0),
              number(r["superseded"], 0), number(r["late"], 0), number(r["n_critical"], 0), number(r["n_row"], 0),
              number(r["n_warning"], 0), "ya" if r["used"] else "tidak"]
@@ -581,7 +588,7 @@ def _validation_section(data: CycleData) -> Html:
         parts.append(empty("Belum ada berkas."))
     refused = data["submissions"].filter(pl.col("status") != "accepted").sort("region_code", "received_at")
     if not refused.is_empty():
-        names = data.region_names
+        names = {**data.region_names, OMBUDSMAN_FEED: FEED_LABEL}
         parts.append(Html("<h3>Berkas yang tidak dipakai</h3>"))
         parts.append(table(["Pemerintah Daerah", "Berkas", "Status", "Alasan"], [
             [Html(f'{h(names.get(r["region_code"], r["region_code"]))} <span class="muted">({h(r["region_code"])})'
@@ -630,12 +637,13 @@ def render_cycle_report(data: CycleData) -> str:
         "<header><p class=\"eyebrow\">Pemantauan dan Evaluasi Kinerja Penyelenggaraan Pelayanan Publik</p>"
         f"<h1>{h(title)}</h1><p class=\"meta\">Siklus evaluasi {h(data.cycle)} · {h(data.methodology.regulation)} · "
         f"rilis {h(data.published.release_id or '–')}</p></header>")
+    from flows import compliance_pages
     from flows.robustness_pages import cycle_section
 
     return page(title, header, provisional_mark(data.methodology), _summary_block(data), _predicate_section(data),
                 _type_section(data), _province_section(data), _aspect_section(data), _award_section(data),
-                cycle_section(data), _validation_section(data), _regions_appendix(data), signature_block(),
-                provenance(data))
+                cycle_section(data), compliance_pages.cycle_section(data), _validation_section(data),
+                _regions_appendix(data), signature_block(), provenance(data))
 
 
 # ---------------------------------------------------------------- region cards
@@ -824,6 +832,11 @@ def render_region_card(data: CycleData, region_code: str) -> str:
             kpis.append(kpi("Lokus belum dikirim", r["lokus_missing"],
                             f"{number(r['n_lokus_scored'], 0)} dari {number(r['n_lokus_units'], 0)} unit lokus "
                             "dinilai", "lokus"))
+    from flows import compliance_pages, robustness_pages
+
+    second = compliance_pages.card_kpi(data, region_code)  # the Ombudsman's verdict beside PEKPPP's (issue 20)
+    if second:
+        kpis.append(second)
     if not national.is_empty():
         n = national.row(0, named=True)
         kpis.append(kpi("IPP Nasional", number(n["ipp"]), predicate_badge(data.methodology, n["predicate"]),
@@ -835,11 +848,11 @@ def render_region_card(data: CycleData, region_code: str) -> str:
            f"Kode wilayah {h(region_code)} · {h(level)} · Provinsi {h(province)} · ") +
         f"<a href=\"../laporan_{h(data.cycle)}.html\">laporan siklus {h(data.cycle)}</a></p></header>")
     scored_here = not data.of_region("unit_scores", region_code).is_empty()
-    from flows import robustness_pages
 
     return page(
         title, header, provisional_mark(data.methodology), Html('<div class="kpis">' + join(kpis) + "</div>"),
         section("Unit Layanan", _region_units(data, region_code), anchor="unit"),
+        compliance_pages.card_section(data, region_code),
         robustness_pages.card_section(data, region_code),
         section("Aspek Terlemah", _region_aspects(data, region_code), anchor="aspek") if scored_here else "",
         section("Indikator yang Paling Menurunkan IPP", _region_indicators(data, region_code), anchor="indikator")
@@ -866,7 +879,9 @@ def write_cycle_report(places: Places, cycle: str, data: CycleData | None = None
 def card_regions(data: CycleData) -> list[str]:
     """Every region with a published score or a bundle received in the cycle."""
     codes = set(data["region_scores"]["region_code"].to_list()) | set(data["submissions"]["region_code"].to_list())
-    return sorted(codes)
+    if data.compliance is not None:  # a body only the Ombudsman assessed gets a card with its one verdict
+        codes |= set(data.compliance["region_code"].to_list())
+    return sorted(codes - {OMBUDSMAN_FEED})  # the feed is a source, not a body: its page is its officer report
 
 
 def write_region_cards(places: Places, cycle: str, data: CycleData | None = None) -> list[Path]:

@@ -53,8 +53,27 @@ def view_sql(warehouse: Path, spec: TableSpec, base: Path) -> str:
     return f"CREATE OR REPLACE VIEW {spec.name} AS SELECT {columns} WHERE false"
 
 
+JOINED_VIEWS = {
+    # issue 20: each body's two yearly verdicts side by side, PEKPPP's roll-up and the Ombudsman's compliance;
+    # a full join, so a body assessed by only one of them is listed too
+    "body_verdicts": """
+        SELECT coalesce(r.cycle, c.cycle) AS cycle, coalesce(r.region_code, c.region_code) AS region_code,
+               coalesce(r.region_name, c.region_name) AS region_name, coalesce(r.level, c.level) AS level,
+               r.n_units_scored, r.ipp, r.predicate, r.predicate_label, r.rank AS pekppp_rank,
+               c.input, c.proses, c.output, c.pengaduan, c.score AS compliance_score,
+               c.category AS compliance_category, c.category_label AS compliance_label, c.zone AS compliance_zone,
+               c.rank AS compliance_rank, c.disagreement, coalesce(r.release_id, c.release_id) AS release_id
+        FROM region_scores r
+        FULL OUTER JOIN (SELECT * FROM compliance_scores WHERE subject = 'body') c
+          ON r.cycle = c.cycle AND r.region_code = c.region_code""",
+}
+"""Views joining the table views (defined after them); `SELECT * FROM body_verdicts WHERE disagreement IS NOT NULL`
+lists the bodies whose verdicts disagree."""
+
+
 def load_duckdb(warehouse: Path, db_path: Path) -> dict[str, int]:
-    """(Re)build `db_path` with a view per output table over `warehouse`; returns rows per table."""
+    """(Re)build `db_path` with a view per output table over `warehouse`, then the joined views (JOINED_VIEWS);
+    returns rows per output table."""
     if not warehouse.is_dir():
         raise WarehouseError(f"warehouse {warehouse} does not exist; run `pekppp run` (or `pekppp demo`) first")
     counts: dict[str, int] = {}
@@ -67,6 +86,8 @@ def load_duckdb(warehouse: Path, db_path: Path) -> dict[str, int]:
                 for spec in OUTPUT_TABLES.values():
                     connection.execute(view_sql(warehouse, spec, db_path.parent))
                     counts[spec.name] = connection.execute(f"SELECT count(*) FROM {spec.name}").fetchall()[0][0]
+                for name, query in JOINED_VIEWS.items():
+                    connection.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
             finally:
                 connection.close()
     except duckdb.Error as err:

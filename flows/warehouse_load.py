@@ -36,7 +36,15 @@ SQL_NAMES = ISSUE_SQL_NAMES
 """Columns named after SQL keywords in releases of schema 1, and the names they have since (and here)."""
 DECIMALS = {"ipp": "numeric(3,2)", "score": "numeric(3,2)", "ikm": "numeric(5,2)", "nrr": "numeric(6,4)"}
 """Float columns that are decimals by definition (rounded half-up before publishing): exact types here.
-`score` is an aspect score or an award's IPP (gain), both within ±5.00."""
+`score` is an aspect score or an award's IPP (gain), both within ±5.00; see `decimals_of` for tables on 0-100."""
+COMPLIANCE_DECIMALS = {name: "numeric(5,2)" for name in ("input", "proses", "output", "pengaduan", "score")}
+"""compliance_scores (issue 20): the Ombudsman's dimensions and score are on 0-100 with 2 decimals."""
+
+
+def decimals_of(table: str) -> dict[str, str]:
+    """The decimal columns of one table and their exact types (the Ombudsman's 0-100 scale differs)."""
+    return {**DECIMALS, **COMPLIANCE_DECIMALS} if table == "compliance_scores" else DECIMALS
+
 JSON_COLUMNS = {"predicate_counts", "award_probabilities"}
 POLARS_TO_SQL: dict[type[pl.DataType], str] = {
     pl.String: "text", pl.Int64: "bigint", pl.Int32: "integer", pl.Boolean: "boolean", pl.Float64: "double precision",
@@ -62,11 +70,12 @@ def sql_name(column: str) -> str:
     return SQL_NAMES.get(column, column)
 
 
-def sql_type(column: str, dtype: pl.DataType | type[pl.DataType]) -> str:
+def sql_type(column: str, dtype: pl.DataType | type[pl.DataType], table: str = "") -> str:
     if column in JSON_COLUMNS:
         return "jsonb"
-    if column in DECIMALS:
-        return DECIMALS[column]
+    decimals = decimals_of(table)
+    if column in decimals:
+        return decimals[column]
     if isinstance(dtype, pl.Datetime) or dtype == pl.Datetime:
         return "timestamptz"
     base = dtype.base_type() if isinstance(dtype, pl.DataType) else dtype
@@ -84,7 +93,7 @@ def quoted(identifier: str) -> str:
 def table_columns(spec: TableSpec) -> list[tuple[str, str]]:
     """(PostgreSQL name, type) of a table: `cycle` first (the partition key the Parquet files leave out)."""
     columns = [("cycle", "text")]
-    columns += [(sql_name(c.name), sql_type(c.name, c.dtype)) for c in spec.columns if c.name != "cycle"]
+    columns += [(sql_name(c.name), sql_type(c.name, c.dtype, spec.name)) for c in spec.columns if c.name != "cycle"]
     return columns
 
 
@@ -95,6 +104,8 @@ def release_frames(places: Places, cycle: str) -> tuple[dict, dict[str, pl.DataF
         raise LoadError(f"cycle {cycle} has no published release in {places.warehouse}; run `pekppp run` first")
     frames = {}
     for name in OUTPUT_TABLES:
+        if name not in manifest["tables"]:
+            continue  # a release published before the table existed (compliance_scores, issue 20)
         path = places.warehouse / manifest["tables"][name]["file"]
         try:
             frame = pl.read_parquet(path)

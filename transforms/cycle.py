@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from transforms import awards, bodies, f03_scores, region_scores, skm_scores, unit_scores
+from transforms import awards, bodies, compliance, f03_scores, region_scores, skm_scores, unit_scores
 from transforms.methodology import Methodology
 from transforms.unit_scores import UNIT_KEY
 
@@ -63,6 +63,8 @@ class CycleInputs:
     previous_indicator_totals: pl.LazyFrame | None = None
     f03_responses: pl.LazyFrame | None = None
     previous_f03_responses: pl.LazyFrame | None = None
+    compliance: pl.LazyFrame | None = None
+    """The Ombudsman feed's accepted rows (`compliance.COMPLIANCE_ROW_SCHEMA`); None: the cycle has no feed."""
 
     def unit_totals(self, methodology: Methodology) -> UnitTotals:
         return self.totals or unit_totals(self.evaluations, self.responses, methodology.survey.element_codes)
@@ -161,6 +163,9 @@ def score_cycle(inputs: CycleInputs, methodology: Methodology) -> dict[str, pl.D
     coverage = bodies.lokus_coverage(scored, methodology)
     region_frame, national_frame, roster_frame, coverage_frame = pl.collect_all([regions, national, roster,
                                                                                  coverage])
+    feed = inputs.compliance if inputs.compliance is not None else pl.LazyFrame(
+        schema=compliance.COMPLIANCE_ROW_SCHEMA)
+    compliance_frame = compliance.compliance_scores(feed, inputs.regions, region_frame.lazy(), methodology).collect()
     return {"unit_scores": unit_frame, "aspect_scores": aspect_frame, "skm_scores": element_frame,
             "region_scores": region_frame, "national_scores": national_frame, "award_roster": roster_frame,
-            "lokus_coverage": coverage_frame}
+            "lokus_coverage": coverage_frame, "compliance_scores": compliance_frame}

@@ -102,6 +102,21 @@ RULE_TEXT_ID: Mapping[str, str] = {
     "sample_too_small": "Jumlah responden survei unit ini kurang dari sampel minimum (Krejcie-Morgan) untuk {value} "
                         "pengguna layanan per tahun: unit tidak dapat menerima penghargaan. Kumpulkan tambahan "
                         "responden sebelum jendela survei ditutup.",
+    # the Ombudsman's compliance feed (expectations/compliance.json, expectations/compliance.py)
+    "body_known": "Kode badan {value} tidak dikenal: bukan kode provinsi, kabupaten/kota (Kemendagri, mis. 36 "
+                  "atau 36.71) atau K/L (kode Bagian Anggaran, mis. 027). Baris tidak dipakai; perbaiki kodenya.",
+    "unique_assessment": "Badan {value} (dengan unit_id yang sama, atau sebagai keseluruhan) dinilai lebih dari "
+                         "sekali. Sisakan satu baris per badan atau unit; semua salinannya tidak dipakai.",
+    "compliance_range": "Nilai {value} di kolom {column} di luar rentang 0-100. Perbaiki nilainya; baris tidak "
+                        "dipakai.",
+    "compliance_columns": "Tabel compliance tidak memuat keempat kolom dimensi (input, proses, output, pengaduan) "
+                          "maupun kolom score. Tambahkan kolomnya, lalu kirim ulang.",
+    "compliance_incomplete": "Baris ini tidak memuat keempat nilai dimensi maupun nilai akhir (score). Lengkapi "
+                             "nilainya; baris tidak dipakai.",
+    "score_mismatch": "Nilai akhir {value} tidak sesuai dengan nilai dimensinya menurut bobot siklus ini (kedua "
+                      "nilai disebut pada pesan di bawah). Perbaiki nilai akhir atau dimensinya; baris tidak dipakai.",
+    "no_ombudsman_method": "Metodologi siklus ini tidak memuat bagian [ombudsman], sehingga umpan kepatuhan tidak "
+                           "dapat dinilai. Tambahkan bagian tersebut, lalu jalankan ulang siklusnya.",
 }
 """Bahasa Indonesia per rule. A rule missing here is shown with its English message only (a test
 checks every rule the suites and the runner name is here)."""

@@ -27,7 +27,8 @@ BODY_CATEGORIES = ("provinsi", "kabupaten", "kota", "kl")
 WITHOUT_F03 = ("not_scored", "f02_only")
 """What a cycle blending F-03 does with a unit that has no F-03 answer (see `[f03] without_f03`)."""
 """The categories bodies are ranked in (and body awards are given in)."""
-"""The tiers a cycle's lokus names unit types for: provinces, kabupaten/kota, ministries and agencies (K/L)."""
+COMPLIANCE_DIMENSIONS = ("input", "proses", "output", "pengaduan")
+"""The Ombudsman compliance assessment's dimensions: the feed's columns and the keys of `[ombudsman] weights`."""
 
 
 class MethodologyError(ValueError):
@@ -117,6 +118,30 @@ class Robustness:
 
 
 @dataclass(frozen=True)
+class Disagreement:
+    """One way the two verdicts disagree: a PEKPPP predicate among `predicates` with compliance zone `zone`."""
+
+    predicates: tuple[str, ...]
+    zone: str
+
+
+@dataclass(frozen=True)
+class Ombudsman:
+    """How the Ombudsman's compliance assessment is scored and read beside PEKPPP: `[ombudsman]`."""
+
+    weights: tuple[tuple[str, int], ...] | None
+    """(dimension, weight in hundredths of a percent; they sum to 10000); None: the cycle's scores come final."""
+    opinions: tuple[Band, ...]
+    """Opinion categories on the score (>= lower bounds), each with its zone; a code "" means the cycle's scheme
+    has zones but no opinion letters (2021)."""
+    disagreements: tuple[Disagreement, ...]
+
+    @property
+    def zones(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(b.zone for b in self.opinions))
+
+
+@dataclass(frozen=True)
 class Limits:
     max_bad_row_share: float
     zip_max_files: int
@@ -155,6 +180,8 @@ class Methodology:
     """`[lokus]`: (tier, unit types) for each of LOKUS_TIERS; None: every tier takes every unit type."""
     f03_without: Literal["not_scored", "f02_only"] | None = None
     """With F-03 on: a unit with no F-03 answer is not scored (status no_f03) or keeps its F-02 IPP."""
+    ombudsman: Ombudsman | None = None
+    """`[ombudsman]`: None when the file has none; a compliance feed of such a cycle is not scored."""
     sha256: str = ""
     source: str = ""
 
@@ -385,7 +412,44 @@ def _awards(rows: list[dict[str, Any]], predicate_codes: set[str], source: str) 
 
 
 TOP_KEYS = ("cycle", "scores", "rounding", "rollup", "f03", "limits", "aspects", "predicates", "survey",
-            "eligibility", "awards", "robustness", "lokus")
+            "eligibility", "awards", "robustness", "lokus", "ombudsman")
+OMBUDSMAN_KEYS = ("weights", "opinions", "disagreements")
+
+
+def _ombudsman(raw: Any, predicates: tuple[Band, ...], source: str) -> Ombudsman | None:
+    """`[ombudsman]`, optional: dimension weights (optional: a scheme without dimensions gives final scores),
+    opinion categories with zones, and what counts as the two verdicts disagreeing."""
+    if raw is None:
+        return None
+    where = f"{source}: [ombudsman]"
+    _known(raw, OMBUDSMAN_KEYS, where)
+    weights = None
+    if "weights" in raw:  # optional by design: the 2021 scheme published final scores only
+        table = _known(raw["weights"], COMPLIANCE_DIMENSIONS, f"{where} weights")
+        weights = tuple((d, _cents(_require(table, d, f"{where} weights"), f"{where} weights.{d}"))
+                        for d in COMPLIANCE_DIMENSIONS)
+        if sum(w for _, w in weights) != 100 * 100:
+            total = sum(w for _, w in weights)
+            raise MethodologyError(f"{where} weights sum to {total // 100}.{total % 100:02d}, not 100.00")
+    opinions = _bands(_require(raw, "opinions", where), f"{where}.opinions", zoned=True)
+    if any(b.lower_cents > 100 * 100 for b in opinions):
+        raise MethodologyError(f"{where}.opinions: a lower bound above 100.00")
+    letters = [b.code for b in opinions if b.code]
+    if (letters and len(letters) != len(opinions)) or len(set(letters)) != len(letters):
+        raise MethodologyError(f"{where}.opinions: give every category its own code, or none a code (zones only)")
+    zones = {b.zone for b in opinions}
+    disagreements = []
+    for n, row in enumerate(_require(raw, "disagreements", where)):
+        at = f"{where}.disagreements[{n}]"
+        _known(row, ("predicates", "zone"), at)
+        rule = Disagreement(tuple(str(p) for p in _require(row, "predicates", at)), str(_require(row, "zone", at)))
+        unknown = sorted(set(rule.predicates) - {b.code for b in predicates})
+        if unknown or not rule.predicates:
+            raise MethodologyError(f"{at}: predicates must be predicate codes of the cycle (unknown: {unknown})")
+        if rule.zone not in zones:
+            raise MethodologyError(f"{at}: zone {rule.zone!r} is not a zone of the opinions ({sorted(zones)})")
+        disagreements.append(rule)
+    return Ombudsman(weights, opinions, tuple(disagreements))
 ROBUSTNESS_KEYS = ("draws", "seed", "evaluator_spread", "weight_spread", "threshold")
 
 
@@ -544,6 +608,7 @@ def parse_methodology(raw: dict[str, Any], *, cycle: str, source: str = "", sha2
             closes_at=closes_at,
             robustness=_robustness(raw.get("robustness"), source),
             lokus=_lokus(raw.get("lokus"), unit_types, source),
+            ombudsman=_ombudsman(raw.get("ombudsman"), predicates, source),
             sha256=sha256,
             source=source,
         )

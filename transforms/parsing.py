@@ -13,6 +13,8 @@ Rules (each cell):
 - whole-number columns accept `4`, ` 4 `, `+4`, `4.0`, `4,0` (decimal comma) and `4.00`; `4.5`, `abc`
   and `1.000`/`1,000` (three zeros after the separator: a thousands separator in id-ID or en-US
   spelling, so 1 or 1000 cannot be told apart) are a `type` issue;
+- decimal (Float64) columns hold values given to 2 decimals (the Ombudsman's scores): `91.88`, `91,88`
+  (decimal comma), `91.8`, `92`; more decimals, thousands separators or text are a `type` issue;
 - date columns accept ISO `YYYY-MM-DD`, an ISO date-time (Excel cells, Parquet timestamps: the date
   part is kept) and `DD/MM/YYYY` as written in Indonesia (also with `-` or `.`); anything else,
   including impossible dates such as 30/02/2024, is a `type` issue;
@@ -56,7 +58,8 @@ _ZERO_FRACTION = r"^([+-]?\d+)[.,](?:0{1,2}|0{4,})$"
 _ISO_DATE = r"^(\d{4}-\d{1,2}-\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"
 _DMY_DATE = r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{4}$"
 
-_SUPPORTED = "String, integer types and Date"
+_SUPPORTED = "String, integer types, Float64 (2 decimals) and Date"
+_TWO_DECIMALS = r"^[+-]?\d+(?:[.,]\d{1,2})?$"
 
 
 def normalise_header(name: str | None, position: int) -> str:
@@ -112,6 +115,15 @@ def whole_number(text: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return pl.when(direct.is_null()).then(zero_fraction).otherwise(direct).cast(dtype, strict=False)
 
 
+def two_decimals(text: pl.Expr) -> pl.Expr:
+    """Text as a number given to at most 2 decimals (decimal point or comma); null otherwise.
+
+    The value is the float nearest to its hundredths, so `rounding.published_cents` recovers them exactly.
+    """
+    return (pl.when(text.str.contains(_TWO_DECIMALS))
+            .then(text.str.replace(",", ".", literal=True).cast(pl.Float64, strict=False)))
+
+
 def calendar_date(text: pl.Expr) -> pl.Expr:
     """Text as a date (ISO date or date-time, or day/month/year); null when it is not a real date.
 
@@ -136,6 +148,8 @@ def _typed(text: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         return whole_number(text, dtype)
     if dtype == pl.Date:
         return calendar_date(text)
+    if dtype == pl.Float64:
+        return two_decimals(text)
     raise TypeError(f"parse_table supports {_SUPPORTED} columns, not {dtype}")
 
 
@@ -152,6 +166,9 @@ def _type_message(column: Column) -> pl.Expr:
                              "and correct it."))
                 .otherwise(pl.lit(f"{column.name} must be a whole number such as 4, without decimals or "
                                   "thousands separators; correct the cell and send the file again.")))
+    if _dtype(column) == pl.Float64:
+        return pl.lit(f"{column.name} must be a number with at most two decimals such as 91.88 (or 91,88), without "
+                      "thousands separators; correct the cell and send the file again.")
     return pl.lit(f"{column.name} must be a date written as YYYY-MM-DD (e.g. 2024-03-15) or DD/MM/YYYY "
                   "(e.g. 15/03/2024) and be a real calendar date; correct the cell and send the file again.")
 
@@ -202,6 +219,8 @@ def _direct(text: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     """The plain spelling's parse alone (see `_plain_values`)."""
     if dtype.is_integer():
         return text.str.to_integer(strict=False).cast(dtype, strict=False)
+    if dtype == pl.Float64:
+        return two_decimals(text)
     return text.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
 
 

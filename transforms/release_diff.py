@@ -26,7 +26,8 @@ def _column(name: str, dtype: pl.DataType | type[pl.DataType], description: str,
 
 
 RELEASE_DIFF = TableSpec("release_diff", (
-    _column("subject", pl.String, "unit, or region (a body: its roll-up, rank within category and awards)"),
+    _column("subject", pl.String, "unit, region (a body: its roll-up, rank within category and awards), or "
+            "compliance (a row of compliance_scores: the Ombudsman's verdict on a body or unit)"),
     _column("region_code", pl.String, "Owning region (the region itself for region rows)"),
     _column("unit_id", pl.String, "Unit (null for region rows)", nullable=True),
     _column("unit_name", pl.String, "Unit or region name (from the newer release when in both)"),
@@ -41,8 +42,17 @@ RELEASE_DIFF = TableSpec("release_diff", (
     _column("category_before", pl.String, "Region rows: the category ranked in (kabupaten/kota where a release "
             "ranked them together)", nullable=True),
     _column("category_after", pl.String, "Region rows: the category ranked in now", nullable=True),
-    _column("rank_before", pl.Int64, "Region rows: rank within the category in the previous release", nullable=True),
-    _column("rank_after", pl.Int64, "Region rows: rank within the category in this release", nullable=True),
+    _column("rank_before", pl.Int64, "Region rows: rank within the category in the previous release (compliance "
+            "rows: the compliance rank within the level)", nullable=True),
+    _column("rank_after", pl.Int64, "Region rows: rank within the category in this release (compliance rows: "
+            "likewise)", nullable=True),
+    _column("compliance_score_before", pl.Float64, "Compliance rows: the Ombudsman score in the previous release",
+            nullable=True),
+    _column("compliance_score_after", pl.Float64, "Compliance rows: the Ombudsman score in this release",
+            nullable=True),
+    _column("zone_before", pl.String, "Compliance rows: opinion category and zone before (e.g. 'B hijau')",
+            nullable=True),
+    _column("zone_after", pl.String, "Compliance rows: opinion category and zone now", nullable=True),
     _column("eligible_before", pl.Boolean, "Award eligibility in the previous release", nullable=True),
     _column("eligible_after", pl.Boolean, "Award eligibility in this release", nullable=True),
     _column("ineligible_reason_before", pl.String, "Why the unit was not eligible in the previous release, in "
@@ -62,11 +72,12 @@ RELEASE_DIFF = TableSpec("release_diff", (
     _column("eligibility_changed", pl.Boolean, "Award eligibility differs (units)"),
     _column("award_changed", pl.Boolean, "Set of awards differs"),
     _column("robustness_changed", pl.Boolean, "The awards marked not robust ('tidak kokoh') differ"),
+    _column("compliance_changed", pl.Boolean, "Compliance rows: score, category, zone or rank differs"),
     _column("reason", pl.String, "What changed and why, in words: each changed field before -> after, and for "
             "eligibility the rule the unit now fails (or that it now meets every rule)"),
     _column("release_id", pl.String, "This release"),
     _column("previous_release_id", pl.String, "The release compared against"),
-), version=3, description="Units whose published results changed between two releases of a cycle")
+), version=4, description="Units whose published results changed between two releases of a cycle")
 
 
 def unit_awards(roster: pl.LazyFrame) -> pl.LazyFrame:
@@ -187,6 +198,7 @@ def region_changes(previous_regions: pl.LazyFrame, previous_roster: pl.LazyFrame
         _region_side(previous_regions, previous_roster, "before")
         .join(_region_side(regions, roster, "after"), on="region_code", how="full", coalesce=True)
         .with_columns(change=_change(), subject=pl.lit("region"), unit_id=pl.lit(None, dtype=pl.String),
+                      compliance_changed=pl.lit(False),
                       unit_type=pl.lit(None, dtype=pl.String),
                       unit_name=pl.coalesce("unit_name_after", "unit_name_before"), **flags)
         .filter((pl.col("change") != CHANGED) | pl.any_horizontal(*flags))
@@ -198,14 +210,54 @@ def region_changes(previous_regions: pl.LazyFrame, previous_roster: pl.LazyFrame
     )
 
 
+COMPLIANCE_KEY = ["region_code", "unit_id"]
+
+
+def _compliance_side(scores: pl.LazyFrame, side: str) -> pl.LazyFrame:
+    """One release's compared compliance fields, suffixed (the opinion and zone as one text: 'A hijau')."""
+    verdict = pl.concat_str([pl.col("category"), pl.col("zone")], separator=" ", ignore_nulls=True)
+    fields = scores.select(*COMPLIANCE_KEY, unit_name=pl.coalesce("unit_name", "region_name", "region_code"),
+                           compliance_score=pl.col("score"), zone=verdict, rank=pl.col("rank").cast(pl.Int64),
+                           present=pl.lit(True))
+    return fields.rename({c: f"{c}_{side}" for c in ("unit_name", "compliance_score", "zone", "rank", "present")})
+
+
+def compliance_changes(previous: pl.LazyFrame, current: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per compliance verdict (body or unit) added, removed, or whose score, opinion, zone or rank moved."""
+    changed = _differs("compliance_score") | _differs("zone") | _differs("rank")
+    label = pl.when(pl.col("unit_id").is_null()).then(pl.lit("compliance of the body")).otherwise(
+        pl.lit("compliance of the unit"))
+    score_text = {side: cents_text(published_cents(pl.col(f"compliance_score_{side}"))).fill_null("none")
+                  for side in ("before", "after")}
+    return (
+        _compliance_side(previous, "before")
+        .join(_compliance_side(current, "after"), on=COMPLIANCE_KEY, how="full", coalesce=True, nulls_equal=True)
+        .with_columns(change=_change(), subject=pl.lit("compliance"), unit_type=pl.lit(None, dtype=pl.String),
+                      unit_name=pl.coalesce("unit_name_after", "unit_name_before"), compliance_changed=changed,
+                      **dict.fromkeys(("ipp_changed", "predicate_changed", "rank_changed", "eligibility_changed",
+                                       "award_changed", "robustness_changed"), pl.lit(False)))
+        .filter((pl.col("change") != CHANGED) | pl.col("compliance_changed"))
+        .with_columns(compliance_changed=pl.lit(True), reason=pl.coalesce(
+            pl.when(pl.col("change") == ADDED).then(pl.format("{} added: only in this release", label)),
+            pl.when(pl.col("change") == REMOVED).then(pl.format("{} removed: only in the previous release", label)),
+            pl.concat_str([
+                pl.when(_differs("compliance_score")).then(pl.format("Ombudsman score: {} -> {}", score_text["before"],
+                                                                     score_text["after"])),
+                _moved("zone", "Ombudsman opinion"), _moved("rank", "compliance rank")],
+                separator="; ", ignore_nulls=True)))
+    )
+
+
 def unit_changes(previous_units: pl.LazyFrame, previous_roster: pl.LazyFrame, units: pl.LazyFrame,
                  roster: pl.LazyFrame, *, release_id: str, previous_release_id: str,
                  previous_regions: pl.LazyFrame | None = None, regions: pl.LazyFrame | None = None,
                  previous_robustness: pl.LazyFrame | None = None,
-                 robustness: pl.LazyFrame | None = None) -> pl.LazyFrame:
+                 robustness: pl.LazyFrame | None = None, previous_compliance: pl.LazyFrame | None = None,
+                 compliance: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """One row per unit added, removed, or whose IPP, predicate, rank in type, eligibility, awards or awards
     marked not robust changed; with both releases' region_scores, also one row per region that changed
-    (`subject` = region). Robustness is compared only when both releases have it."""
+    (`subject` = region); with both releases' compliance_scores, one row per compliance verdict that changed
+    (`subject` = compliance). Robustness is compared only when both releases have it."""
     compare_robustness = previous_robustness is not None and robustness is not None
     before = _side(previous_units, previous_roster, "before", previous_robustness if compare_robustness else None)
     after = _side(units, roster, "after", robustness if compare_robustness else None)
@@ -218,11 +270,13 @@ def unit_changes(previous_units: pl.LazyFrame, previous_roster: pl.LazyFrame, un
         .with_columns(change=_change(), unit_name=pl.coalesce("unit_name_after", "unit_name_before"),
                       unit_type=pl.coalesce("unit_type_after", "unit_type_before"), **flags)
         .filter((pl.col("change") != CHANGED) | pl.any_horizontal(*flags))
-        .with_columns(reason=_reason(), subject=pl.lit("unit"))
+        .with_columns(reason=_reason(), subject=pl.lit("unit"), compliance_changed=pl.lit(False))
     )
     parts = [units_changed]
     if previous_regions is not None and regions is not None:
         parts.append(region_changes(previous_regions, previous_roster, regions, roster))
+    if previous_compliance is not None and compliance is not None:
+        parts.append(compliance_changes(previous_compliance, compliance))
     return (
         pl.concat([p.select([pl.col(c).cast(d) if c in p.collect_schema().names() else pl.lit(None, dtype=d).alias(c)
                              for c, d in RELEASE_DIFF.polars_schema.items()
@@ -234,9 +288,11 @@ def unit_changes(previous_units: pl.LazyFrame, previous_roster: pl.LazyFrame, un
 
 
 def change_counts(diff: pl.DataFrame) -> dict[str, int]:
-    """The manifest's summary: units added, removed, changed, and changed units per field; regions changed."""
+    """The manifest's summary: units added, removed, changed, and changed units per field; regions changed;
+    compliance verdicts changed (added, removed or moved)."""
     changed = pl.col("change") == CHANGED
     regions = diff.filter(pl.col("subject") == "region")
+    compliance = diff.filter(pl.col("subject") == "compliance").height
     diff = diff.filter(pl.col("subject") == "unit")
     counts = diff.select(
         added=(pl.col("change") == ADDED).sum(),
@@ -250,4 +306,5 @@ def change_counts(diff: pl.DataFrame) -> dict[str, int]:
         robustness=(changed & pl.col("robustness_changed")).sum(),
     )
     return {**{name: int(value or 0) for name, value in counts.row(0, named=True).items()},
-            "regions_changed": regions.height, "region_rank": int(regions["rank_changed"].sum() or 0)}
+            "regions_changed": regions.height, "region_rank": int(regions["rank_changed"].sum() or 0),
+            "compliance_changed": compliance}

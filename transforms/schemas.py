@@ -112,6 +112,25 @@ F03_TABLE = F03_RESPONSES.name
 INPUT_TABLES = ("units", "evaluations", "skm_responses", F03_TABLE)
 REQUIRED_TABLES = ("units", "evaluations")
 
+OMBUDSMAN_FEED = "_ombudsman"
+"""The landing folder of the Ombudsman's compliance feed (`<landing>/<cycle>/_ombudsman/<bundle>/`), and the
+`region_code` its bundles carry in the ledger and `submissions`."""
+
+COMPLIANCE = TableSpec("compliance", (
+    _c("body_code", pl.String, "The assessed body: a Kemendagri region code or a K/L's kode Bagian Anggaran"),
+    _c("unit_id", pl.String, "The assessed unit of the body; blank: the body as a whole", required=False,
+       nullable=True),
+    _c("unit_name", pl.String, "The assessed unit's (or body's) name as the Ombudsman writes it", required=False,
+       nullable=True),
+    *(_c(d, pl.Float64, f"Dimension score {d}, 0-100 with at most 2 decimals", required=False, nullable=True)
+      for d in ("input", "proses", "output", "pengaduan")),
+    _c("score", pl.Float64, "The published final score 0-100 (at most 2 decimals); checked against the dimensions "
+       "when both are given", required=False, nullable=True),
+), description="The Ombudsman's compliance assessment (Penilaian Kepatuhan), one row per body or unit (optional "
+               "feed)")
+FEED_TABLES = ("compliance",)
+"""The tables of a compliance feed bundle (`compliance` required)."""
+
 
 def input_specs(elements: list[str]) -> dict[str, TableSpec]:
     return {"units": UNITS, "evaluations": EVALUATIONS, "skm_responses": skm_spec(elements),
@@ -333,9 +352,36 @@ LOKUS_COVERAGE = TableSpec("lokus_coverage", (
     _c("release_id", pl.String, "Release"),
 ), description="One row per body with accepted units and lokus unit type of its tier (empty without [lokus])")
 
+COMPLIANCE_SCORES = TableSpec("compliance_scores", (
+    _c("cycle", pl.String, "Evaluation cycle"),
+    _c("region_code", pl.String, "The assessed body (the feed's body_code): Kemendagri region code or K/L code"),
+    _c("region_name", pl.String, "Body name from the reference lists"),
+    _c("province_code", pl.String, "Province of the region; null for a K/L", nullable=True),
+    _c("level", pl.String, "provinsi, kabupaten, kota or kl: the category ranks are within"),
+    _c("subject", pl.String, "body (the body as a whole) or unit (a unit the feed names)"),
+    _c("unit_id", pl.String, "The unit as the feed names it; null for the body as a whole", nullable=True),
+    _c("unit_name", pl.String, "Unit (or body) name as the feed writes it", nullable=True),
+    _c("input", pl.Float64, "Dimension score Input 0-100 as sent (2 decimals)", nullable=True),
+    _c("proses", pl.Float64, "Dimension score Proses 0-100", nullable=True),
+    _c("output", pl.Float64, "Dimension score Output 0-100", nullable=True),
+    _c("pengaduan", pl.Float64, "Dimension score Pengaduan 0-100", nullable=True),
+    _c("score", pl.Float64, "Compliance score 0-100: the weighted dimensions, exact, rounded half-up to 2 decimals "
+       "once (or the given final score without dimensions)"),
+    _c("score_source", pl.String, "dimensions (computed with the cycle's [ombudsman] weights) or given"),
+    _c("category", pl.String, "Opinion category A-E; null in a scheme of zones only (2021)", nullable=True),
+    _c("category_label", pl.String, "Opinion label (Kualitas Tertinggi ... Kualitas Terendah)", nullable=True),
+    _c("zone", pl.String, "Zona hijau, kuning or merah"),
+    _c("rank", pl.Int64, "Competition rank (1224) on the score within the level, bodies and units apart"),
+    _c("disagreement", pl.String, "Bodies: why the PEKPPP predicate and the Ombudsman zone disagree "
+       "([ombudsman] disagreements), else null", nullable=True),
+    _c("submission_id", pl.String, "The feed bundle the row came from"),
+    _c("release_id", pl.String, "Release"),
+), description="One row per body (or unit) the Ombudsman assessed: its compliance verdict beside PEKPPP (issue 20; "
+               "empty without a feed)")
+
 OUTPUT_TABLES: dict[str, TableSpec] = {t.name: t for t in (
     UNIT_SCORES, ASPECT_SCORES, SKM_SCORES, REGION_SCORES, NATIONAL_SCORES, AWARD_ROSTER, SUBMISSIONS,
-    VALIDATION_ISSUES, UNIT_ROBUSTNESS, REGION_ROBUSTNESS, LOKUS_COVERAGE,
+    VALIDATION_ISSUES, UNIT_ROBUSTNESS, REGION_ROBUSTNESS, LOKUS_COVERAGE, COMPLIANCE_SCORES,
 )}
 
 ISSUE_COLUMNS = ["table", "row", "column", "value", "rule", "severity", "message"]

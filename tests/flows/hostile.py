@@ -466,3 +466,68 @@ def build_corpus(region_folder: Path, host: Path) -> dict[str, tuple[Case, Path]
     host.mkdir(parents=True, exist_ok=True)
     host_file(host)
     return {case.name: (case, case.build(region_folder / case.name, host)) for case in corpus()}
+
+
+# ---------------------------------------------------------------- the Ombudsman feed (issue 20)
+
+FEED_HEADER = ["body_code", "unit_id", "unit_name", "input", "proses", "output", "pengaduan", "score"]
+FEED_ROWS = [["36", "", "Provinsi Banten", "90.00", "95.00", "92.00", "88.00", ""],
+             ["36", "DINSOS-36", "Dinas Sosial", "", "", "", "", "91.88"]]
+FEED_CSV = csv_text(FEED_HEADER, FEED_ROWS)
+
+
+def feed_files(**contents: str | bytes | None) -> Callable[[Path, Path], Path]:
+    """A feed bundle folder with a valid compliance.csv; `name__ext=` adds a file, None drops one."""
+    def build(path: Path, host: Path) -> Path:
+        return folder(path, units__csv=None, evaluations__csv=None,
+                      **{"compliance__csv": FEED_CSV, **contents})
+    return build
+
+
+def linked_feed_table(path: Path, host: Path) -> Path:
+    bundle = feed_files(compliance__csv=None)(path, host)
+    os.symlink(host_file(host), bundle / "compliance.csv")
+    return bundle
+
+
+def fifo_feed_table(path: Path, host: Path) -> Path:
+    bundle = feed_files(compliance__csv=None)(path, host)
+    os.mkfifo(bundle / "compliance.csv")
+    return bundle
+
+
+def feed_row(**cells: str) -> list[str]:
+    return [cells.get(c, "") for c in FEED_HEADER]
+
+
+def feed_corpus() -> list[Case]:
+    """Hostile uploads into `<landing>/<cycle>/_ombudsman/`: the same guards as a region's bundle."""
+    rejected, accepted = "rejected", "accepted"
+    odd = [feed_row(body_code="36", score=v) for v in ("NaN", "inf", "1e23", "٩١", "91.885", "1.000,00")]
+    return [
+        Case("feed-good", feed_files(), accepted),
+        Case("feed-zip-good", zip_of(lambda: {"compliance.csv": FEED_CSV.encode()}), accepted),
+        Case("feed-link-table-to-host", linked_feed_table, rejected, "symlink", "symbolic link 'compliance.csv'"),
+        Case("feed-fifo-table", fifo_feed_table, rejected, "special_file", "named pipe"),
+        Case("feed-zip-slip", zip_of(lambda: {"compliance.csv": FEED_CSV.encode(), "../../evil.csv": b"x"}),
+             rejected, "zip_slip", "outside"),
+        Case("feed-zip-absolute-path", zip_of(lambda: {"compliance.csv": FEED_CSV.encode(), "/tmp/e.csv": b"x"}),
+             rejected, "zip_absolute_path", "absolute path"),
+        Case("feed-bundle-is-link", linked_bundle(""), rejected, "symlink", "symbolic link"),
+        Case("feed-region-tables-only", files(notes__csv="a region's tables sent as the feed\n"), rejected,
+             "missing_table", "compliance"),
+        Case("feed-odd-numbers", feed_files(compliance__csv=csv_text(FEED_HEADER, [*FEED_ROWS, *odd])), accepted,
+             "type"),
+        Case("feed-formula-and-html", feed_files(compliance__csv=csv_text(FEED_HEADER, [
+            *FEED_ROWS, feed_row(body_code="=HYPERLINK(\"http://x\")", score="90"),
+            feed_row(body_code="35", unit_name="<script>alert(1)</script>", score="101")])), accepted, "body_known"),
+        Case("feed-binary", feed_files(compliance__csv=b"\x00\x01\x02" * 100), rejected, "unreadable", ""),
+    ]
+
+
+def build_feed_corpus(feed_folder: Path, host: Path) -> dict[str, tuple[Case, Path]]:
+    """Write every feed case under `feed_folder` (`<landing>/<cycle>/_ombudsman/`); the landed path of each."""
+    feed_folder.mkdir(parents=True, exist_ok=True)
+    host.mkdir(parents=True, exist_ok=True)
+    host_file(host)
+    return {case.name: (case, case.build(feed_folder / case.name, host)) for case in feed_corpus()}

@@ -13,18 +13,20 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from hostile import MARKER, REGION, Case, build_corpus, corpus
+from hostile import MARKER, REGION, Case, build_corpus, build_feed_corpus, corpus, feed_corpus
 
 from flows.ingest import check_bundle
 from flows.nightly import nightly
 from flows.publish import release_gap
 from flows.readers import bundle_fingerprint
 from flows.settings import Places, load_methodology
+from transforms.schemas import OMBUDSMAN_FEED
 
 pytestmark = pytest.mark.slow
 
 CYCLE = "2024"
 CASES = {case.name: case for case in corpus()}
+FEED_CASES = {case.name: case for case in feed_corpus()}
 
 
 def test_the_corpus_is_large_and_named_once() -> None:
@@ -38,9 +40,12 @@ def outcome(prefect_local, tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("hostile")
     places = Places(landing=root / "landing", warehouse=root / "warehouse")
     built = build_corpus(places.landing / CYCLE / REGION, root / "host")
+    feeds = build_feed_corpus(places.landing / CYCLE / OMBUDSMAN_FEED, root / "host")  # issue 20
     methodology = load_methodology(CYCLE)
     summaries = nightly(cycle=CYCLE, landing=str(places.landing), warehouse=str(places.warehouse))
     offline = {name: check_bundle(path, methodology, REGION) for name, (_case, path) in built.items()}
+    offline |= {name: check_bundle(path, methodology, OMBUDSMAN_FEED) for name, (_case, path) in feeds.items()}
+    built |= feeds
     ids = {name: bundle_fingerprint(path, methodology.limits)[0] for name, (_case, path) in built.items()}
     submissions = pl.read_parquet(places.warehouse / "submissions" / f"cycle={CYCLE}" / "*.parquet")
     issues = pl.read_parquet(places.warehouse / "validation_issues" / f"cycle={CYCLE}" / "*.parquet")
@@ -55,19 +60,20 @@ def run_verdict(outcome: dict, name: str) -> tuple[str, str, list[str], list[str
     names the bundle the run saw first, so that name is put back to this case's for comparison.
     """
     sid = outcome["ids"][name]
-    row = outcome["submissions"].filter((pl.col("submission_id") == sid) & (pl.col("region_code") == REGION))
+    region = OMBUDSMAN_FEED if name in FEED_CASES else REGION
+    row = outcome["submissions"].filter((pl.col("submission_id") == sid) & (pl.col("region_code") == region))
     assert row.height == 1, (name, row)
     status = {"superseded": "accepted"}.get(row["status"][0], row["status"][0])
-    issues = outcome["issues"].filter(pl.col("submission_id") == sid)
+    issues = outcome["issues"].filter((pl.col("submission_id") == sid) & (pl.col("region_code") == region))
     critical = issues.filter(pl.col("severity") == "critical")["rule"].to_list()
     landed = outcome["built"][name][1].name
     reason = (row["reason"][0] or "").replace(f"Bundle {row['bundle'][0]} ", f"Bundle {landed} ")
     return status, reason, critical, issues["rule"].to_list()
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", [*CASES, *FEED_CASES])
 def test_each_case_gets_its_verdict_rule_and_words_alike_from_run_and_validate(outcome: dict, name: str) -> None:
-    case: Case = CASES[name]
+    case: Case = CASES.get(name) or FEED_CASES[name]
     status, reason, critical, rules = run_verdict(outcome, name)
     offline = outcome["offline"][name]
     assert status == case.verdict, (name, reason)
@@ -105,8 +111,9 @@ def test_every_landed_entry_is_recorded_and_the_release_covers_the_ledger(outcom
     assert release_gap(places, CYCLE) is None
     landed = {p.name for p in (places.landing / CYCLE / REGION).iterdir()}
     assert len(landed) == len(CASES)
+    assert len(list((places.landing / CYCLE / OMBUDSMAN_FEED).iterdir())) == len(FEED_CASES)
     recorded = set(outcome["submissions"]["submission_id"].to_list())
-    assert {outcome["ids"][name] for name in CASES} == recorded
+    assert {outcome["ids"][name] for name in [*CASES, *FEED_CASES]} == recorded
     assert outcome["summary"]["outcome"] == "published"
 
 

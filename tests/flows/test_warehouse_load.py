@@ -45,12 +45,12 @@ def connect(dsn: str):  # type: ignore[no-untyped-def]
 
 @pytest.fixture()
 def places(tmp_path: Path) -> Places:
-    """Cycles 2023 and 2024 ingested and published once; the PostgreSQL schema emptied."""
+    """Cycles 2023 and 2024 ingested and published once (each with an Ombudsman feed); the schema emptied."""
     places = Places(landing=tmp_path / "landing", warehouse=tmp_path / "warehouse")
     for cycle, regions in (("2023", 2), ("2024", 3)):
         methodology = load_methodology(cycle)
         generate_cycle(cycle, places.landing, regions=regions, units=3, respondents=25, seed=7, bad_rate=0.2,
-                       methodology=methodology)
+                       methodology=methodology, ombudsman=True)
         ledger = Ledger(places, cycle)
         ledger.record([ingest_bundle(b, methodology, places, ledger).entry for b in discover(places.landing, cycle)])
         publish(places, methodology, now=T0)
@@ -89,6 +89,8 @@ def test_a_release_loads_whole_with_warehouse_types(places: Places, dsn: str) ->
     units = column_types(dsn, "unit_scores")
     assert units["ipp"] == "numeric(3,2)" and units["ikm"] == "numeric(5,2)"
     assert units["region_code"] == units["unit_id"] == units["cycle"] == "text"
+    compliance = column_types(dsn, "compliance_scores")  # the Ombudsman's 0-100 scale (issue 20)
+    assert compliance["score"] == compliance["input"] == "numeric(5,2)"
     assert column_types(dsn, "national_scores")["predicate_counts"] == "jsonb"
     assert column_types(dsn, "unit_robustness")["award_probabilities"] == "jsonb"
     issues = column_types(dsn, "validation_issues")

@@ -57,7 +57,8 @@ def test_score_cycle_on_the_tiny_cycle(methodology_2024: Methodology) -> None:
     m = methodology_2024
     tables = cycle.score_cycle(inputs(m), m)
     assert set(tables) == {"unit_scores", "aspect_scores", "skm_scores", "region_scores", "national_scores",
-                           "award_roster", "lokus_coverage"}
+                           "award_roster", "lokus_coverage", "compliance_scores"}
+    assert tables["compliance_scores"].is_empty()  # no Ombudsman feed in these inputs
     u1, u2 = tables["unit_scores"].sort("unit_id").iter_rows(named=True)
     assert (u1["ipp"], u1["predicate"], u1["ikm"], u1["sample_required"], u1["eligible"]) == (5.0, "A", 100.0, 10, True)
     assert (u2["ipp"], u2["predicate"], u2["n_respondents"], u2["sample_met"], u2["eligible"]) == (4.0, "B", 0, False,
