@@ -93,9 +93,10 @@ def validate_feed(tables: Mapping[str, pl.DataFrame], methodology: Methodology, 
         message = (f"cycle {methodology.cycle}'s methodology has no [ombudsman] section, so its compliance feed "
                    "cannot be scored; add the section (weights, opinions, disagreements) and run the cycle again")
         return Validation({}, _critical(RULE_NO_METHOD, message), True, message)
-    if TABLE not in tables:
-        message = "The feed has no compliance table. Add compliance.csv (or .xlsx, .parquet, .json) and send it again."
-        return Validation({}, _critical("required_table", message), True, message)
+    absent = [c for c in COMPLIANCE.required_names if TABLE not in tables or c not in tables[TABLE].columns]
+    if absent:  # the reader rejected the feed for it (missing_table, missing_column): reported there, once
+        return Validation({}, pl.DataFrame(schema=ISSUE_SCHEMA), True,
+                          f"the feed lacks its compliance table or column(s) {', '.join(absent)}")
     check_suite_matches(TABLE, COMPLIANCE)
     frame = _prepared(tables[TABLE], COMPLIANCE)
     issues: list[pl.DataFrame] = []

@@ -92,11 +92,6 @@ _RULES = (
     Rule("body_known", "suite", ROW, "compliance", "the body code is a known region or K/L"),
     Rule("unique_assessment", "suite", ROW, "compliance", "one row per body (and unit)"),
     Rule("compliance_range", "suite", ROW, "compliance", "each dimension and the score within 0-100"),
-    Rule("required_table", "suite", CRITICAL, "units, evaluations, skm_responses, compliance", "the suites' copy of "
-         "missing_table (reported by the reader first; kept out of the issues when the reader reported it)"),
-    Rule("required_column", "suite", CRITICAL, "any table", "the suites' copy of missing_column (as above); it "
-         "also pins the suite to the declared columns"),
-    Rule("table_not_empty", "suite", CRITICAL, "units, evaluations, compliance", "the suites' copy of empty_table (as above)"),
     # runner: across rows and tables (expectations/runner.py)
     Rule("unit_type_lokus", "runner", ROW, "units", "a unit type in its tier's lokus of the cycle"),
     Rule("bad_row_share", "runner", CRITICAL, "any table", "rows set aside within the cycle's limit"),

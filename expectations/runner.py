@@ -60,7 +60,6 @@ from transforms.schemas import (
     INPUT_TABLES,
     ISSUE_COLUMNS,
     ISSUE_SCHEMA,
-    REQUIRED_TABLES,
     ROW,
     SEVERITIES,
     SEVERITY_CRITICAL,
@@ -79,7 +78,6 @@ if TYPE_CHECKING:
 
 SUITE_DIR = Path(__file__).resolve().parent
 
-RULE_REQUIRED_TABLE = "required_table"
 RULE_BAD_ROW_SHARE = "bad_row_share"
 RULE_INCOMPLETE_UNIT = "incomplete_unit"
 RULE_SAMPLE_TOO_SMALL = "sample_too_small"
@@ -96,8 +94,6 @@ RESULT_FORMAT: dict[str, Any] = {
     "return_unexpected_index_query": False,  # would be a string spelling out every failing index
 }
 
-_TABLE_COLUMNS = "expect_table_columns_to_match_set"
-_TABLE_ROWS = "expect_table_row_count_to_be_between"
 _NOT_NULL = "expect_column_values_to_not_be_null"
 _EQUALITY_ONLY = frozenset({"expect_column_values_to_not_be_null", "expect_compound_columns_to_be_unique"})
 """Rules that only ask whether a value is there and whether it repeats (see `_to_pandas`)."""
@@ -154,27 +150,20 @@ def load_suite(table: str) -> dict[str, Any]:
     return suite
 
 
-def required_columns(suite: dict[str, Any]) -> list[str]:
-    """The columns the suite's table-level check requires."""
-    for expectation in suite["expectations"]:
-        if expectation["type"] == _TABLE_COLUMNS:
-            return list(expectation["kwargs"]["column_set"])
-    return []
-
-
 def check_suite_matches(table: str, spec: TableSpec) -> None:
-    """Refuse to validate with a suite whose required columns drift from the declared spec.
+    """Refuse to validate with a suite whose columns drift from the declared spec.
 
-    The survey's element columns come from the cycle's methodology; a cycle with another element list
-    needs its suite updated, which must fail loudly rather than leave elements unchecked.
+    The suite may look only at declared columns, and every required column needs a row rule. The
+    survey's element columns come from the cycle's methodology; a cycle with another element list
+    needs its suite updated, which must fail loudly rather than leave elements unchecked. (Whether a
+    table and its required columns are there at all is the reader's check: missing_table, missing_column.)
     """
     suite = load_suite(table)
-    required = required_columns(suite)
-    if sorted(required) != sorted(spec.required_names):
-        raise SuiteError(f"expectations/{table}.json requires columns {sorted(required)} but the declared "
-                         f"{table} table (with this cycle's survey elements) requires "
-                         f"{sorted(spec.required_names)}: update the suite")
     checked = {c for e in suite["expectations"] for c in _columns_of(e["kwargs"])}
+    undeclared = sorted(c for c in checked - set(spec.names) if not c.startswith("_"))  # "_": bookkeeping
+    if undeclared:
+        raise SuiteError(f"expectations/{table}.json checks column(s) {undeclared} that the declared {table} "
+                         f"table (with this cycle's survey elements) does not have: update the suite")
     unchecked = [c for c in spec.required_names if c not in checked]
     if unchecked:
         raise SuiteError(f"expectations/{table}.json has no row rule for required column(s) {unchecked}")
@@ -399,10 +388,9 @@ def _table_issues(table: str, frame: pl.DataFrame, span: tuple[int, int],
     if failing is None:
         failing = _failing_indexes(results)
     start, height = span
-    missing: set[str] = set()
-    for result in results:
-        if result.expectation_config.type == _TABLE_COLUMNS and not result.success:
-            missing |= set(result.result.get("details", {}).get("mismatched", {}).get("missing", []))
+    # a required column the table lacks is the reader's missing_column (reported there, once): the row
+    # rules on it cannot run and are left out here
+    missing = {c for result in results for c in _columns_of(result.expectation_config.kwargs)} - set(frame.columns)
     keys = key_columns(results)
 
     frames: list[pl.DataFrame] = []
@@ -417,22 +405,8 @@ def _table_issues(table: str, frame: pl.DataFrame, span: tuple[int, int],
         error = _raised(result)
         if error is not None:
             if missing & set(columns):
-                continue  # the missing column is reported once, by the table-level rule
+                continue  # the missing column is reported once, by the reader (missing_column)
             raise SuiteError(f"{table}: {config.type} on {columns} could not run: {error}")
-        if result.success and config.type in (_TABLE_COLUMNS, _TABLE_ROWS):
-            continue
-        if config.type == _TABLE_COLUMNS:
-            for name in sorted(missing):
-                frames.append(_issue_frame(pl.DataFrame({"row": [None], "value": [None]},
-                                                        schema={"row": pl.Int64, "value": pl.String}),
-                                           column=name, **fixed))
-            continue
-        if config.type == _TABLE_ROWS:
-            observed = str(height)  # the batch holds this bundle alone, or only bundles of the same height 0
-            frames.append(_issue_frame(pl.DataFrame({"row": [None], "value": [observed]},
-                                                    schema={"row": pl.Int64, "value": pl.String}),
-                                       column=None, **fixed))
-            continue
         first, end = np.searchsorted(indexes, [start, start + height])
         if first == end:
             continue
@@ -649,6 +623,14 @@ def _order(issues: pl.DataFrame, first: Sequence[str] = ()) -> pl.DataFrame:
 BUNDLE, BUNDLE_REGION, LISTED_UNIT = "_bundle", "_bundle_region", "_listed_unit_id"
 
 
+def _listed_ids(units: pl.DataFrame | None) -> pl.Series | None:
+    """The unit ids a bundle's units table lists, or None when it lists none."""
+    if units is None or "unit_id" not in units.columns:
+        return None
+    ids = units.get_column("unit_id").drop_nulls().unique()
+    return ids if ids.len() else None
+
+
 def _bookkept(frame: pl.DataFrame, table: str, number: int, region_code: str,
               listed_units: pl.Series | None) -> pl.DataFrame:
     """The table with the suites' bookkeeping columns: which bundle, its region, and the unit lookup.
@@ -699,17 +681,13 @@ def validate_bundles(bundles: Sequence[tuple[str, Mapping[str, pl.DataFrame]]], 
     n = len(bundles)
     issue_frames: list[list[pl.DataFrame]] = [[] for _ in range(n)]
     prepared: list[dict[str, pl.DataFrame]] = []
-    for number, (_region, tables) in enumerate(bundles):
-        for table in REQUIRED_TABLES:
-            if table not in tables:
-                issue_frames[number].append(_single_issue(
-                    table=table, row=None, column=None, value=None, rule=RULE_REQUIRED_TABLE,
-                    severity=SEVERITY_CRITICAL,
-                    message=f"The bundle has no {table} table. Add {table}.csv (or .xlsx, .parquet, .json) and "
-                            f"send the bundle again."))
+    for _region, tables in bundles:
+        # a required table not given is the reader's missing_table (it rejects the bundle); the tables given
+        # are validated all the same, so one upload learns every problem
         prepared.append({t: _prepared(tables[t], specs[t]) for t in INPUT_TABLES if t in tables})
-    listed = [frames["units"].get_column("unit_id").drop_nulls().unique()
-              if "units" in frames and "unit_id" in frames["units"].columns else None for frames in prepared]
+    # the unit ids each bundle lists; None when it lists none (no units table, no unit_id column, or the
+    # column blank throughout: the reader or not_null says so once, and unit_known then has nothing to judge)
+    listed = [_listed_ids(frames.get("units")) for frames in prepared]
 
     clean: list[dict[str, pl.DataFrame]] = [{} for _ in range(n)]
     ge_results: list[dict[str, Any]] = [{} for _ in range(n)]

@@ -213,18 +213,14 @@ def _read_checked(path: Path, methodology: Methodology, region_code: str, *, nam
     return CheckedBundle(read.rejected, read.reason, read.issues, read.tables)
 
 
-_READER_TABLE_RULES = ("required_table", "required_column", "table_not_empty")
-"""The suites' table-level rules the reader checks first (as missing_table, missing_column, empty_table)."""
-
-
 def _validated(reads: list[tuple[str, CheckedBundle]], methodology: Methodology, *,
                keep_results: bool = False) -> list[CheckedBundle]:
     """Validate every read bundle in one batched call, those already rejected by the reader too.
 
     A bundle the reader rejected (a table missing, unreadable or without a column) keeps its verdict
     and reason, but the tables it could read are validated as well, so its issue list holds every
-    problem at once; the suites' own table-level checks of a table the reader already faulted are
-    left out (reported once). Bundles with nothing read (refused, unknown region, late) pass through.
+    problem at once (tables and columns present are the reader's checks only, so each is reported
+    once). Bundles with nothing read (refused, unknown region, late) pass through.
     """
     from expectations.compliance import validate_feed  # GE is slow to import: only where validation runs
     from expectations.runner import validate_bundles
@@ -241,10 +237,6 @@ def _validated(reads: list[tuple[str, CheckedBundle]], methodology: Methodology,
     for n, validation in zip(pending, validations, strict=True):
         read = reads[n][1]
         found = validation.issues.select(list(ISSUE_SCHEMA))
-        if read.rejected:
-            faulted = read.issues.filter(pl.col("severity") == SEVERITY_CRITICAL).get_column("table").unique()
-            found = found.filter(~(pl.col("rule").is_in(_READER_TABLE_RULES)
-                                   & pl.col("table").is_in(faulted.implode())))
         issues = pl.concat([read.issues, found], how="vertical_relaxed")
         if read.rejected:
             checked[n] = CheckedBundle(True, read.reason, issues, {}, validation.ge_results)

@@ -37,7 +37,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 from xml.etree import ElementTree
@@ -1050,7 +1050,13 @@ def _read_table(file: Path, table: str, spec: TableSpec, *, required: bool) -> t
                 problems.append(_issue(table, RULE_MISSING_COLUMN, (
                     f"{file.name} has no column '{name}'{hint}; add it to the header row and send the "
                     "bundle again."), column=name, value=file.name))
+    absent = [i["column"] for i in problems if i["rule"] == RULE_MISSING_COLUMN]
+    if absent:  # one issue per cause: the column is missing_column once, not a not_null on every row
+        spec = replace(spec, columns=tuple(replace(c, required=False) if c.name in absent else c
+                                           for c in spec.columns))
     typed, issues = parse_table(raw, spec)
+    if absent:  # and its rules are left out of validation (the runner skips rules on columns a table lacks)
+        typed = typed.drop([c for c in absent if c in typed.columns])
     if notes:
         issues = pl.concat([pl.DataFrame(notes, schema=issues.schema), issues])
     return typed, issues, problems

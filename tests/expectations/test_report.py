@@ -49,7 +49,7 @@ MIXED = issues(
     ("evaluations", 11, "unit_id", None, "not_null", "row", "Row 11 of evaluations has no unit_id."),
     ("skm_responses", 4, "waktu", "5", "answer_range", "row", "Row 4 answers 5 for waktu."),
     ("units", 4, "region_code", "35.07", "region_ownership", "critical", "Row 4 of units belongs to 35.07."),
-    ("units", None, "unit_type", None, "required_column", "critical", "The units table has no column 'unit_type'."),
+    ("units", None, "unit_type", None, "missing_column", "critical", "The units table has no column 'unit_type'."),
     ("bundle", None, None, "units.xlsx", "unreadable", "critical", "units.xlsx cannot be opened."),
     ("evaluations", 10, "unit_id", None, "not_null", "row", "Row 10 of evaluations has no unit_id."),
 )
@@ -69,7 +69,7 @@ def test_groups_are_counted_and_ordered_by_severity_table_and_first_row() -> Non
     groups = issue_groups(MIXED)
     assert [(g.severity, g.table, g.rule, g.column, g.count) for g in groups] == [
         ("critical", "bundle", "unreadable", None, 1),
-        ("critical", "units", "required_column", "unit_type", 1),  # table-level before row 4
+        ("critical", "units", "missing_column", "unit_type", 1),  # table-level before row 4
         ("critical", "units", "region_ownership", "region_code", 1),
         ("row", "evaluations", "score_range", "score", 9),
         ("row", "evaluations", "not_null", "unit_id", 2),
@@ -92,7 +92,7 @@ def test_examples_are_capped_sorted_and_the_message_is_the_first_examples() -> N
 
 
 def test_a_table_level_problem_without_value_shows_no_example_table() -> None:
-    missing = next(g for g in issue_groups(MIXED) if g.rule == "required_column")
+    missing = next(g for g in issue_groups(MIXED) if g.rule == "missing_column")
     assert missing.examples == () and missing.rows == ()
     bundle_level = next(g for g in issue_groups(MIXED) if g.rule == "unreadable")
     assert [(e.row, e.value) for e in bundle_level.examples] == [(None, "units.xlsx")]
@@ -227,7 +227,7 @@ def test_every_rule_the_suites_and_the_runner_name_has_bahasa_text() -> None:
 
     rules = {e["meta"]["rule"] for table in ("units", "evaluations", "skm_responses")
              for e in runner.load_suite(table)["expectations"]}
-    rules |= {runner.RULE_REQUIRED_TABLE, runner.RULE_BAD_ROW_SHARE, runner.RULE_INCOMPLETE_UNIT,
+    rules |= {runner.RULE_BAD_ROW_SHARE, runner.RULE_INCOMPLETE_UNIT,
               runner.RULE_SAMPLE_TOO_SMALL}
     assert rules <= set(RULE_TEXT_ID)
 

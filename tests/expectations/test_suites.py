@@ -196,10 +196,6 @@ def _answer_case(element: str) -> tuple[Mutation, Callable[[Methodology], set[Is
 
 # key: table/rule/column(s) -> (mutation, expected non-warning issues; None: only "rule present")
 CASES: dict[str, tuple[Mutation, Callable[[Methodology], set[IssueKey]] | None]] = {
-    "units/required_column/": (
-        drop("units", "unit_type"),
-        lambda m: {("units", None, "unit_type", None, "required_column", "critical")}),
-    "units/table_not_empty/": (emptied("units"), None),  # every evaluation is then of an unknown unit too
     "units/not_null/unit_id": (
         appended("units", {"unit_id": None, "unit_name": "Tanpa Id", "unit_type": "MPP", "region_code": REGION}),
         lambda m: {("units", NEW_UNIT_ROW, "unit_id", None, "not_null", "row")}),
@@ -225,12 +221,6 @@ CASES: dict[str, tuple[Mutation, Callable[[Methodology], set[IssueKey]] | None]]
     "units/service_users_range/annual_service_users": (
         cell("units", lambda m: 3, "annual_service_users", lambda m: -5),
         lambda m: {("units", 3, "annual_service_users", "-5", "service_users_range", "row")}),
-    "evaluations/required_column/": (
-        drop("evaluations", "score"),
-        lambda m: {("evaluations", None, "score", None, "required_column", "critical")}),
-    "evaluations/table_not_empty/": (
-        emptied("evaluations"),
-        lambda m: {("evaluations", None, None, "0", "table_not_empty", "critical")}),
     "evaluations/not_null/unit_id": (
         cell("evaluations", lambda m: eval_row(m, "U3", _first_code(m)), "unit_id", lambda m: None),
         lambda m: {("evaluations", eval_row(m, "U3", _first_code(m)), "unit_id", None, "not_null", "row")}),
@@ -256,9 +246,6 @@ CASES: dict[str, tuple[Mutation, Callable[[Methodology], set[IssueKey]] | None]]
         lambda m: {("evaluations", row, "unit_id, indicator_code, evaluator_id", f"U1 / {_first_code(m)} / E1",
                     "unique_score", "row")
                    for row in (eval_row(m, "U1", _first_code(m)), eval_row(m, "U1", m.indicator_codes[1]))}),
-    "skm_responses/required_column/": (
-        drop("skm_responses", "sarana"),
-        lambda m: {("skm_responses", None, "sarana", None, "required_column", "critical")}),
     "skm_responses/not_null/unit_id": (
         cell("skm_responses", lambda m: skm_row("U3", 0), "unit_id", lambda m: None),
         lambda m: {("skm_responses", skm_row("U3", 0), "unit_id", None, "not_null", "row")}),
@@ -280,9 +267,6 @@ CASES: dict[str, tuple[Mutation, Callable[[Methodology], set[IssueKey]] | None]]
              lambda m: m.survey.window_end + timedelta(days=1)),
         lambda m: {("skm_responses", skm_row("U2", 2), "survey_date",
                     (m.survey.window_end + timedelta(days=1)).isoformat(), "survey_window", "row")}),
-    "f03_responses/required_column/": (
-        drop("f03_responses", "item"),
-        lambda m: {("f03_responses", None, "item", None, "required_column", "critical")}),
     **{f"f03_responses/not_null/{column}": (
         cell("f03_responses", lambda m: f03_row("U2", 1, "q1"), column, lambda m: None),
         lambda m, column=column: {("f03_responses", f03_row("U2", 1, "q1"), column, None, "not_null", "row")})
@@ -490,21 +474,45 @@ def test_duplicate_unit_ids_reject_the_bundle(methodology_2024: Methodology) -> 
     assert outcome.reason is not None and "unit_id 'U1' is listed more than once in units" in outcome.reason
 
 
-def test_a_missing_required_table_rejects_the_bundle(methodology_2024: Methodology) -> None:
+def _written(bundle: Bundle, folder: Path) -> Path:
+    """The bundle as a region sends it: one CSV per table (bookkeeping columns left out)."""
+    folder.mkdir(parents=True)
+    for table, frame in bundle.items():
+        frame.drop([c for c in frame.columns if c.startswith("_")]).write_csv(folder / f"{table}.csv")
+    return folder
+
+
+def test_a_missing_required_table_is_reported_once_by_the_reader(methodology_2024: Methodology,
+                                                                  tmp_path: Path) -> None:
+    """The reader checks that every required table is there (missing_table); the suites no longer repeat it
+    as required_table, so the officer reads the problem once, and the tables given are still validated."""
+    from flows.ingest import check_bundle
+
     bundle = good_bundle(methodology_2024)
     del bundle["evaluations"]
-    outcome = run(bundle, methodology_2024)
-    assert outcome.rejected
-    assert ("evaluations", None, None, None, "required_table", "critical") in keys(outcome.issues)
-    assert "evaluations" not in outcome.clean
+    bundle["units"] = bundle["units"].with_columns(pl.when(pl.col(ROW) == 3).then(pl.lit(-5)).otherwise(
+        pl.col("annual_service_users")).alias("annual_service_users"))
+    checked = check_bundle(_written(bundle, tmp_path / "b"), methodology_2024, REGION)
+    assert checked.rejected
+    found = keys(checked.issues)
+    assert {k for k in found if k[0] == "evaluations"} == {("evaluations", None, None, None, "missing_table",
+                                                            "critical")}
+    assert ("units", 3, "annual_service_users", "-5", "service_users_range", "row") in found  # validated all the same
+    assert not {k for k in found if k[4] in ("required_table", "required_column", "table_not_empty")}
 
 
-def test_without_unit_ids_only_the_missing_column_is_reported(methodology_2024: Methodology) -> None:
+def test_without_unit_ids_only_the_missing_column_is_reported(methodology_2024: Methodology, tmp_path: Path) -> None:
+    from flows.ingest import check_bundle
+
     bundle = good_bundle(methodology_2024)
-    outcome = run({**bundle, "units": bundle["units"].drop("unit_id")}, methodology_2024)
-    # no unit_known flood over evaluations and survey: the missing key is the one problem
-    assert keys(outcome.issues) == {("units", None, "unit_id", None, "required_column", "critical")}
-    assert outcome.rejected
+    bundle = {**bundle, "units": bundle["units"].drop("unit_id")}
+    checked = check_bundle(_written(bundle, tmp_path / "b"), methodology_2024, REGION)
+    # no unit_known flood over evaluations and survey: the missing key is the one problem, reported by the reader
+    assert keys(checked.issues, warnings=False) == {("units", None, "unit_id", "units.csv", "missing_column",
+                                                     "critical")}
+    assert checked.rejected
+    # the runner alone (what the reader hands it) adds nothing about the column: it is not its rule
+    assert not keys(run(bundle, methodology_2024).issues, warnings=False)
 
 
 # ---------------------------------------------------------------- one issue per cause (issue 22)
