@@ -60,6 +60,8 @@ RULE_TEXT_ID: Mapping[str, str] = {
     "late": "Kiriman diterima setelah siklus ditutup: disimpan, tetapi tidak dipakai. Bila diunggah tepat "
             "waktu, hubungi tim evaluasi dengan menyebut Submission ID.",
     # the suites (expectations/*.json)
+    # (required_table, required_column and table_not_empty are no longer checked, the reader's missing_table,
+    # missing_column and empty_table are: their texts stay for the pages of releases made before)
     "required_table": "Kiriman tidak memuat tabel {table}. Tambahkan berkas {table}.csv (atau .xlsx, .parquet, "
                       ".json), lalu kirim ulang seluruh kiriman.",
     "required_column": "Tabel {table} tidak memiliki kolom {column}. Tambahkan kolom dengan judul persis ini, lalu "
