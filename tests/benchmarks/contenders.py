@@ -530,10 +530,15 @@ def run_pandas_ge(args: argparse.Namespace) -> dict[str, Any]:
     methodology = load_methodology(CYCLE)
     weights, elements = _weights(), _elements()
     started = time.perf_counter()
-    from great_expectations.data_context.types.base import DataContextConfig, ProgressBarsConfig
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
 
-    # progress bars off (one line a user adds after the first screenful of them); everything else GE's default
+    # an ephemeral context with progress bars off (a user turns them off after the first screenful)
     context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
         progress_bars=ProgressBarsConfig(globally=False), analytics_enabled=False))
     batch_definition = (context.data_sources.add_pandas("peer").add_dataframe_asset("table")
                         .add_batch_definition_whole_dataframe("whole"))
