@@ -533,25 +533,40 @@ def _driver(p: dict[str, float]) -> str | None:
     return alone if p[alone] < 1.0 else "combined"
 
 
-def _award_details(tally: _Tally, held: dict[str, np.ndarray], row: int, draws: int,
-                   threshold: float) -> tuple[str, list[str], list[str], str | None]:
-    """JSON of the awards a subject holds or could hold, the held ones below the threshold, their drivers,
-    and the driver of the least robust held award (None when every held award holds in every draw)."""
-    details, weak, drivers = {}, [], []
-    least: tuple[float, str | None] = (1.0, None)
+def _award_details(tally: _Tally, held: dict[str, np.ndarray], n: int, draws: int,
+                   threshold: float) -> list[tuple[str, list[str], list[str], str | None]]:
+    """Per subject: JSON of the awards it holds or could hold, the held ones below the threshold, their
+    drivers, and the driver of the least robust held award (None when every held award holds in every draw).
+
+    Probabilities are divided and rounded on arrays (`np.round`, as a NumPy scalar's `round` does); only
+    subjects holding or drawing some award are looked at one by one.
+    """
+    per_code = {}
+    relevant = np.zeros(n, dtype=bool)
     for code, published in held.items():
-        p = {s: tally.awards[(s, code)][row] / draws for s in SCENARIOS}
-        if not published[row] and p["all"] == 0:
-            continue
-        driver = _driver(p) if published[row] else None  # what could take a held award away
-        details[code] = {"holds": bool(published[row]), "p": round(p["all"], 6),
-                         **{s: round(p[s], 6) for s in SOURCES}, "driver": driver}
-        if published[row] and p["all"] < threshold:
-            weak.append(code)
-            drivers.append(driver or "combined")
-        if published[row] and p["all"] < least[0]:
-            least = (p["all"], driver)
-    return json.dumps(details, separators=(",", ":")), weak, drivers, least[1]
+        p = {s: tally.awards[(s, code)] / draws for s in SCENARIOS}
+        per_code[code] = (published.tolist(), {s: p[s].tolist() for s in SCENARIOS},
+                          {s: np.round(p[s], 6).tolist() for s in SCENARIOS})
+        relevant |= published | (tally.awards[("all", code)] > 0)
+    out: list[tuple[str, list[str], list[str], str | None]] = []
+    for row in range(n):
+        details, weak, drivers = {}, [], []
+        least: tuple[float, str | None] = (1.0, None)
+        if relevant[row]:
+            for code, (published, plain, rounded) in per_code.items():
+                p = {s: plain[s][row] for s in SCENARIOS}
+                if not published[row] and p["all"] == 0:
+                    continue
+                driver = _driver(p) if published[row] else None  # what could take a held award away
+                details[code] = {"holds": bool(published[row]), "p": rounded["all"][row],
+                                 **{s: rounded[s][row] for s in SOURCES}, "driver": driver}
+                if published[row] and p["all"] < threshold:
+                    weak.append(code)
+                    drivers.append(driver or "combined")
+                if published[row] and p["all"] < least[0]:
+                    least = (p["all"], driver)
+        out.append((json.dumps(details, separators=(",", ":")), weak, drivers, least[1]))
+    return out
 
 
 def _unit_table(u: _Units, tally: _Tally, ranks: np.ndarray, held: dict[str, np.ndarray], methodology: Methodology,
@@ -559,7 +574,7 @@ def _unit_table(u: _Units, tally: _Tally, ranks: np.ndarray, held: dict[str, np.
                 ikm_cents: np.ndarray, mutu_codes: list[str]) -> pl.DataFrame:
     n = u.frame.height
     rank_low, rank_high = _interval(ranks, u.frame["rank_in_type"].to_numpy())
-    details = [_award_details(tally, held, row, draws, settings.threshold) for row in range(n)]
+    details = _award_details(tally, held, n, draws, settings.threshold)
     p_pred = {s: _probability(tally.predicate[s], draws) for s in SCENARIOS}
     predicate_driver = [_driver({s: float(p_pred[s][row]) for s in SCENARIOS}) for row in range(n)]
     ikm_low = np.full(n, np.nan)
@@ -590,7 +605,7 @@ def _region_table(r: _Regions, tally: _Tally, ranks: np.ndarray, held: dict[str,
                   methodology: Methodology, settings: Robustness, draws: int) -> pl.DataFrame:
     n = r.frame.height
     rank_low, rank_high = _interval(ranks, r.frame["rank"].fill_null(0).to_numpy())
-    details = [_award_details(tally, held, row, draws, settings.threshold) for row in range(n)]
+    details = _award_details(tally, held, n, draws, settings.threshold)
     p_pred = {s: _probability(tally.predicate[s], draws) for s in SCENARIOS}
     predicate_driver = [_driver({s: float(p_pred[s][row]) for s in SCENARIOS}) for row in range(n)]
     return pl.DataFrame({
