@@ -151,7 +151,7 @@ class Ledger:
         elements = hashlib.sha256("\x1f".join(element_codes).encode()).hexdigest()[:12]
         return self.root / f"totals-v{UNIT_TOTALS_VERSION}-{elements}.parquet"
 
-    def _stamps(self, submission_ids: list[str]) -> pl.DataFrame:
+    def stamps(self, submission_ids: list[str]) -> pl.DataFrame:
         """Which kept rows each submission's sums come from: inode, size and mtime of its kept tables.
 
         Kept tables are only ever replaced by a rename (`write_frame`), which changes all three; so a
@@ -172,13 +172,13 @@ class Ledger:
                     element_codes: Sequence[str], *, keep: bool = True) -> UnitTotals:
         """The per-unit sums of these submissions' kept evaluation and survey rows.
 
-        Kept for the cycle in one file (`totals_path`) with each submission's stamp (`_stamps`): the
+        Kept for the cycle in one file (`totals_path`) with each submission's stamp (`stamps`): the
         sums of submissions not in it, or kept from other rows, are computed from their rows (in one
         pass) and the file is written again; a run with one new bundle aggregates that bundle alone.
         `schemas` are the kept tables' schemas; with `keep=False` (reports) nothing is written.
         """
         path = self.totals_path(element_codes)
-        stamps = self._stamps(submission_ids)
+        stamps = self.stamps(submission_ids)
         stored = pl.read_parquet(path) if path.exists() else None
         kept = None
         if stored is not None:  # part 2 holds one row per submission, with its stamp

@@ -43,6 +43,7 @@ import polars as pl
 import pyarrow as pa
 
 from flows.ledger import Ledger
+from flows.robustness_store import release_robustness
 from flows.settings import PROJECT_ROOT, Places, bodies_reference, methodology_path
 from flows.storage import (
     WarehouseError,
@@ -64,7 +65,6 @@ from transforms.compliance import COMPLIANCE_ROW_SCHEMA
 from transforms.cycle import CycleInputs, score_cycle
 from transforms.methodology import Methodology, MethodologyError
 from transforms.release_diff import RELEASE_DIFF, change_counts, unit_changes
-from transforms.robustness import cycle_robustness
 from transforms.schemas import (
     EVALUATIONS,
     F03_RESPONSES,
@@ -192,7 +192,11 @@ def release_tables(places: Places, methodology: Methodology, entries: pl.DataFra
     previous_cycle, previous_ids = previous_cycle_of(places, methodology.cycle)
     inputs = cycle_inputs(places, methodology, used, previous_ids, previous_cycle, feed_ids)
     scored = score_cycle(inputs, methodology)
-    scored.update(cycle_robustness(inputs, scored, methodology))  # issue 23: reads the rows, not the kept sums
+    schemas = input_schemas(methodology)
+    scored.update(release_robustness(  # issue 23, kept per submission and reused when unchanged (issue 24)
+        ledger, methodology, used, lambda ids: (ledger.accepted_table(ids, "evaluations", schemas["evaluations"]),
+                                                ledger.accepted_table(ids, "skm_responses", schemas["skm_responses"])),
+        scored))
     pairs = entries.select("submission_id", "region_code").unique(maintain_order=True)
     issues = ledger.issues(list(pairs.iter_rows()))
     tables = {

@@ -87,15 +87,16 @@ def robustness_inputs(evaluations: pl.LazyFrame, responses: pl.LazyFrame,
         "region_code",
         pl.col("unit_id").str.split_exact(_SHEET_SEPARATOR, 1).struct.field("field_0").alias("unit_id"),
         pl.col("unit_id").str.split_exact(_SHEET_SEPARATOR, 1).struct.field("field_1").alias("evaluator_id"),
-        "aspect_code", pl.col("aspect_num").fill_null(0), pl.col("complete"))
+        "aspect_code", pl.col("aspect_num").fill_null(0), pl.col("complete")).sort([*UNIT_KEY, "evaluator_id",
+                                                                                      "aspect_code"])
     indicators = unit_scores.indicator_scores_of(unit_scores.indicator_totals(evaluations), methodology).select(
         *UNIT_KEY, "indicator_code", "aspect_code", "indicator_weight", "scaled")
-    sheets_frame, indicator_frame, survey_frame = pl.collect_all(
-        [sheets, indicator_frames_sorted(indicators), survey_spread(responses, methodology)])
+    sheets_frame, indicator_frame = pl.collect_all([sheets, indicator_frames_sorted(indicators)])
+    survey_frame = survey_spread(responses, methodology)
     small_units = survey_frame.filter(pl.col("n") <= EXACT_BOOTSTRAP_RESPONDENTS).select(UNIT_KEY)
     small = None
     if small_units.height:  # read the rows again only when some survey is small
-        small = (responses.join(small_units.lazy(), on=UNIT_KEY, how="semi")
+        small = (responses.join(small_units.lazy(), on=UNIT_KEY, how="semi", maintain_order="left")
                  .select(*UNIT_KEY, *methodology.survey.element_codes).sort(UNIT_KEY, maintain_order=True).collect())
     return RobustnessInputs(sheets_frame, indicator_frame, survey_frame, small)
 
@@ -104,35 +105,46 @@ def indicator_frames_sorted(indicators: pl.LazyFrame) -> pl.LazyFrame:
     return indicators.sort([*UNIT_KEY, "indicator_code"])
 
 
-def survey_spread(responses: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
+def survey_spread(responses: pl.LazyFrame, methodology: Methodology) -> pl.DataFrame:
     """Per surveyed unit: the IKM and the standard deviation of its respondent bootstrap (normal limit).
 
     IKM = F·Σ_u NRR_u (F = scale·element weight). Its linearisation in the respondents' resampling
     weights has the influence ψ_r = F·Σ_u (n/n_u)·[answered]·(a_ru − NRR_u), so the bootstrap variance is
     Σ_r ψ_r² / n². With every element answered by everyone ψ_r = F·(T_r − mean T) and this is exactly
     the bootstrap variance of the IKM (the mean of n resampled respondents' totals).
+
+    Σ ψ_r² is summed per unit in the rows' order (`np.bincount`), not by a parallel group-by whose float
+    sums depend on how rows are split among threads: the same rows give the same bits, whatever other
+    units are computed with them (so a unit's value can be kept per submission).
     """
     survey = methodology.survey
     elements = survey.element_codes
     weight_num, weight_den = survey.element_weight()
     factor = survey.scale * weight_num / weight_den
-    totals = skm_scores.element_totals_of(responses, elements)
-    ikm = skm_scores.unit_ikm(totals, methodology).select(*UNIT_KEY, "ikm_value")
+    totals = skm_scores.element_totals_of(responses, elements).collect()
+    ikm = skm_scores.unit_ikm(totals.lazy(), methodology).select(*UNIT_KEY, "ikm_value")
     # Per unit and element, NRR_u and n/n_u, joined to the rows (two floats per element, not the sums).
     per_unit = totals.select(
         *UNIT_KEY,
         *(pl.col(f"{e}__sum").truediv(pl.col(f"{e}__n")).alias(f"{e}__mean") for e in elements),
-        *(pl.col("n_respondents").truediv(pl.col(f"{e}__n")).alias(f"{e}__scale") for e in elements))
+        *(pl.col("n_respondents").truediv(pl.col(f"{e}__n")).alias(f"{e}__scale") for e in elements),
+    ).with_row_index("unit_row")
     influence = pl.sum_horizontal(
         ((pl.col(e) - pl.col(f"{e}__mean")) * pl.col(f"{e}__scale")).fill_null(0.0) for e in elements) * factor
-    spread = (responses.select(*UNIT_KEY, *elements)
-              .join(per_unit, on=UNIT_KEY, how="inner")
-              .group_by(UNIT_KEY)
-              .agg(psi2=(influence ** 2).sum(), n=pl.len()))
+    rows = (responses.select(*UNIT_KEY, *elements)
+            .join(per_unit.lazy(), on=UNIT_KEY, how="inner", maintain_order="left")
+            .select("unit_row", psi=influence).collect())
+    unit_row = rows["unit_row"].to_numpy()
+    psi = rows["psi"].to_numpy()
+    spread = per_unit.select(
+        *UNIT_KEY,
+        psi2=pl.Series(np.bincount(unit_row, weights=psi * psi, minlength=per_unit.height)),
+        n=pl.Series(np.bincount(unit_row, minlength=per_unit.height), dtype=pl.UInt32),
+    ).filter(pl.col("n") > 0)
     return (ikm.filter(pl.col("ikm_value").is_not_null())
-            .join(spread, on=UNIT_KEY, how="inner")
+            .join(spread.lazy(), on=UNIT_KEY, how="inner")
             .select(*UNIT_KEY, "ikm_value", "n", ikm_sd=(pl.col("psi2") / (pl.col("n") ** 2)).sqrt())
-            .sort(UNIT_KEY))
+            .sort(UNIT_KEY).collect())
 
 
 # ---------------------------------------------------------------- the draws
@@ -521,25 +533,40 @@ def _driver(p: dict[str, float]) -> str | None:
     return alone if p[alone] < 1.0 else "combined"
 
 
-def _award_details(tally: _Tally, held: dict[str, np.ndarray], row: int, draws: int,
-                   threshold: float) -> tuple[str, list[str], list[str], str | None]:
-    """JSON of the awards a subject holds or could hold, the held ones below the threshold, their drivers,
-    and the driver of the least robust held award (None when every held award holds in every draw)."""
-    details, weak, drivers = {}, [], []
-    least: tuple[float, str | None] = (1.0, None)
+def _award_details(tally: _Tally, held: dict[str, np.ndarray], n: int, draws: int,
+                   threshold: float) -> list[tuple[str, list[str], list[str], str | None]]:
+    """Per subject: JSON of the awards it holds or could hold, the held ones below the threshold, their
+    drivers, and the driver of the least robust held award (None when every held award holds in every draw).
+
+    Probabilities are divided and rounded on arrays (`np.round`, as a NumPy scalar's `round` does); only
+    subjects holding or drawing some award are looked at one by one.
+    """
+    per_code = {}
+    relevant = np.zeros(n, dtype=bool)
     for code, published in held.items():
-        p = {s: tally.awards[(s, code)][row] / draws for s in SCENARIOS}
-        if not published[row] and p["all"] == 0:
-            continue
-        driver = _driver(p) if published[row] else None  # what could take a held award away
-        details[code] = {"holds": bool(published[row]), "p": round(p["all"], 6),
-                         **{s: round(p[s], 6) for s in SOURCES}, "driver": driver}
-        if published[row] and p["all"] < threshold:
-            weak.append(code)
-            drivers.append(driver or "combined")
-        if published[row] and p["all"] < least[0]:
-            least = (p["all"], driver)
-    return json.dumps(details, separators=(",", ":")), weak, drivers, least[1]
+        p = {s: tally.awards[(s, code)] / draws for s in SCENARIOS}
+        per_code[code] = (published.tolist(), {s: p[s].tolist() for s in SCENARIOS},
+                          {s: np.round(p[s], 6).tolist() for s in SCENARIOS})
+        relevant |= published | (tally.awards[("all", code)] > 0)
+    out: list[tuple[str, list[str], list[str], str | None]] = []
+    for row in range(n):
+        details, weak, drivers = {}, [], []
+        least: tuple[float, str | None] = (1.0, None)
+        if relevant[row]:
+            for code, (published, plain, rounded) in per_code.items():
+                p = {s: plain[s][row] for s in SCENARIOS}
+                if not published[row] and p["all"] == 0:
+                    continue
+                driver = _driver(p) if published[row] else None  # what could take a held award away
+                details[code] = {"holds": bool(published[row]), "p": rounded["all"][row],
+                                 **{s: rounded[s][row] for s in SOURCES}, "driver": driver}
+                if published[row] and p["all"] < threshold:
+                    weak.append(code)
+                    drivers.append(driver or "combined")
+                if published[row] and p["all"] < least[0]:
+                    least = (p["all"], driver)
+        out.append((json.dumps(details, separators=(",", ":")), weak, drivers, least[1]))
+    return out
 
 
 def _unit_table(u: _Units, tally: _Tally, ranks: np.ndarray, held: dict[str, np.ndarray], methodology: Methodology,
@@ -547,7 +574,7 @@ def _unit_table(u: _Units, tally: _Tally, ranks: np.ndarray, held: dict[str, np.
                 ikm_cents: np.ndarray, mutu_codes: list[str]) -> pl.DataFrame:
     n = u.frame.height
     rank_low, rank_high = _interval(ranks, u.frame["rank_in_type"].to_numpy())
-    details = [_award_details(tally, held, row, draws, settings.threshold) for row in range(n)]
+    details = _award_details(tally, held, n, draws, settings.threshold)
     p_pred = {s: _probability(tally.predicate[s], draws) for s in SCENARIOS}
     predicate_driver = [_driver({s: float(p_pred[s][row]) for s in SCENARIOS}) for row in range(n)]
     ikm_low = np.full(n, np.nan)
@@ -578,7 +605,7 @@ def _region_table(r: _Regions, tally: _Tally, ranks: np.ndarray, held: dict[str,
                   methodology: Methodology, settings: Robustness, draws: int) -> pl.DataFrame:
     n = r.frame.height
     rank_low, rank_high = _interval(ranks, r.frame["rank"].fill_null(0).to_numpy())
-    details = [_award_details(tally, held, row, draws, settings.threshold) for row in range(n)]
+    details = _award_details(tally, held, n, draws, settings.threshold)
     p_pred = {s: _probability(tally.predicate[s], draws) for s in SCENARIOS}
     predicate_driver = [_driver({s: float(p_pred[s][row]) for s in SCENARIOS}) for row in range(n)]
     return pl.DataFrame({
@@ -604,17 +631,29 @@ def empty_tables() -> RobustnessTables:
     return RobustnessTables(empty(UNIT_ROBUSTNESS), empty(REGION_ROBUSTNESS))
 
 
-def cycle_robustness(inputs: CycleInputs, scored: dict[str, pl.DataFrame],
-                     methodology: Methodology) -> dict[str, pl.DataFrame]:
-    """The release's `unit_robustness` and `region_robustness` from its inputs and its scored tables."""
+def robustness_applies(scored: dict[str, pl.DataFrame], methodology: Methodology) -> bool:
+    """Whether a release has draws: the methodology has `[robustness]` and some unit is scored."""
     units = scored["unit_scores"]
     # The engine draws F-02 alone: under an F-03 blend its IPPs would not be the published ones, so a
     # blending cycle publishes no robustness rows (never probabilities of other numbers; README known gaps).
-    if methodology.robustness is None or methodology.f03_enabled or \
-            units.filter(pl.col("status") == STATUS_SCORED).is_empty():
+    return (methodology.robustness is not None and not methodology.f03_enabled
+            and not units.filter(pl.col("status") == STATUS_SCORED).is_empty())
+
+
+def cycle_robustness(inputs: CycleInputs, scored: dict[str, pl.DataFrame], methodology: Methodology,
+                     prepared: RobustnessInputs | None = None) -> dict[str, pl.DataFrame]:
+    """The release's `unit_robustness` and `region_robustness` from its inputs and its scored tables.
+
+    `prepared`: the engine's inputs when already at hand (kept per submission), else computed from the rows.
+    """
+    if not robustness_applies(scored, methodology):
         tables = empty_tables()
     else:
-        tables = robustness(units, scored["region_scores"],
-                            robustness_inputs(inputs.evaluations, inputs.responses, methodology), methodology)
-    return {"unit_robustness": tables.units, "region_robustness": tables.regions}
+        engine_inputs = prepared or robustness_inputs(inputs.evaluations, inputs.responses, methodology)
+        tables = robustness(scored["unit_scores"], scored["region_scores"], engine_inputs, methodology)
+    return as_release_tables(tables)
 
+
+def as_release_tables(tables: RobustnessTables) -> dict[str, pl.DataFrame]:
+    """The engine's tables under their release table names."""
+    return {"unit_robustness": tables.units, "region_robustness": tables.regions}

@@ -31,8 +31,8 @@ from typing import Any
 from tests.benchmarks.data import BENCH_ROOT, CYCLE, SIZES, Dataset, add_bundle, dataset, link_tree
 from tests.benchmarks.measure import ChildRun, python_module, run_child, session_members
 
-CONTENDER_ORDER = ("limit", "pandas", "pekppp", "nightly", "nightly-incremental", "nightly-incremental-server",
-                   "load-warehouse", "validate-speed", "robustness")
+CONTENDER_ORDER = ("limit", "pandas", "pandas-ge", "pekppp", "nightly", "nightly-incremental",
+                   "nightly-incremental-server", "load-warehouse", "validate-speed", "robustness")
 ROBUSTNESS_DRAWS = 1_000
 """Issue 23's target: the national cycle with this many draws (the methodology's own count may be lower)."""
 REPEATED = ("limit", "pandas")
@@ -199,6 +199,7 @@ def summary(data: Dataset, runs: dict[str, ChildRun], checks: dict[str, Any]) ->
         else None
     return {
         "limit_s": wall("limit"), "pandas_s": wall("pandas"), "pekppp_stages_s": wall("pekppp"),
+        "pandas_ge_s": wall("pandas-ge"),
         "nightly_e2e_s": nightly_e2e,
         "nightly_flow_s": nightly["full"]["flow_s"] if nightly else None,
         "prefect_server_start_s": nightly["server_start_s"] if nightly else None,
@@ -265,6 +266,7 @@ def report(data: Dataset, runs: dict[str, ChildRun], fig: dict[str, Any], machin
         f"{'load':>6}",
     ]
     labels = {"limit": "limit: bare Polars lazy", "pandas": "alternative: plain pandas",
+              "pandas-ge": "fair peer: pandas + GE per bundle",
               "pekppp": "pekppp stages (no Prefect)", "nightly": "pekppp nightly flow (Prefect)",
               "nightly-incremental": "nightly, 1 new bundle (new process)",
               "nightly-incremental-server": "  same, Prefect server already up",
@@ -317,6 +319,13 @@ def report(data: Dataset, runs: dict[str, ChildRun], fig: dict[str, Any], machin
         if run["raw"]["missing"]:
             lines.append("  not timed (gone from the code): " + ", ".join(run["raw"]["missing"]))
 
+    if fig["pandas_ge_s"]:
+        peer = runs["pandas-ge"].result
+        ours = fig["nightly_e2e_s"] or fig["pekppp_stages_s"]
+        lines += ["", f"fair peer, pandas + GE per bundle and table: {fig['pandas_ge_s']:.1f} s "
+                  f"(GE {peer['validate_s']:.1f}, read {peer['read_s']:.1f}, compute {peer['compute_s']:.1f}; "
+                  f"{peer['bundles']} bundles)"
+                  + (f"; pekppp {_ratio(fig['pandas_ge_s'], ours)} faster" if ours else "")]
     if "nightly" in runs and runs["nightly"].ok:
         lines += ["", f"nightly again with nothing new (same process): {fig['nothing_new_s']:.1f} s"]
     if fig["incremental_warm_s"]:

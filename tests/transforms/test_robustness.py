@@ -181,7 +181,7 @@ def test_survey_spread_is_the_exact_bootstrap_variance(methodology_2024: Methodo
     Bootstrap variance by hand: (12.5² + 0 + 0 + 12.5²) / 4 = 78.125.
     """
     m = methodology_2024
-    survey = rb.survey_spread(responses(m, "U1", [4, 3]).lazy(), m).collect().row(0, named=True)
+    survey = rb.survey_spread(responses(m, "U1", [4, 3]).lazy(), m).row(0, named=True)
     assert survey["ikm_value"] == pytest.approx(87.5)
     assert survey["ikm_sd"] == pytest.approx(math.sqrt(78.125))
 
