@@ -66,8 +66,9 @@ class LandedBundle:
 
 @dataclass(frozen=True)
 class IngestResult:
+    """What ingesting one bundle leaves for the run: its ledger entry (its issues are kept in the ledger)."""
+
     entry: Entry
-    issues: pl.DataFrame
 
 
 def _visible(path: Path) -> bool:
@@ -358,7 +359,7 @@ def keep_checked(opened: OpenedBundle, checked: CheckedBundle, places: Places, l
         cycle=bundle.cycle, region_code=bundle.region_code, submission_id=submission_id, bundle=bundle.name,
         landing_path=str(bundle.path), size=bundle.size, mtime_ns=bundle.mtime_ns, received_at=bundle.received_at,
         status=status, reason=checked.reason, n_issues=checked.issues.height, raw_path=str(opened.raw),
-    ), checked.issues)
+    ))
 
 
 def ingest_bundles(work: list[tuple[LandedBundle, str | None]], methodology: Methodology, places: Places,
