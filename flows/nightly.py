@@ -325,11 +325,11 @@ def reports_task(places: Places, cycle: str) -> list[str]:
     Reports follow the release; a failure here is logged and does not undo the publish.
     """
     from flows.reports import report_command
-    from flows.rosters import export_roster
+    from flows.rosters import export_rosters
 
     try:
         written = report_command(places, cycle)
-        written += [export_roster(places, cycle, fmt) for fmt in ("csv", "xlsx", "html")]
+        written += export_rosters(places, cycle, ("csv", "xlsx", "html"))  # the release read once for all three
     except Exception as err:  # the release stands; people get the pages on the next run or `pekppp report`
         get_run_logger().warning("cycle %s: reports not written (%s: %s)", cycle, type(err).__name__, err)
         return []

@@ -194,11 +194,18 @@ def write_html(roster: Roster, target: Path, cycle: str) -> None:
                             footer), encoding="utf-8")
 
 
-def export_roster(places: Places, cycle: str, fmt: str, out: Path | None = None) -> Path:
-    """Write the cycle's roster as csv, xlsx or html; returns the file written."""
+def export_rosters(places: Places, cycle: str, formats: tuple[str, ...]) -> list[Path]:
+    """Write the cycle's roster in each of `formats`, reading the release once; returns the files written."""
+    roster = read_roster(places, cycle)
+    return [export_roster(places, cycle, fmt, roster=roster) for fmt in formats]
+
+
+def export_roster(places: Places, cycle: str, fmt: str, out: Path | None = None, *,
+                  roster: Roster | None = None) -> Path:
+    """Write the cycle's roster as csv, xlsx, html or pdf (`roster`: already read); returns the file written."""
     if fmt not in FORMATS:
         raise ReportError(f"unknown roster format {fmt!r}; use one of {', '.join(FORMATS)}")
-    roster = read_roster(places, cycle)
+    roster = roster or read_roster(places, cycle)
     target = out or places.reports / cycle / f"award_roster_{cycle}.{fmt}"
     if fmt == "csv":
         write_csv(roster.view, target)

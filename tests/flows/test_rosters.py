@@ -340,3 +340,16 @@ def test_the_left_out_block_lists_regions_whose_lokus_is_not_covered() -> None:
     assert "tidak memenuhi syarat cakupan lokus" in page and "Jawa &lt;Timur&gt;" in page
     assert "lokus not covered: 2 of 3 units scored" in page and "Tidak memenuhi syarat penghargaan" not in page
     assert str(left_out_block(units, load_methodology("2024"))) == ""
+
+
+def test_rosters_read_once_write_what_each_format_writes_alone(warehouse: Places, exported: dict[str, Path],
+                                                              tmp_path: Path) -> None:
+    """The nightly writes the three formats from one read of the release: the same bytes as one by one."""
+    together = rosters.export_rosters(warehouse, "2024", ("csv", "xlsx", "html"))
+    assert [p.suffix for p in together] == [".csv", ".xlsx", ".html"]
+    for path in together:
+        alone = rosters.export_roster(warehouse, "2024", path.suffix[1:], tmp_path / path.name)
+        if path.suffix == ".xlsx":  # a workbook's zip carries its write time: compare the sheets' cells
+            assert xlsx_cells(path)[0] == xlsx_cells(alone)[0]
+        else:
+            assert path.read_bytes() == alone.read_bytes()
