@@ -368,6 +368,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         print(f"  PDF: {print_pdf(written[0])}")
         print(f"  PDF: {export_roster(places, args.cycle, 'pdf')}")
+    if args.screenshot:
+        from flows.reports import screenshot
+
+        for page in written[:2]:  # the cycle report and the first region card
+            print(f"  PNG: {screenshot(page)}")
     return EXIT_OK
 
 
@@ -459,6 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--cycle", required=True)
     report.add_argument("--pdf", action="store_true",
                         help="also print the cycle report and the award roster as A4 PDF (headless Chromium)")
+    report.add_argument("--screenshot", action="store_true",
+                        help="also a PNG of the cycle report and of the first region card (headless Chromium)")
 
     status = sub.add_parser("status", parents=[common],
                             help="per cycle: current release, last run, bundles waiting, rejected/late, next run")

@@ -6,21 +6,17 @@
 Each page is one self-contained HTML file (inline CSS and SVG charts, no script, no network: a
 Content-Security-Policy forbids both), printable on A4, in Indonesian. Every text that came from
 data (unit names, values regions sent, messages) is escaped, never injected. The figures come from
-`transforms.report_data`; this module reads the release, lays pages out and writes them.
-
-`python -m flows.reports --cycle C [--warehouse DIR] [--screenshot] [--pdf]` writes the pages and,
-with a headless Chromium, PNG screenshots or A4 PDFs of them for people.
+`transforms.report_data`, the HTML kit from `documents.kit`; this module reads the release, lays
+pages out and writes them. `pekppp report --cycle C [--pdf] [--screenshot]` is its command (with a
+headless Chromium, A4 PDFs and PNG screenshots of the pages for people).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -954,31 +950,3 @@ def print_pdf(page_file: Path, target: Path | None = None) -> Path:
     target = target or page_file.with_suffix(".pdf")
     run_browser(page_file, "--no-pdf-header-footer", f"--print-to-pdf={target}")
     return target
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m flows.reports --cycle C [--warehouse DIR] [--screenshot] [--pdf]`."""
-    parser = argparse.ArgumentParser(prog="python -m flows.reports", description=__doc__.splitlines()[0])
-    parser.add_argument("--cycle", required=True)
-    parser.add_argument("--landing")
-    parser.add_argument("--warehouse")
-    parser.add_argument("--screenshot", action="store_true", help="PNG of the report and of the first region card")
-    parser.add_argument("--pdf", action="store_true", help="A4 PDF of the report and of the first region card")
-    args = parser.parse_args(argv)
-    places = Places.from_env(args.landing, args.warehouse)
-    try:
-        written = report_command(places, args.cycle)
-        shown = written[:2]
-        extras = [screenshot(p) for p in shown] if args.screenshot else []
-        extras += [print_pdf(p) for p in shown] if args.pdf else []
-    except ReportError as err:
-        print(f"reports: {err}", file=sys.stderr)
-        return 3
-    print(json.dumps({"report": str(written[0]), "region_cards": len(written) - 1,
-                      "cards_folder": str(written[0].parent / "wilayah"), "images": [str(p) for p in extras]},
-                     indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
