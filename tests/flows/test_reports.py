@@ -433,10 +433,12 @@ def test_cached_number_formats_do_not_depend_on_call_order() -> None:
     assert isinstance(reports.number(5), reports.Html)  # safe as is: digits, points, commas and signs
 
 
-def test_the_module_command_writes_pages(warehouse: Places, capsys: pytest.CaptureFixture[str]) -> None:
-    assert reports.main(["--cycle", "2024", "--warehouse", str(warehouse.warehouse)]) == 0
+def test_the_report_command_writes_pages(warehouse: Places, capsys: pytest.CaptureFixture[str]) -> None:
+    from flows.cli import EXIT_ERROR, EXIT_OK, main
+
+    assert main(["report", "--cycle", "2024", "--warehouse", str(warehouse.warehouse)]) == EXIT_OK
     assert "laporan_2024.html" in capsys.readouterr().out
-    assert reports.main(["--cycle", "2019", "--warehouse", str(warehouse.warehouse)]) == 3
+    assert main(["report", "--cycle", "2019", "--warehouse", str(warehouse.warehouse)]) == EXIT_ERROR
     assert "no published release" in capsys.readouterr().err
 
 
