@@ -796,16 +796,6 @@ def _locate_tables(folder: Path, tables: Sequence[str] = INPUT_TABLES) -> tuple[
     return found, issues
 
 
-def find_tables(folder: Path) -> dict[str, Path]:
-    """Which file holds each table present (`units.csv`, `Units.XLSX`, ...; the name's case is ignored).
-
-    Raises `SubmissionRejected` (`ambiguous_table`, `unsupported_format`) when a table's file is not
-    clear. Missing tables are simply absent from the result.
-    """
-    found, issues = _locate_tables(folder)
-    if issues:
-        raise SubmissionRejected(issues)
-    return found
 
 
 # ---------------------------------------------------------------- submission id
@@ -1064,5 +1054,5 @@ def _read_table(file: Path, table: str, spec: TableSpec, *, required: bool) -> t
 
 __all__ = [
     "TABLE_FORMATS", "ReadBundle", "SubmissionRejected", "UnreadableFile", "UnsafeBundle", "bundle_fingerprint",
-    "find_tables", "open_bundle", "read_bundle", "read_feed", "read_raw",
+    "open_bundle", "read_bundle", "read_feed", "read_raw",
 ]

@@ -17,13 +17,9 @@ from transforms.rounding import band_of, cents_to_value, display_nrr, half_up_ce
 UNIT_KEY = ["region_code", "unit_id"]
 
 
-def element_totals(responses: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
-    """Per unit, wide: respondents, and for each element the sum and count of its answers."""
-    return element_totals_of(responses, methodology.survey.element_codes)
-
-
 def element_totals_of(responses: pl.LazyFrame, elements: Sequence[str], by: Sequence[str] = ()) -> pl.LazyFrame:
-    """`element_totals` for the given element columns, per unit and `by` (see `transforms.cycle.UnitTotals`)."""
+    """Per unit and `by`, wide: respondents, and for each given element column the sum and count of its answers
+    (see `transforms.cycle.UnitTotals`)."""
     return responses.group_by([*by, *UNIT_KEY]).agg(
         pl.len().cast(pl.Int64).alias("n_respondents"),
         *(pl.col(e).cast(pl.Int64).sum().alias(f"{e}__sum") for e in elements),

@@ -51,13 +51,8 @@ def indicator_totals(evaluations: pl.LazyFrame, by: Sequence[str] = ()) -> pl.La
             .agg(score_sum=pl.col("score").cast(pl.Int64).sum(), n_scores=pl.len().cast(pl.Int64)))
 
 
-def indicator_scores(evaluations: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
-    """Per unit and indicator: sum of evaluators' scores, their count, and the mean as `D·mean` integer."""
-    return indicator_scores_of(indicator_totals(evaluations), methodology)
-
-
 def indicator_scores_of(totals: pl.LazyFrame, methodology: Methodology) -> pl.LazyFrame:
-    """`indicator_scores` from `indicator_totals`: the cycle's indicators with weights and `scaled`.
+    """Per unit and indicator, from `indicator_totals`: the cycle's indicators with weights and `scaled`.
 
     Only the cycle's indicators count; `scaled` = score_sum · (D / n) is exact because n divides D
     whenever n <= max_evaluators (larger n is flagged, not silently rounded).

@@ -23,7 +23,6 @@ from flows.readers import (
     UnreadableFile,
     UnsafeBundle,
     bundle_fingerprint,
-    find_tables,
     open_bundle,
     read_bundle,
     read_raw,
@@ -318,14 +317,14 @@ def test_two_files_for_one_table_and_unsupported_format(tmp_path: Path, methodol
     assert critical(read.issues) == [("units", None, None, "Units.XLSX, units.csv", "ambiguous_table"),
                                      ("evaluations", None, None, "evaluations.xls", "unsupported_format")]
     with pytest.raises(SubmissionRejected) as err:
-        find_tables(folder)
+        _located(folder)
     assert [i["rule"] for i in err.value.issues] == ["ambiguous_table", "unsupported_format"]
 
 
-def test_find_tables_ignores_case_and_other_files(tmp_path: Path) -> None:
+def test_tables_are_found_ignoring_case_and_other_files(tmp_path: Path) -> None:
     folder = bundle(tmp_path / "b", EVALUATIONS__JSONL="{}", evaluations__csv="", readme__txt="hi",
                     **{"~$units__xlsx": b"lock"})
-    assert find_tables(folder) == {"units": folder / "units.csv", "evaluations": folder / "EVALUATIONS.JSONL"}
+    assert _located(folder) == {"units": folder / "units.csv", "evaluations": folder / "EVALUATIONS.JSONL"}
 
 
 # ---------------------------------------------------------------- zips and submission ids
@@ -576,3 +575,13 @@ def test_f03_table_of_a_cycle_without_f03_is_set_aside_with_one_warning(
     assert read.issues["severity"].to_list() == ["warning"]
     assert read.issues["table"].to_list() == ["f03_responses"]
     assert "does not use" in read.issues["message"][0]
+
+
+def _located(folder: Path) -> dict[str, Path]:
+    """Which file holds each table, as the reader decides it (its critical problems raised as the reader would)."""
+    from flows.readers import _locate_tables
+
+    found, issues = _locate_tables(folder)
+    if issues:
+        raise SubmissionRejected(issues)
+    return found

@@ -20,6 +20,11 @@ GOLDEN_ASPECTS = {
 }
 
 
+
+def indicator_scores(evaluations: pl.LazyFrame, m: Methodology) -> pl.LazyFrame:
+    """Per unit and indicator from evaluation rows, as scoring composes it (totals, then the cycle's scores)."""
+    return unit_scores.indicator_scores_of(unit_scores.indicator_totals(evaluations), m)
+
 def evaluations_for(methodology: Methodology, scores_by_aspect: dict[str, list[int]], unit_id: str = "U1",
                     region_code: str = "35.78", evaluator: str = "EV-1") -> pl.DataFrame:
     rows = []
@@ -36,7 +41,7 @@ def uniform(methodology: Methodology, score: int) -> dict[str, list[int]]:
 
 
 def ipp_of(methodology: Methodology, evaluations: pl.DataFrame) -> pl.DataFrame:
-    indicators = unit_scores.indicator_scores(evaluations.lazy(), methodology)
+    indicators = indicator_scores(evaluations.lazy(), methodology)
     aspects = unit_scores.aspect_scores(indicators, methodology)
     return unit_scores.unit_ipp(aspects, methodology).collect()
 
@@ -50,7 +55,7 @@ def test_golden_ipp_is_3_8858_rounding_to_3_89_predicate_b(methodology_2024: Met
 
 
 def test_golden_aspect_scores(methodology_2024: Methodology) -> None:
-    indicators = unit_scores.indicator_scores(evaluations_for(methodology_2024, GOLDEN_ASPECTS).lazy(),
+    indicators = indicator_scores(evaluations_for(methodology_2024, GOLDEN_ASPECTS).lazy(),
                                               methodology_2024)
     aspects = unit_scores.aspect_scores(indicators, methodology_2024).collect()
     by_code = dict(zip(aspects["aspect_code"], aspects["score"], strict=True))

@@ -40,7 +40,7 @@ def test_element_totals_count_answers_per_element(methodology_2024: Methodology)
         {"region_code": "35.78", "unit_id": "U1", **dict.fromkeys(elements, 4)},
         {"region_code": "35.78", "unit_id": "U1", **dict.fromkeys(elements, 3), "persyaratan": None},
     ])
-    row = skm_scores.element_totals(responses, methodology_2024).collect().row(0, named=True)
+    row = skm_scores.element_totals_of(responses, methodology_2024.survey.element_codes).collect().row(0, named=True)
     assert row["n_respondents"] == 2
     assert (row["persyaratan__sum"], row["persyaratan__n"]) == (4, 1)
     assert (row["sarana__sum"], row["sarana__n"]) == (7, 2)

@@ -20,6 +20,11 @@ SCHEMA = {"region_code": pl.String, "unit_id": pl.String, "indicator_code": pl.S
           "evaluator_id": pl.String}
 
 
+
+def indicator_scores(evaluations: pl.LazyFrame, m: Methodology) -> pl.LazyFrame:
+    """Per unit and indicator from evaluation rows, as scoring composes it (totals, then the cycle's scores)."""
+    return unit_scores.indicator_scores_of(unit_scores.indicator_totals(evaluations), m)
+
 def evaluations(m: Methodology, scores: dict[str, list[int]] | int, *, unit: str = "U1", evaluator: str | None = "E1",
                 skip: tuple[str, ...] = ()) -> pl.DataFrame:
     """One evaluator's sheet for a unit: per aspect a list of scores, or one score everywhere."""
@@ -34,7 +39,7 @@ def evaluations(m: Methodology, scores: dict[str, list[int]] | int, *, unit: str
 
 
 def ipp_rows(m: Methodology, frame: pl.DataFrame) -> pl.DataFrame:
-    aspects = unit_scores.aspect_scores(unit_scores.indicator_scores(frame.lazy(), m), m)
+    aspects = unit_scores.aspect_scores(indicator_scores(frame.lazy(), m), m)
     return unit_scores.unit_ipp(aspects, m).collect().sort("unit_id")
 
 
@@ -81,7 +86,7 @@ def test_indicator_scores_scale_means_exactly_and_flag_too_many_evaluators(metho
 def test_aspect_scores_of_the_worked_example(methodology_2024: Methodology) -> None:
     """a 416/100 = 4.16, b 4.30, c 3.73, d 4.10, e 3.90, f 2.50 (DOMAIN.md)."""
     frame = evaluations(methodology_2024, GOLDEN)
-    aspects = unit_scores.aspect_scores(unit_scores.indicator_scores(frame.lazy(), methodology_2024),
+    aspects = unit_scores.aspect_scores(indicator_scores(frame.lazy(), methodology_2024),
                                         methodology_2024).collect()
     assert dict(zip(aspects["aspect_code"], aspects["aspect_cents"], strict=True)) == \
         {"a": 416, "b": 430, "c": 373, "d": 410, "e": 390, "f": 250}
@@ -91,7 +96,7 @@ def test_aspect_scores_of_the_worked_example(methodology_2024: Methodology) -> N
 def test_aspect_missing_an_indicator_has_no_score(methodology_2024: Methodology) -> None:
     """Aspect f with only 29.f.B scored: 1 of 2 indicators, incomplete, no score; the others stand."""
     frame = evaluations(methodology_2024, 4, skip=("30.f.B",))
-    aspects = unit_scores.aspect_scores(unit_scores.indicator_scores(frame.lazy(), methodology_2024),
+    aspects = unit_scores.aspect_scores(indicator_scores(frame.lazy(), methodology_2024),
                                         methodology_2024).collect()
     f = aspects.filter(pl.col("aspect_code") == "f").row(0, named=True)
     assert (f["n_scored"], f["complete"], f["score"]) == (1, False, None)
