@@ -89,6 +89,8 @@ POINTER = "current"
 STAGED_MANIFEST = "_manifest.json"
 STAGED_DIFF = "_diff.parquet"
 STAGING = ".staging"
+RETIRED = ".retired"
+"""Under _store/C: the table folders the last switch swapped out, kept until the next switch (see show_folder)."""
 LOCK = ".publish.lock"
 
 log = logging.getLogger(__name__)
@@ -382,10 +384,13 @@ def link_tables(places: Places, cycle: str) -> None:
     if release_id is None or not (root / release_id).is_dir():
         return
     part = part_name(release_id)
+    if (root / RETIRED).is_dir():  # the folders the previous switch swapped out: no reader lists them any more
+        remove_tree(root / RETIRED)
     for name in OUTPUT_TABLES:
         if not (root / release_id / name / part).exists():
             continue  # a release published before the table existed (compliance_scores, issue 20) has none
-        show_folder(table_link(places, name, cycle), {part: root / release_id / name / part}, root / STAGING)
+        show_folder(table_link(places, name, cycle), {part: root / release_id / name / part}, root / STAGING,
+                    retired=root / RETIRED)
 
 
 def record(places: Places, cycle: str, release_id: str) -> Path:

@@ -310,7 +310,7 @@ def exchange(a: Path, b: Path) -> None:
     os.rename(aside, a)
 
 
-def show_folder(folder: Path, files: dict[str, Path], staging: Path) -> bool:
+def show_folder(folder: Path, files: dict[str, Path], staging: Path, retired: Path | None = None) -> bool:
     """Make `folder` a real folder holding exactly `files` (name -> the file to hard-link), switched in at once.
 
     The new folder is built in `staging` (same file system, outside every folder readers scan) with
@@ -318,6 +318,11 @@ def show_folder(folder: Path, files: dict[str, Path], staging: Path) -> bool:
     `folder` sees the old files or the new ones, never both or none. Real files in real folders: any
     reader's recursive glob finds them and `cp -r`/`rsync -a`/`tar` of a table copy them. Returns
     False when `folder` already holds exactly those files.
+
+    With `retired`, the folder swapped out is moved there instead of deleted at once: a reader that
+    resolved `folder` just before the switch and lists it just after still finds the old release's
+    files (deleting them at once let such a reader list an empty folder and read an empty cycle). The
+    caller empties `retired` at its next switch.
     """
     if folder.is_dir() and not folder.is_symlink():
         present = set(os.listdir(folder))
@@ -333,6 +338,9 @@ def show_folder(folder: Path, files: dict[str, Path], staging: Path) -> bool:
         crash_point(f"show:{folder.parent.name}/{folder.name}")
         if folder.exists() or folder.is_symlink():
             exchange(fresh, folder)  # `fresh` now names what readers saw before
+            if retired is not None and fresh.is_dir() and not fresh.is_symlink():
+                retired.mkdir(parents=True, exist_ok=True)
+                os.rename(fresh, retired / f"{folder.parent.name}.{folder.name}.{time.time_ns()}")
         else:
             os.rename(fresh, folder)
         _fsync_dir(folder.parent)

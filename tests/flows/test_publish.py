@@ -36,6 +36,7 @@ from flows.ledger import Ledger
 from flows.publish import (
     POINTER,
     RELEASES_KEPT,
+    RETIRED,
     current_release,
     current_release_id,
     cycle_inputs,
@@ -329,6 +330,30 @@ def test_only_the_newest_stores_are_kept_and_every_manifest_stays(published: Pla
     assert current_release_id(published, "2024") == late.release_id
     assert late.release_id in [p.name for p in release_dirs(published, "2024")]
     assert_readers_see(published, "2024", late.release_id)
+
+
+def test_a_switched_out_folder_stays_listable_until_the_next_switch(published: Places) -> None:
+    """A reader that resolved `<table>/cycle=C` just before a switch and lists it just after must find the old
+    release's files, not an empty folder (deleting them at once let a reader read an empty cycle: seen under load
+    in test_publish_kill). The swapped-out folders wait under _store/C/.retired until the next switch."""
+    root = store_root(published, "2024")
+    before = published_file(published, "unit_scores")
+    old_dir = os.open(before.parent, os.O_RDONLY)  # the folder as a reader resolved it before the switch
+    try:
+        second = publish(published, load_methodology("2024"), now=T0 + timedelta(hours=1))
+        assert published_file(published, "unit_scores").name == part_name(second.release_id)
+        assert os.listdir(old_dir) == [before.name]  # still listable, with the old release's file
+        retired = sorted((root / RETIRED).iterdir())
+        assert {p.name.split(".cycle=")[0] for p in retired} == {n for n in OUTPUT_TABLES
+                                                                  if (root / second.release_id / n).is_dir()}
+        assert all([f.name for f in p.iterdir()] == [part_name(T0_ID)] for p in retired)
+        third = publish(published, load_methodology("2024"), now=T0 + timedelta(hours=2))
+        assert os.listdir(old_dir) == []  # two switches later the first folder is gone
+        assert all([f.name for f in p.iterdir()] == [part_name(second.release_id)]
+                   for p in (root / RETIRED).iterdir())
+        assert_readers_see(published, "2024", third.release_id)
+    finally:
+        os.close(old_dir)
 
 
 def test_next_publish_clears_what_a_crash_left(published: Places) -> None:
