@@ -18,20 +18,18 @@ from pathlib import Path
 
 import polars as pl
 
-from documents.kit import Html, h, page, when
-from flows.reports import (
+from documents.blocks import (
     ROSTER_COLUMNS,
-    Published,
-    ReportError,
+    Signatory,
     left_out_block,
-    print_pdf,
     provisional_mark,
-    read_published,
     roster_blocks,
     signature_block,
 )
-from flows.robustness_pages import read_robustness
-from flows.settings import Places, Signatory, load_methodology, regions_reference, signatory
+from documents.cycle_data import Published
+from documents.kit import Html, h, page, when
+from flows.reports import ReportError, print_pdf, read_published, read_robustness
+from flows.settings import Places, load_methodology, regions_reference, signatory
 from flows.storage import atomic_path
 from transforms import report_data, robustness_views
 from transforms.methodology import Methodology
@@ -43,7 +41,7 @@ FORMATS = ("csv", "xlsx", "html", "pdf")
 ROSTER_TABLES = ("award_roster", "unit_scores", "region_scores")
 FORMULA_PATTERN = r"^(?:[\t\r]|\s*[=+\-@＝＋－＠])"
 FORMULA_START = re.compile(FORMULA_PATTERN)
-COLUMNS = ROSTER_COLUMNS  # one label per figure: the HTML roster uses the same (flows.reports)
+COLUMNS = ROSTER_COLUMNS  # one label per figure: the HTML roster uses the same (documents.blocks)
 WRAPPED = {"Nama": 42, "Alasan": 80, "Alasan (EN)": 80, "Pemerintah Daerah": 30, "Kekokohan": 40}
 
 
@@ -190,8 +188,8 @@ def write_html(roster: Roster, target: Path, cycle: str) -> None:
     left = left_out_block(roster.left_out, roster.methodology, heading="h2", regions=uncovered)
     with atomic_path(target) as tmp:
         tmp.write_text(page(title, header, provisional_mark(roster.methodology),
-                            roster_blocks(roster.view, roster.methodology, heading="h2"), left, signature_block(),
-                            footer), encoding="utf-8")
+                            roster_blocks(roster.view, roster.methodology, heading="h2"), left,
+                            signature_block(signatory()), footer), encoding="utf-8")
 
 
 def export_rosters(places: Places, cycle: str, formats: tuple[str, ...]) -> list[Path]:
