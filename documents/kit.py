@@ -3,8 +3,8 @@ badges, the page shell (self-contained: no script, nothing fetched) and inline S
 
 Pure functions returning text: the documents are built from data and written by the I/O layer
 (flows/). It imports nothing of flows/, expectations/, Prefect or GE (an import-linter contract),
-so the officer's bundle report (expectations/report.py) and the committee's pages (flows/reports.py,
-rosters, robustness pages) share one escaper.
+so the officer's bundle report (expectations/report.py) and the committee's pages (documents/: cycle
+report, region cards, roster) share one escaper.
 """
 
 from __future__ import annotations

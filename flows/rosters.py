@@ -13,28 +13,16 @@ from __future__ import annotations
 
 import re
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from documents.kit import Html, h, page, when
-from flows.reports import (
-    ROSTER_COLUMNS,
-    Published,
-    ReportError,
-    left_out_block,
-    print_pdf,
-    provisional_mark,
-    read_published,
-    roster_blocks,
-    signature_block,
-)
-from flows.robustness_pages import read_robustness
-from flows.settings import Places, Signatory, load_methodology, regions_reference, signatory
+from documents.blocks import ROSTER_COLUMNS, Signatory
+from documents.roster import Roster, roster_page
+from flows.reports import ReportError, print_pdf, read_published, read_robustness
+from flows.settings import Places, load_methodology, regions_reference, signatory
 from flows.storage import atomic_path
 from transforms import report_data, robustness_views
-from transforms.methodology import Methodology
 
 RosterError = ReportError
 """Kept for callers of the first roster export (the CLI maps it to one line)."""
@@ -43,17 +31,8 @@ FORMATS = ("csv", "xlsx", "html", "pdf")
 ROSTER_TABLES = ("award_roster", "unit_scores", "region_scores")
 FORMULA_PATTERN = r"^(?:[\t\r]|\s*[=+\-@＝＋－＠])"
 FORMULA_START = re.compile(FORMULA_PATTERN)
-COLUMNS = ROSTER_COLUMNS  # one label per figure: the HTML roster uses the same (flows.reports)
+COLUMNS = ROSTER_COLUMNS  # one label per figure: the HTML roster uses the same (documents.blocks)
 WRAPPED = {"Nama": 42, "Alasan": 80, "Alasan (EN)": 80, "Pemerintah Daerah": 30, "Kekokohan": 40}
-
-
-@dataclass(frozen=True)
-class Roster:
-    view: pl.DataFrame
-    methodology: Methodology
-    published: Published
-    left_out: pl.DataFrame
-    """Units an award could honour by predicate that are not eligible, with `ineligible_reason`."""
 
 
 def read_roster(places: Places, cycle: str) -> Roster:
@@ -176,22 +155,9 @@ def _approval_sheet(workbook: object, cycle: str, recipients: int, provisional: 
 
 
 def write_html(roster: Roster, target: Path, cycle: str) -> None:
-    """A self-contained page grouped by award and unit type, printable on A4."""
-    title = f"Daftar Penerima Penghargaan PEKPPP {cycle}"
-    manifest = roster.published.manifest or {}
-    header = Html(
-        "<header><p class=\"eyebrow\">Pemantauan dan Evaluasi Kinerja Penyelenggaraan Pelayanan Publik</p>"
-        f"<h1>{h(title)}</h1><p class=\"meta\">Siklus {h(cycle)} · {h(roster.methodology.regulation)} · rilis "
-        f"{h(roster.published.release_id or '–')} ({h(when(manifest.get('created_at')))})</p></header>")
-    footer = Html(f'<footer><p class="meta">Peringkat: urutan dalam penghargaan dan jenis unit (peringkat '
-                  "kompetisi 1224 pada nilai 2 desimal yang dipublikasikan). Aturan penghargaan dari metodologi "
-                  f"{h(Path(roster.methodology.source).name)}.</p></footer>")
-    uncovered = report_data.regions_left_out(roster.published["region_scores"].lazy(), roster.methodology).collect()
-    left = left_out_block(roster.left_out, roster.methodology, heading="h2", regions=uncovered)
+    """A self-contained page grouped by award and unit type, printable on A4 (`documents.roster`)."""
     with atomic_path(target) as tmp:
-        tmp.write_text(page(title, header, provisional_mark(roster.methodology),
-                            roster_blocks(roster.view, roster.methodology, heading="h2"), left, signature_block(),
-                            footer), encoding="utf-8")
+        tmp.write_text(roster_page(roster, cycle, signatory()), encoding="utf-8")
 
 
 def export_rosters(places: Places, cycle: str, formats: tuple[str, ...]) -> list[Path]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
+from documents.blocks import Signatory
 from transforms.methodology import Methodology, MethodologyError, parse_methodology
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -260,19 +261,6 @@ def _intake_limits(_environment: tuple[str | None, ...]) -> IntakeLimits:
 
 
 SIGNATORY_ENV = "PEKPPP_SIGNATORY"
-
-
-@dataclass(frozen=True)
-class Signatory:
-    """Who signs the cycle report and the award roster: `PEKPPP_SIGNATORY="place|position|name|NIP"`.
-
-    Unset, the pages keep an empty signature block to fill in by hand (place, date, position, name).
-    """
-
-    place: str = ""
-    position: str = ""
-    name: str = ""
-    identifier: str = ""
 
 
 def signatory() -> Signatory:

@@ -21,8 +21,6 @@ NOT_UNIT_TESTED = {
     # tests (test_reports.py, test_rosters.py, test_reports_browser.py), not by unit tests of their own.
     "flows/nightly.py": "the nightly and rerun-cycle Prefect flows (real flow runs in test_nightly_e2e.py)",
     "flows/demo.py": "`pekppp demo`: the command line around generate and the nightly flow",
-    "flows/robustness_pages.py": "a section of the cycle report's HTML (tested through test_reports.py)",
-    "flows/compliance_pages.py": "compliance on the cards and the cycle report (test_ombudsman_feed.py)",
 }
 """Modules left out on purpose, with the reason (one line each)."""
 

@@ -119,7 +119,8 @@ def test_lokus_coverage_is_published_per_body_and_type(kl_cycle: Places) -> None
 
 
 def test_the_reports_show_the_kl_category_and_a_card_per_kl(kl_cycle: Places) -> None:
-    from flows.reports import card_file_name, write_cycle_report, write_region_cards
+    from documents.blocks import card_file_name
+    from flows.reports import write_cycle_report, write_region_cards
 
     report = write_cycle_report(kl_cycle, "2024").read_text(encoding="utf-8")
     assert "<h3>Kementerian/Lembaga</h3>" in report

@@ -157,7 +157,8 @@ def test_the_joined_view_and_the_feeds_carry_the_table(cycles: tuple[Places, Pla
 
 
 def test_cards_and_cycle_report_show_both_verdicts(cycles: tuple[Places, Places]) -> None:
-    from flows.reports import card_file_name, load_cycle, write_cycle_report, write_region_cards
+    from documents.blocks import card_file_name
+    from flows.reports import load_cycle, write_cycle_report, write_region_cards
 
     places, without = cycles
     data = load_cycle(places, CYCLE)

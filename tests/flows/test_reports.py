@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from documents import blocks, kit, region_card
 from flows import reports
 from flows.ingest import with_owner
 from flows.ledger import Entry, Ledger
@@ -260,10 +261,10 @@ def test_cycle_report_shows_the_national_ipp_and_its_change(warehouse: Places, w
     page = text_of(written[0])
     now = national(warehouse)
     before = reports.read_table(warehouse, "national_scores", "2023").row(0, named=True)
-    assert f'id="ipp-nasional">{reports.number(now["ipp"])}<' in page
+    assert f'id="ipp-nasional">{kit.number(now["ipp"])}<' in page
     change = round(now["ipp"] - before["ipp"], 2)
-    assert f'id="ipp-perubahan">{reports.signed(change)}<' in page
-    assert f"dari {reports.number(before['ipp'])} ({before['predicate']}) pada siklus 2023" in page
+    assert f'id="ipp-perubahan">{kit.signed(change)}<' in page
+    assert f"dari {kit.number(before['ipp'])} ({before['predicate']}) pada siklus 2023" in page
 
 
 def test_cycle_report_sections(written: list[Path]) -> None:
@@ -305,8 +306,8 @@ def test_region_card_of_a_scored_region(warehouse: Places, written: list[Path]) 
     region = reports.read_table(warehouse, "region_scores", "2024").filter(pl.col("region_code") == "35.15").row(
         0, named=True)
     assert "<h1>Kabupaten Sidoarjo</h1>" in page and "Provinsi Jawa Timur" in page
-    assert f'id="ipp-daerah">{reports.number(region["ipp"])}<' in page
-    assert f'id="ipp-nasional">{reports.number(national(warehouse)["ipp"])}<' in page
+    assert f'id="ipp-daerah">{kit.number(region["ipp"])}<' in page
+    assert f'id="ipp-nasional">{kit.number(national(warehouse)["ipp"])}<' in page
     assert region["category"] == "kabupaten" and region["rank"] == 1  # the only kabupaten: kota ranked apart
     assert "dari 1 kabupaten" in page and f'>{region["rank"]}</div>' in page
     assert "Tidak memenuhi syarat penghargaan: sampel survei belum terpenuhi: 12 dari 278" in page  # SDA-1's row
@@ -354,9 +355,9 @@ def test_cards_of_regions_gone_from_the_release_are_removed(warehouse: Places, w
 
 
 def test_card_file_names_are_never_paths() -> None:
-    assert reports.card_file_name("35.78") == "35.78.html"
+    assert blocks.card_file_name("35.78") == "35.78.html"
     for code in ("../35", "<b>x</b>", "a/b", "..", ".hidden", ""):
-        name = reports.card_file_name(code)
+        name = blocks.card_file_name(code)
         assert re.fullmatch(r"wilayah-[0-9a-f]{12}\.html", name), code
 
 
@@ -419,18 +420,18 @@ def test_a_cycle_with_no_awards_says_so(tmp_path: Path) -> None:
 
 
 def test_number_formats_are_indonesian() -> None:
-    assert reports.number(3.6) == "3,60" and reports.number(12805, 0) == "12.805" and reports.number(None) == "–"
-    assert reports.signed(0.08) == "+0,08" and reports.signed(-0.1) == "−0,10" and reports.signed(0.0) == "±0,00"
-    assert reports.percent(0.37931) == "37,9%"
-    assert reports.when("2024-11-26T03:12:00+00:00") == "26 November 2024, 10.12 WIB"
+    assert kit.number(3.6) == "3,60" and kit.number(12805, 0) == "12.805" and kit.number(None) == "–"
+    assert kit.signed(0.08) == "+0,08" and kit.signed(-0.1) == "−0,10" and kit.signed(0.0) == "±0,00"
+    assert kit.percent(0.37931) == "37,9%"
+    assert kit.when("2024-11-26T03:12:00+00:00") == "26 November 2024, 10.12 WIB"
 
 
 def test_cached_number_formats_do_not_depend_on_call_order() -> None:
     """number() is cached: values equal as keys (0.0 and -0.0, 2 and 2.0) still print as themselves."""
-    assert [reports.number(v) for v in (0.0, -0.0, 0.0)] == ["0,00", "-0,00", "0,00"]
-    assert reports.number(2) == reports.number(2.0) == "2,00" and reports.number(2, 0) == "2"
-    assert reports.number(1234567.891) == "1.234.567,89" and reports.number(float("nan")) == "–"
-    assert isinstance(reports.number(5), reports.Html)  # safe as is: digits, points, commas and signs
+    assert [kit.number(v) for v in (0.0, -0.0, 0.0)] == ["0,00", "-0,00", "0,00"]
+    assert kit.number(2) == kit.number(2.0) == "2,00" and kit.number(2, 0) == "2"
+    assert kit.number(1234567.891) == "1.234.567,89" and kit.number(float("nan")) == "–"
+    assert isinstance(kit.number(5), kit.Html)  # safe as is: digits, points, commas and signs
 
 
 def test_the_report_command_writes_pages(warehouse: Places, capsys: pytest.CaptureFixture[str]) -> None:
@@ -447,22 +448,22 @@ def _unit_row_one_by_one(r: dict, methodology: object) -> str:
     m = methodology
     mutu = {b.code: b.label for b in m.survey.mutu}  # type: ignore[attr-defined]
     codes = [a.code for a in m.aspects]  # type: ignore[attr-defined]
-    h, number = reports.h, reports.number
+    h, number = kit.h, kit.number
     status = "" if r["status"] == "scored" else \
-        f"<br><span class=\"note\">{h(reports.STATUS_LABELS.get(r['status'], r['status']))}: " \
+        f"<br><span class=\"note\">{h(blocks.STATUS_LABELS.get(r['status'], r['status']))}: " \
         f"{h(r['n_indicators_scored'])} dari {len(m.indicators)} indikator dinilai</span>"  # type: ignore[attr-defined]
     if r["status"] == "scored" and r["ineligible_reason"]:
         status += f"<br><span class=\"note\">Tidak memenuhi syarat penghargaan: {h(r['ineligible_reason'])}</span>"
         if r.get("ineligible_reason_en"):
             status += f"<br><span class=\"note muted\" lang=\"en\">EN: {h(r['ineligible_reason_en'])}</span>"
     sample = "" if r["sample_required"] is None else f" / {number(r['sample_required'], 0)}"
-    ikm = "–" if r["ikm"] is None else reports.Html(
+    ikm = "–" if r["ikm"] is None else kit.Html(
         f"{h(number(r['ikm']))} <abbr title=\"{h(mutu.get(r['ikm_mutu'], ''))}\">{h(r['ikm_mutu'])}</abbr>")
-    cells = [reports.Html(f"{h(r['unit_name'])}<br><span class=\"muted\">{h(r['unit_id'])}</span>{status}"),
+    cells = [kit.Html(f"{h(r['unit_name'])}<br><span class=\"muted\">{h(r['unit_id'])}</span>{status}"),
              r["unit_type"], *(number(r[f"aspect_{c}"]) for c in codes), number(r["ipp"]),
-             reports.predicate_badge(m, r["predicate"], short=True), ikm,  # type: ignore[arg-type]
+             blocks.predicate_badge(m, r["predicate"], short=True), ikm,  # type: ignore[arg-type]
              f"{number(r['n_respondents'], 0)}{sample}"]
-    return reports.tr(cells, [*range(2, 3 + len(codes)), 4 + len(codes), 5 + len(codes)])
+    return kit.tr(cells, [*range(2, 3 + len(codes)), 4 + len(codes), 5 + len(codes)])
 
 
 def test_unit_rows_built_column_wise_match_the_cell_by_cell_rows(warehouse: Places) -> None:
@@ -488,7 +489,7 @@ def test_unit_rows_built_column_wise_match_the_cell_by_cell_rows(warehouse: Plac
     rows = rows.with_columns(pl.Series(aspect, [[None, float("nan"), -0.0, 0.1, 3.14159][k % 5] for k in range(n)]))
     expected = [_unit_row_one_by_one(r, data.methodology) for r in rows.iter_rows(named=True)]
     assert n >= 60 and len(set(expected)) > 30
-    assert reports.unit_rows_html(rows, data.methodology)["html"].to_list() == expected
+    assert region_card.unit_rows_html(rows, data.methodology)["html"].to_list() == expected
 
 
 # ---------------------------------------------------------------- every page names the tables' figures (issue 22)
@@ -502,19 +503,19 @@ def test_every_page_names_the_same_figures_as_the_tables(warehouse: Places, writ
     regions = reports.read_table(warehouse, "region_scores", "2024")
     assert regions.height
     for r in regions.iter_rows(named=True):
-        card = text_of(warehouse.reports / "2024" / "wilayah" / reports.card_file_name(r["region_code"]))
-        assert f'id="ipp-daerah">{reports.number(r["ipp"])}<' in card, r["region_code"]
+        card = text_of(warehouse.reports / "2024" / "wilayah" / blocks.card_file_name(r["region_code"]))
+        assert f'id="ipp-daerah">{kit.number(r["ipp"])}<' in card, r["region_code"]
         row = appendix[appendix.index(f'({r["region_code"]})</span>'):].split("</tr>")[0]
-        assert f">{reports.number(r['ipp'])}<" in row and f">{r['predicate']}<" in row, r["region_code"]
+        assert f">{kit.number(r['ipp'])}<" in row and f">{r['predicate']}<" in row, r["region_code"]
     units = reports.read_table(warehouse, "unit_scores", "2024").filter(pl.col("ipp").is_not_null())
     for u in units.iter_rows(named=True):
-        card = text_of(warehouse.reports / "2024" / "wilayah" / reports.card_file_name(u["region_code"]))
-        assert u["unit_id"] in card and f">{reports.number(u['ipp'])}<" in card, u["unit_id"]
+        card = text_of(warehouse.reports / "2024" / "wilayah" / blocks.card_file_name(u["region_code"]))
+        assert u["unit_id"] in card and f">{kit.number(u['ipp'])}<" in card, u["unit_id"]
     roster_page = rosters.export_roster(warehouse, "2024", "html", warehouse.reports / "figures.html")
     page = text_of(roster_page)
     awarded = reports.read_table(warehouse, "award_roster", "2024")
     assert awarded.height
     for a in awarded.iter_rows(named=True):
-        assert reports.h(a["name"]) in page and reports.h(a["award_label"]) in page, a["name"]
+        assert kit.h(a["name"]) in page and kit.h(a["award_label"]) in page, a["name"]
     national_row = reports.read_table(warehouse, "national_scores", "2024").row(0, named=True)
-    assert f'id="ipp-nasional">{reports.number(national_row["ipp"])}<' in report
+    assert f'id="ipp-nasional">{kit.number(national_row["ipp"])}<' in report

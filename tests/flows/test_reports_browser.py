@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from documents import kit
 from flows import reports
 from flows.settings import Places
 from tests.flows.test_reports import build_cycle, bundles_2023, bundles_2024
@@ -31,7 +32,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     report, *cards = reports.report_command(places, "2024")
     national = reports.read_table(places, "national_scores", "2024").row(0, named=True)
     return {"places": places, "report": report, "card": next(c for c in cards if c.name == "35.15.html"),
-            "national": reports.number(national["ipp"])}
+            "national": kit.number(national["ipp"])}
 
 
 def png_size(path: Path) -> tuple[int, int]:

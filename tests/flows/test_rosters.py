@@ -329,7 +329,7 @@ def test_rerunning_2023_after_the_correction_lists_exactly_the_units_whose_eligi
 
 
 def test_the_left_out_block_lists_regions_whose_lokus_is_not_covered() -> None:
-    from flows.reports import left_out_block
+    from documents.blocks import left_out_block
 
     regions = pl.DataFrame({"award_label": ["Pemerintah Daerah Berpredikat Prima"], "region_code": ["35"],
                             "region_name": ["Jawa <Timur>"], "category": ["provinsi"], "ipp": [4.6],

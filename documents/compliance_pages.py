@@ -1,7 +1,8 @@
 """The Ombudsman's compliance verdict on the pages people read (issue 20): beside PEKPPP on each body's card,
 and in the cycle report an IPP-against-compliance scatter with the zones and the bodies whose verdicts
-disagree. The figures are the release's `compliance_scores` (`transforms/compliance.py`); a cycle without
-a feed (or a release from before the table) shows none of it, so its pages are as they were.
+disagree. The figures are the release's `compliance_scores` (`transforms/compliance.py`, read by
+`flows.reports.read_compliance`); a cycle without a feed (or a release from before the table) shows none of
+it, so its pages are as they were.
 """
 
 from __future__ import annotations
@@ -11,26 +12,16 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from documents.blocks import predicate_badge
 from documents.kit import Html, badge, h, join, kpi, number, paragraph, section, table, zone_colour
-from flows.reports import NoReleaseError, predicate_badge, read_table
-from flows.settings import Places
 from transforms.compliance import SUBJECT_BODY, SUBJECT_UNIT, side_by_side
 from transforms.methodology import Methodology
 
 if TYPE_CHECKING:
-    from flows.reports import CycleData
+    from documents.cycle_data import CycleData
 
 ZONE_LABELS = {"hijau": "zona hijau", "kuning": "zona kuning", "merah": "zona merah"}
 ZONE_SHADES = {"hijau": "#e3f1e4", "kuning": "#fbf0d9", "merah": "#f8dede"}
-
-
-def read_compliance(places: Places, cycle: str, release_id: str | None) -> pl.DataFrame | None:
-    """The release's compliance_scores; None when it has none (a release from before the table)."""
-    try:
-        frame = read_table(places, "compliance_scores", cycle)
-    except NoReleaseError:
-        return None
-    return frame if frame["release_id"].unique().to_list() in ([release_id], []) else None
 
 
 def _scores(data: CycleData) -> pl.DataFrame | None:

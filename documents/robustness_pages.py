@@ -1,6 +1,7 @@
 """The robustness figures on the pages people read (issue 23): rank intervals and near-ties in the cycle
 report, each unit's interval on its region's card. The figures are the release's `unit_robustness` and
-`region_robustness` tables (`transforms/robustness.py`); a release published before them shows none.
+`region_robustness` tables (`transforms/robustness.py`, read by `flows.reports.read_robustness`); a release
+published before them shows none.
 """
 
 from __future__ import annotations
@@ -12,30 +13,16 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from documents.kit import Html, empty, h, join, number, paragraph, section, table
-from flows.reports import NoReleaseError, read_table
-from flows.settings import Places
 from transforms import robustness_views
 
 if TYPE_CHECKING:
-    from flows.reports import CycleData
+    from documents.cycle_data import CycleData
 
 TOP = 5
 """Top ranks per unit type and per body category shown with their intervals in the cycle report."""
+
+
 SOURCE_LABELS = {"evaluators": "penilai", "survey": "survei", "weights": "bobot aspek", "combined": "gabungan"}
-TABLES = ("unit_robustness", "region_robustness")
-
-
-def robustness_table(places: Places, cycle: str, name: str, release_id: str | None) -> pl.DataFrame | None:
-    """A robustness table of the same release; None for releases published before it existed."""
-    try:
-        frame = read_table(places, name, cycle)
-    except NoReleaseError:
-        return None
-    return frame if frame["release_id"].unique().to_list() in ([release_id], []) else None
-
-
-def read_robustness(places: Places, cycle: str, release_id: str | None) -> tuple[pl.DataFrame | None, ...]:
-    return tuple(robustness_table(places, cycle, name, release_id) for name in TABLES)
 
 
 def interval_chart(rows: Sequence[dict], *, title: str) -> Html:
