@@ -16,6 +16,7 @@ so offline they render unstyled and empty; these pages hold every problem withou
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ import polars as pl
 from documents.kit import h
 from expectations.runner import SEVERITIES, SEVERITY_CRITICAL, SEVERITY_ROW, SEVERITY_WARNING
 from transforms.messages import DEFAULT_LANGUAGE, rule_text
-from transforms.schemas import INPUT_TABLES
+from transforms.schemas import INPUT_TABLES, ISSUE_SCHEMA
 from transforms.submissions import ACCEPTED, LATE, REJECTED
 
 REPORT_HTML = "report.html"
@@ -93,6 +94,8 @@ def _rank(column: str, order: tuple[str, ...]) -> pl.Expr:
 
 
 _KEY = ["severity", "rule", "table", "_column_key"]
+_BUNDLE = "_bundle"  # which bundle of a batch an issue belongs to (its position in the batch)
+_GROUPED_COLUMNS = ("table", "row", "column", "value", "rule", "severity", "message")
 
 
 def issue_groups(issues: pl.DataFrame) -> list[IssueGroup]:
@@ -101,13 +104,33 @@ def issue_groups(issues: pl.DataFrame) -> list[IssueGroup]:
     Severity first (critical, row, warning, then anything else), then the contract's table order
     (bundle-level problems first), then the group's first source row (table-level problems first).
     """
-    if issues.is_empty():
-        return []
-    keyed = (issues.with_row_index("_order")
+    return batch_issue_groups([issues])[0]
+
+
+def _batch(issue_frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
+    """Many bundles' issues stacked, each row tagged with its bundle's position: one query serves them all."""
+    if not issue_frames:
+        return pl.DataFrame(schema={**{c: ISSUE_SCHEMA[c] for c in _GROUPED_COLUMNS}, _BUNDLE: pl.Int64})
+    return pl.concat([frame.lazy().select(_GROUPED_COLUMNS).with_columns(pl.lit(n, pl.Int64).alias(_BUNDLE))
+                      for n, frame in enumerate(issue_frames)], how="vertical_relaxed").collect()
+
+
+def batch_issue_groups(issue_frames: Sequence[pl.DataFrame]) -> list[list[IssueGroup]]:
+    """`issue_groups` of each frame, computed in one Polars query over all of them (a chunk's bundles):
+    the per-query cost, not the rows, is what a bundle's report spends most of its time on."""
+    return _groups(_batch(issue_frames), len(issue_frames))
+
+
+def _groups(stacked: pl.DataFrame, n_bundles: int) -> list[list[IssueGroup]]:
+    found: list[list[IssueGroup]] = [[] for _ in range(n_bundles)]
+    if stacked.is_empty():
+        return found
+    key = [_BUNDLE, *_KEY]
+    keyed = (stacked.with_row_index("_order")
              .with_columns(_column_key=pl.col("column").fill_null(""))
-             .sort([*_KEY, "row", "_order"], nulls_last=False))
+             .sort([*key, "row", "_order"], nulls_last=False))
     groups = (
-        keyed.group_by(_KEY, maintain_order=True)
+        keyed.group_by(key, maintain_order=True)
         .agg(
             pl.col("column").first(),
             count=pl.len(),
@@ -117,36 +140,35 @@ def issue_groups(issues: pl.DataFrame) -> list[IssueGroup]:
             example_columns=pl.col("column").head(EXAMPLES_PER_GROUP),
             example_values=pl.col("value").head(EXAMPLES_PER_GROUP),
         )
-        .join(_row_ranges(keyed), on=_KEY, how="left")
+        .join(_row_ranges(keyed, key), on=key, how="left")
         .with_columns(_severity_rank=_rank("severity", SEVERITIES),
                       _table_rank=_rank("table", (BUNDLE_TABLE, *INPUT_TABLES)))
-        .sort("_severity_rank", "_table_rank", "first_row", "rule", "_column_key", nulls_last=False)
+        .sort(_BUNDLE, "_severity_rank", "_table_rank", "first_row", "rule", "_column_key", nulls_last=False)
     )
-    return [
-        IssueGroup(
+    for g in groups.iter_rows(named=True):
+        found[g[_BUNDLE]].append(IssueGroup(
             severity=g["severity"], rule=g["rule"], table=g["table"], column=g["column"], count=g["count"],
             message=g["message"] or "",
             examples=tuple(Example(r, c, v) for r, c, v in
                            zip(g["example_rows"], g["example_columns"], g["example_values"], strict=True)
                            if r is not None or v is not None),
             rows=tuple(g["ranges"] or ()), more_ranges=max(0, (g["n_ranges"] or 0) - ROW_RANGES_SHOWN),
-        )
-        for g in groups.iter_rows(named=True)
-    ]
+        ))
+    return found
 
 
-def _row_ranges(keyed: pl.DataFrame) -> pl.DataFrame:
+def _row_ranges(keyed: pl.DataFrame, key: list[str]) -> pl.DataFrame:
     """Per group, its distinct source rows as runs of consecutive numbers ("2-9"), first ones only."""
     runs = (
-        keyed.filter(pl.col("row").is_not_null()).select(*_KEY, "row").unique().sort(*_KEY, "row")
-        .with_columns(_run=(pl.col("row").diff().over(_KEY).fill_null(0) != 1).cum_sum().over(_KEY))
-        .group_by(*_KEY, "_run").agg(start=pl.col("row").min(), end=pl.col("row").max())
-        .sort(*_KEY, "start")
+        keyed.filter(pl.col("row").is_not_null()).select(*key, "row").unique().sort(*key, "row")
+        .with_columns(_run=(pl.col("row").diff().over(key).fill_null(0) != 1).cum_sum().over(key))
+        .group_by(*key, "_run").agg(start=pl.col("row").min(), end=pl.col("row").max())
+        .sort(*key, "start")
         .with_columns(text=pl.when(pl.col("start") == pl.col("end")).then(pl.col("start").cast(pl.String))
                       .otherwise(pl.format("{}-{}", "start", "end")))
     )
-    return runs.group_by(_KEY, maintain_order=True).agg(ranges=pl.col("text").head(ROW_RANGES_SHOWN),
-                                                        n_ranges=pl.len())
+    return runs.group_by(key, maintain_order=True).agg(ranges=pl.col("text").head(ROW_RANGES_SHOWN),
+                                                       n_ranges=pl.len())
 
 
 @dataclass(frozen=True)
@@ -157,17 +179,31 @@ class Counts:
     rows_set_aside: int  # distinct source rows with a row-severity problem
 
 
-def issue_counts(issues: pl.DataFrame) -> Counts:
-    """Issues per severity and the distinct source rows set aside, in one query."""
+def _count_columns() -> dict[str, pl.Expr]:
     severity = pl.col("severity")
     row_level = (severity == SEVERITY_ROW) & pl.col("row").is_not_null()
-    counts = issues.select(
-        critical=(severity == SEVERITY_CRITICAL).sum(),
-        row=(severity == SEVERITY_ROW).sum(),
-        warning=(severity == SEVERITY_WARNING).sum(),
-        rows_set_aside=pl.struct("table", "row").filter(row_level).n_unique(),
-    ).row(0, named=True)
+    return {"critical": (severity == SEVERITY_CRITICAL).sum(), "row": (severity == SEVERITY_ROW).sum(),
+            "warning": (severity == SEVERITY_WARNING).sum(),
+            "rows_set_aside": pl.struct("table", "row").filter(row_level).n_unique()}
+
+
+def issue_counts(issues: pl.DataFrame) -> Counts:
+    """Issues per severity and the distinct source rows set aside, in one query."""
+    counts = issues.select(**_count_columns()).row(0, named=True)
     return Counts(**{k: int(v or 0) for k, v in counts.items()})
+
+
+def batch_issue_counts(issue_frames: Sequence[pl.DataFrame]) -> list[Counts]:
+    """`issue_counts` of each frame, in one query over all of them."""
+    return _counts(_batch(issue_frames), len(issue_frames))
+
+
+def _counts(stacked: pl.DataFrame, n_bundles: int) -> list[Counts]:
+    found = [Counts(0, 0, 0, 0) for _ in range(n_bundles)]
+    for counts in stacked.group_by(_BUNDLE).agg(**_count_columns()).iter_rows(named=True):
+        position = counts.pop(_BUNDLE)
+        found[position] = Counts(**{k: int(v or 0) for k, v in counts.items()})
+    return found
 
 
 def _plural(n: int, word: str) -> str:
@@ -545,11 +581,21 @@ def bundle_report_pages(issues: pl.DataFrame, **meta: Any) -> dict[str, tuple[st
     `meta` are the renderers' keywords (cycle, region_code, region_name, bundle, submission_id,
     status, reason). Formats: "html" (report.html) and "markdown" (report.md).
     """
-    shared = {"groups": issue_groups(issues), "counts": issue_counts(issues)}  # both pages show the same
-    return {
-        "html": (REPORT_HTML, bundle_report_html(issues, **meta, **shared).encode("utf-8")),
-        "markdown": (REPORT_MARKDOWN, bundle_report_markdown(issues, **meta, **shared).encode("utf-8")),
-    }
+    return batch_report_pages([(issues, meta)])[0]
+
+
+def batch_report_pages(bundles: Sequence[tuple[pl.DataFrame, dict[str, Any]]]) -> list[dict[str, tuple[str, bytes]]]:
+    """`bundle_report_pages` of many bundles (issues, meta), their groups and counts in one query each."""
+    stacked = _batch([issues for issues, _meta in bundles])
+    pages = []
+    for (issues, meta), groups, counts in zip(bundles, _groups(stacked, len(bundles)),
+                                              _counts(stacked, len(bundles)), strict=True):
+        shared = {"groups": groups, "counts": counts}  # both pages show the same
+        pages.append({
+            "html": (REPORT_HTML, bundle_report_html(issues, **meta, **shared).encode("utf-8")),
+            "markdown": (REPORT_MARKDOWN, bundle_report_markdown(issues, **meta, **shared).encode("utf-8")),
+        })
+    return pages
 
 
 __all__ = [
@@ -558,6 +604,9 @@ __all__ = [
     "Example",
     "Headline",
     "IssueGroup",
+    "batch_issue_counts",
+    "batch_issue_groups",
+    "batch_report_pages",
     "bundle_report_html",
     "bundle_report_markdown",
     "bundle_report_pages",

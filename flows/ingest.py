@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from expectations.report import bundle_report_pages
+from expectations.report import batch_report_pages
 from flows.intake.entries import Refusal, inspect_bundle
 from flows.ledger import Entry, Ledger
 from flows.readers import SubmissionRejected, bundle_fingerprint, read_bundle, read_feed
@@ -339,22 +339,39 @@ def validate_opened(opened: list[OpenedBundle], methodology: Methodology) -> lis
     return _validated([(o.bundle.region_code, o.read) for o in opened], methodology)
 
 
-def keep_checked(opened: OpenedBundle, checked: CheckedBundle, places: Places, ledger: Ledger) -> IngestResult:
+def _status(opened: OpenedBundle, checked: CheckedBundle) -> str:
+    return LATE if opened.late else REJECTED if checked.rejected else ACCEPTED
+
+
+def report_pages(bundles: Sequence[tuple[OpenedBundle, CheckedBundle]]) -> list[dict[str, tuple[str, bytes]]]:
+    """The region reports of validated bundles (format -> (file name, bytes)), rendered in one batch.
+
+    A chunk's reports are grouped and counted in one query over all its issues: one query per
+    bundle cost more than the rows it grouped.
+    """
+    return batch_report_pages([(checked.issues, {
+        "cycle": opened.bundle.cycle, "region_code": opened.bundle.region_code,
+        "region_name": region_name(opened.bundle.region_code), "bundle": opened.bundle.name,
+        "submission_id": opened.submission_id, "status": _status(opened, checked), "reason": checked.reason,
+    }) for opened, checked in bundles])
+
+
+def keep_checked(opened: OpenedBundle, checked: CheckedBundle, places: Places, ledger: Ledger,
+                 pages: dict[str, tuple[str, bytes]] | None = None) -> IngestResult:
     """Keep a validated bundle's accepted rows and issues, write its region report; its ledger entry.
 
     Writes only this submission's files (rows, issues, reports), so bundles can be kept in parallel.
     Reports go under `_reports/<cycle>/<region>/<submission_id>/` (report.html and report.md; no GE
-    Data Docs: their pages need CDN assets GE does not ship, see the README).
+    Data Docs: their pages need CDN assets GE does not ship, see the README). `pages` are the report
+    as `report_pages` rendered it with the bundle's chunk; without them it is rendered here.
     """
     bundle, submission_id = opened.bundle, opened.submission_id
-    status = LATE if opened.late else REJECTED if checked.rejected else ACCEPTED
+    status = _status(opened, checked)
     kept = with_owner(checked.tables, bundle.region_code, submission_id) if status == ACCEPTED else {}
     ledger.keep_rows(submission_id, kept, checked.issues, region_code=bundle.region_code)
     crash_point("ingest:kept")
     reports = places.reports / bundle.cycle / bundle.region_code / submission_id
-    write_pages(reports, bundle_report_pages(checked.issues, cycle=bundle.cycle, region_code=bundle.region_code,
-                                            region_name=region_name(bundle.region_code), bundle=bundle.name,
-                                            submission_id=submission_id, status=status, reason=checked.reason))
+    write_pages(reports, report_pages([(opened, checked)])[0] if pages is None else pages)
     return IngestResult(Entry(
         cycle=bundle.cycle, region_code=bundle.region_code, submission_id=submission_id, bundle=bundle.name,
         landing_path=str(bundle.path), size=bundle.size, mtime_ns=bundle.mtime_ns, received_at=bundle.received_at,
@@ -371,7 +388,8 @@ def ingest_bundles(work: list[tuple[LandedBundle, str | None]], methodology: Met
     """
     opened = [open_bundle(bundle, methodology, places, submission_id) for bundle, submission_id in work]
     checked = validate_opened(opened, methodology)
-    return [keep_checked(o, c, places, ledger) for o, c in zip(opened, checked, strict=True)]
+    pages = report_pages(list(zip(opened, checked, strict=True)))
+    return [keep_checked(o, c, places, ledger, p) for o, c, p in zip(opened, checked, pages, strict=True)]
 
 
 def ingest_bundle(bundle: LandedBundle, methodology: Methodology, places: Places, ledger: Ledger,

@@ -63,6 +63,7 @@ from flows.ingest import (
     landing_strays,
     open_bundle,
     prepare_cycle,
+    report_pages,
     validate_opened,
 )
 from flows.ledger import Ledger
@@ -272,11 +273,16 @@ def ingest_chunk_task(work: list[tuple[int, LandedBundle, str]], methodology: Me
     checked = validate_opened([o for _, o in opened], methodology)
     logger.info("cycle %s chunk %d: %d bundle(s), %d row(s) validated", cycle, chunk, len(opened),
                 sum(f.height for _, o in opened for f in o.read.tables.values()))
+    try:
+        pages: list[dict[str, tuple[str, bytes]] | None] = list(report_pages(
+            [(o, c) for (_, o), c in zip(opened, checked, strict=True)]))
+    except Exception:  # a bug in one bundle's report: each is rendered alone below, so that one fails alone
+        pages = [None] * len(opened)
     kept: list[tuple[int, IngestResult]] = []
-    for (position, bundle_opened), verdict in zip(opened, checked, strict=True):
+    for (position, bundle_opened), verdict, page in zip(opened, checked, pages, strict=True):
         try:
             result = with_io_retries(
-                lambda o=bundle_opened, c=verdict: keep_checked(o, c, places, Ledger(places, cycle)),
+                lambda o=bundle_opened, c=verdict, p=page: keep_checked(o, c, places, Ledger(places, cycle), p),
                 BUNDLE_RETRY_DELAYS)
         except Exception as err:  # I/O that outlived its retries, or a bug: this bundle fails, the others go on
             failures.append((position, err))

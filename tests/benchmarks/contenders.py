@@ -131,7 +131,7 @@ _TIMED: list[tuple[str, tuple[str, ...], str]] = [
     ("flows.nightly", ("bundle_fingerprint",), "discover.hash"),
     ("flows.ingest", ("open_bundle",), "open"), ("flows.nightly", ("open_bundle",), "open"),
     ("flows.ingest", ("keep_checked",), "keep"), ("flows.nightly", ("keep_checked",), "keep"),
-    ("flows.ingest", ("write_bundle_reports",), "keep.reports"),
+    ("flows.ingest", ("report_pages",), "keep.reports"), ("flows.nightly", ("report_pages",), "keep.reports"),
     ("flows.ingest", ("store_raw",), "read.keep_raw"),
     ("flows.ingest", ("read_bundle",), "read.bundle"),
     ("flows.readers", ("bundle_fingerprint",), "read.rehash"),
@@ -191,7 +191,7 @@ def stages(snapshot: dict[str, Any]) -> dict[str, float]:
     """Busy seconds per pipeline stage (summed over threads when bundles run in parallel)."""
     s = defaultdict(float, snapshot["seconds"])
     read = s["open"]
-    ingest_glue = s["keep"] - s["ledger.keep_rows"]  # the region reports, and the entry
+    ingest_glue = s["keep"] - s["ledger.keep_rows"] + s["keep.reports"]  # region reports (per chunk), entries
     return {
         "discover": s["discover.scan"] + s["discover.hash"],
         "read": read,
@@ -290,7 +290,9 @@ def run_pekppp(args: argparse.Namespace) -> dict[str, Any]:
     for chunk in in_chunks(work, ingest_chunk_bytes()):  # as the flow does, one chunk after the other
         opened = [ingest.open_bundle(work[n][0], methodology, places, work[n][1]) for n in chunk]
         checked = ingest.validate_opened(opened, methodology)
-        entries += [ingest.keep_checked(o, c, places, ledger).entry for o, c in zip(opened, checked, strict=True)]
+        pages = ingest.report_pages(list(zip(opened, checked, strict=True)))
+        entries += [ingest.keep_checked(o, c, places, ledger, p).entry
+                    for o, c, p in zip(opened, checked, pages, strict=True)]
     ledger.record(entries)
     release = publish.publish(places, methodology)
     total = time.perf_counter() - started

@@ -18,6 +18,7 @@ from expectations import report, runner
 from expectations.report import (
     EXAMPLES_PER_GROUP,
     ROW_RANGES_SHOWN,
+    batch_report_pages,
     bundle_report_html,
     bundle_report_markdown,
     bundle_report_pages,
@@ -186,6 +187,17 @@ def test_write_bundle_reports_writes_both_pages_atomically(tmp_path: Path) -> No
     write_bundle_reports(folder, issues(), status="accepted", reason=None, **META)  # replaces, leaves no temp
     assert sorted(p.name for p in folder.iterdir()) == ["report.html", "report.md"]
     assert "no problems found" in paths["markdown"].read_text(encoding="utf-8")
+
+
+def test_a_batch_renders_each_bundle_as_it_renders_alone() -> None:
+    # a chunk's reports share one grouping query: bundles' issues must not leak into each other
+    spread = issues(*(score_issue(r) for r in range(2, 2 + 2 * 100, 2)))
+    rejected = {**META, "status": "rejected", "reason": "Row 4 of units belongs to 35.07."}
+    accepted = {**META, "status": "accepted", "reason": None, "region_code": "35.07"}
+    bundles = [(MIXED, rejected), (issues(), accepted), (spread, accepted), (MIXED.reverse(), accepted)]
+    assert batch_report_pages(bundles) == [bundle_report_pages(frame, **meta) for frame, meta in bundles]
+    assert batch_report_pages([(issues(), accepted)]) == [bundle_report_pages(issues(), **accepted)]
+    assert batch_report_pages([]) == [] and report.batch_issue_groups([]) == []
 
 
 def test_importing_the_report_module_does_not_import_great_expectations() -> None:

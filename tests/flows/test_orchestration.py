@@ -351,6 +351,38 @@ def test_ingest_retries_io_failures_and_not_bugs(prefect_local, landing: Path, t
 
 
 @pytest.mark.slow
+def test_a_bug_in_one_report_fails_that_bundle_alone(landing: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # a chunk's reports are rendered in one batch; when the batch fails, each is rendered alone
+    import logging
+
+    import flows.ingest as ingest_module
+    from flows.ledger import Ledger
+
+    real_batch = ingest_module.batch_report_pages
+    bundles = discover(landing, "2024")
+    broken = bundles[0].name
+
+    def batch_with_a_bug(pages):  # type: ignore[no-untyped-def]
+        if any(meta["bundle"] == broken for _issues, meta in pages):
+            raise TypeError("a bug in one report")
+        return real_batch(pages)
+
+    monkeypatch.setattr(ingest_module, "batch_report_pages", batch_with_a_bug)
+    monkeypatch.setattr(nightly_module, "get_run_logger", lambda: logging.getLogger("test"))
+    places, methodology = Places.from_env(landing, tmp_path / "warehouse"), load_methodology("2024")
+    work = [(n, b, s) for n, (b, s) in enumerate(nightly_module.new_bundles(bundles, Ledger(places, "2024"),
+                                                                             methodology))]
+    kept, failures = nightly_module.ingest_chunk_task.fn(work, methodology, places, cycle="2024", chunk=0,
+                                                         n=len(work))
+    assert [(position, str(err)) for position, err in failures] == [(0, "a bug in one report")]
+    assert [position for position, _ in kept] == list(range(1, len(work)))
+    for _, result in kept:
+        entry = result.entry
+        assert (places.reports / "2024" / entry.region_code / entry.submission_id / "report.html").is_file()
+
+
+@pytest.mark.slow
 def test_a_locked_cycle_fails_the_run_in_one_line_after_the_other_cycles(prefect_local, landing: Path,
                                                                         tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
