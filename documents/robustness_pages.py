@@ -14,6 +14,7 @@ import polars as pl
 
 from documents.kit import Html, empty, h, join, number, paragraph, section, table
 from transforms import robustness_views
+from transforms.rounding import share_percent_of, whole_percent
 
 if TYPE_CHECKING:
     from documents.cycle_data import CycleData
@@ -94,7 +95,7 @@ def cycle_section(data: CycleData) -> Html:
                   .with_columns(label=pl.format("{} ({})", pl.col("region_name").fill_null(pl.col("region_code")),
                                                 pl.col("region_code"))).collect())
     not_robust = units.filter(pl.col("awards_not_robust").is_not_null()).height
-    threshold = f"{settings.threshold:.0%}" if settings else "ambang"
+    threshold = f"{whole_percent(settings.threshold)}%" if settings else "ambang"
     intro = paragraph(
         f"{number(draws, 0)} simulasi dengan penilai diambil ulang (atau skor indikator digeser satu poin bila hanya "
         "satu penilai), responden survei di-bootstrap, dan bobot aspek digeser dalam batas metodologi; setiap simulasi "
@@ -124,7 +125,7 @@ def card_section(data: CycleData, region_code: str) -> Html:
         weak = r["awards_not_robust"]
         causes = ", ".join(SOURCE_LABELS.get(c, c) for c in (r["not_robust_drivers"] or "").split(",") if c)
         rows.append([names.get(r["unit_id"], r["unit_id"]), r["unit_type"], number(r["rank_in_type"], 0),
-                     f"{r['rank_low']}–{r['rank_high']}", f"{r['p_predicate']:.0%}",
+                     f"{r['rank_low']}–{r['rank_high']}", f"{share_percent_of(r['p_predicate'], r['draws'])}%",
                      f"tidak kokoh: {weak} ({causes})" if weak else "–"])
     legend = paragraph(f"Dari {number(int(mine['draws'][0]), 0)} simulasi (penilai, survei, bobot aspek): interval = "
                        "persentil 5–95 peringkat dalam jenis unit; peluang predikat = bagian simulasi dengan "

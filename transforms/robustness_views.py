@@ -9,6 +9,7 @@ import polars as pl
 
 from transforms.methodology import Methodology
 from transforms.robustness import modelled_region_awards, modelled_unit_awards
+from transforms.rounding import share_percent
 
 DRIVER_LABELS = {"evaluators": "penilai (evaluator)", "survey": "survei (responden)", "weights": "bobot aspek",
                  "combined": "gabungan sumber"}
@@ -39,7 +40,7 @@ def roster_marks(view: pl.LazyFrame, units: pl.LazyFrame | None, regions: pl.Laz
 
     p = field("p").cast(pl.Float64)
     driver = field("driver").replace_strict(DRIVER_LABELS, default=pl.lit("gabungan sumber"), return_dtype=pl.String)
-    share = pl.format("{}% dari {} simulasi", (p * 100).round(0).cast(pl.Int64), pl.col("draws"))
+    share = pl.format("{}% dari {} simulasi", share_percent(p, pl.col("draws")), pl.col("draws"))
     mark = (pl.when(p.is_null()).then(pl.lit(None, dtype=pl.String))
             .when(p < settings.threshold).then(pl.format("{}: bertahan pada {}; penyebab utama: {}", pl.lit(NOT_ROBUST),
                                                          share, driver))

@@ -31,6 +31,25 @@ def half_up_cents_of_fraction(value: Fraction) -> int:
     return (value * 2 * CENTS + 1) // 2
 
 
+def share_percent(p: pl.Expr, draws: pl.Expr) -> pl.Expr:
+    """A probability `p` of `draws` simulations (k/draws) as a whole percentage, half-up on the exact ratio
+    (1 of 8 is 13%, where rounding the float half-to-even gives 12%). k is recovered exactly first: p·draws
+    lies within float error of an integer."""
+    k = (p * draws).round(0).cast(pl.Int64)
+    return (200 * k + draws) // (2 * draws)
+
+
+def share_percent_of(p: float, draws: int) -> int:
+    """`share_percent` for one probability (a Python value, for pages)."""
+    k = round(p * draws)
+    return (200 * k + draws) // (2 * draws)
+
+
+def whole_percent(share: float) -> int:
+    """A share given in a methodology file (e.g. 0.8) as a whole percentage, half-up on its decimal value."""
+    return int((Fraction(str(share)) * 200 + 1) // 2)
+
+
 def cents_to_value(cents: pl.Expr) -> pl.Expr:
     """Published 2-decimal value from hundredths (the nearest float, so 389 prints as 3.89)."""
     return (cents.cast(pl.Float64) / CENTS).round(2)

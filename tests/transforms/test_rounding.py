@@ -169,3 +169,16 @@ def test_competition_rank_1224_highest_first_nulls_unranked() -> None:
     """Ties share the better rank and the next rank is skipped; no value, no rank."""
     out = pl.select(rounding.competition_rank(ints([450, 500, 450, 300, None]))).to_series()
     assert out.to_list() == [2, 1, 2, 4, None]
+
+
+def test_share_percent_is_half_up_on_the_exact_ratio() -> None:
+    """k of n simulations: 1/8 = 12.5% -> 13 (half-up; the float's half-to-even gave 12), 1/200 = 0.5% -> 1,
+    2/3 = 66.67% -> 67, 0 -> 0, n/n -> 100; the same for a Python value and for a methodology share."""
+    from transforms.rounding import share_percent, share_percent_of, whole_percent
+
+    cases = [(1, 8, 13), (1, 200, 1), (2, 3, 67), (0, 200, 0), (200, 200, 100), (999, 1000, 100), (5, 1000, 1)]
+    frame = pl.DataFrame({"p": [k / n for k, n, _ in cases], "draws": [n for _, n, _ in cases]})
+    expected = [e for *_, e in cases]
+    assert frame.select(share_percent(pl.col("p"), pl.col("draws")).alias("pct"))["pct"].to_list() == expected
+    assert [share_percent_of(k / n, n) for k, n, _ in cases] == [e for *_, e in cases]
+    assert (whole_percent(0.8), whole_percent(0.125), whole_percent(0.005), whole_percent(1.0)) == (80, 13, 1, 100)
