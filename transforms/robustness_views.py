@@ -53,9 +53,10 @@ def roster_marks(view: pl.LazyFrame, units: pl.LazyFrame | None, regions: pl.Laz
 
 def top_intervals(robust: pl.LazyFrame, group: str, rank: str, top: int) -> pl.LazyFrame:
     """The best `top` published ranks of each group with their intervals, and whether each is a near-tie:
-    its interval overlaps the next one's in the group (the two could swap places in some draws)."""
+    its interval overlaps the next one's in the group (the two could swap places in some draws), the
+    first one left out included: neighbours are compared before the cut."""
     key = ["region_code", *(["unit_id"] if "unit_id" in robust.collect_schema().names() else [])]
-    return (robust.filter(pl.col(rank).is_not_null() & (pl.col(rank) <= top))
+    return (robust.filter(pl.col(rank).is_not_null())
             .sort([group, rank, *key])  # a total order: tied ranks of one body's units drew in any order
             .with_columns(
                 _next_low=pl.col("rank_low").shift(-1).over(group),
@@ -66,4 +67,5 @@ def top_intervals(robust: pl.LazyFrame, group: str, rank: str, top: int) -> pl.L
                 ((pl.col("_next_low") <= pl.col("rank_high")) & (pl.col("_next_rank") > pl.col(rank))).fill_null(False)
                 | ((pl.col("_previous_high") >= pl.col("rank_low")) & (pl.col("_previous_rank") < pl.col(rank)))
                 .fill_null(False)))
+            .filter(pl.col(rank) <= top)
             .drop("_next_low", "_previous_high", "_next_rank", "_previous_rank"))

@@ -9,7 +9,6 @@ import dataclasses
 import json
 
 import polars as pl
-import pytest
 
 from transforms import robustness_views as views
 from transforms.methodology import Methodology
@@ -91,9 +90,6 @@ def test_near_tie_is_an_overlap_with_a_neighbour_of_another_rank() -> None:
     assert tied["near_tie"].to_list() == [False, False]
 
 
-@pytest.mark.xfail(strict=True, reason="top_intervals filters to the top ranks before comparing neighbours, so the "
-                   "last shown rank is never a near-tie with the first rank left out, though their intervals overlap "
-                   "(the docstring: 'overlaps the next one's in the group')")
 def test_the_last_shown_rank_can_be_a_near_tie_with_the_first_one_left_out() -> None:
     """Top 2 shown: rank 2 [2,3] and rank 3 [2,3] could swap places, so rank 2 is a near-tie."""
     top = views.top_intervals(intervals([1, 2, 3], [1, 2, 2], [1, 3, 3]), "unit_type", "rank_in_type", 2).collect()
