@@ -18,6 +18,8 @@ Task runners: by default a small thread pool. `PEKPPP_TASK_RUNNER=dask://host:po
 `task_runner` parameter) sends the chunk tasks to a Dask cluster instead; they receive everything they
 need as arguments (bundles, methodology, places) and write only their own submissions' files, so any
 worker that sees the same warehouse path can run them, each validating with its own GE context.
+With `PEKPPP_INGEST_PROCESSES` set, each chunk task (still a task run in a thread) hands its chunk to
+a pool of worker processes started for the run (flows/chunk_pool.py), each with its own GE context.
 Great Expectations in threads: the validator serialises GE's `batch.validate` with a process-wide
 lock (GE caches the batch on its shared execution engine under a fixed id); the GE context is built
 once, under its own lock, on a thread started with the chunks so its import overlaps their reading.
@@ -32,6 +34,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +56,7 @@ from prefect.states import Failed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from expectations.report import REPORT_HTML
+from flows.chunk_pool import chunk_pool, pool_size, portable
 from flows.delta_feed import write_release
 from flows.ingest import (
     IngestResult,
@@ -248,18 +252,19 @@ def with_io_retries(step: Callable[[], T], delays: Sequence[float]) -> T:
     return step()
 
 
-@task(name="ingest-chunk", task_run_name="ingest {cycle} chunk {chunk} ({n} bundles)", retries=1,
-      retry_delay_seconds=RETRY_DELAYS_SECONDS[:1], retry_condition_fn=is_io_failure, cache_policy=NO_CACHE)
-def ingest_chunk_task(work: list[tuple[int, LandedBundle, str]], methodology: Methodology, places: Places, *,
-                      cycle: str, chunk: int, n: int) -> tuple[list[tuple[int, IngestResult]], list[Failure]]:
-    """Open, validate and keep a chunk of bundles; returns each bundle's ledger entry, or why it failed.
+ChunkDone = tuple[list[tuple[int, IngestResult]], list[Failure], int]
+"""A chunk's kept bundles (position, result), its failed ones (position, error), and the rows it validated."""
+
+
+def ingest_chunk(work: list[tuple[int, LandedBundle, str]], methodology: Methodology, places: Places,
+                 cycle: str) -> ChunkDone:
+    """Open, validate and keep a chunk of bundles, in this thread or in a worker process (flows/chunk_pool.py).
 
     Open: keep the raw bytes, read. Validate: the cycle's suites over all the chunk's bundles, one GE
     call per table. Keep: accepted rows, issues and region report, each bundle writing only its own
     submission's files. A bundle whose I/O keeps failing after its retries (or that meets a bug) fails
-    alone; the others go on. Only the small ledger entries leave the task: the frames die with it.
+    alone; the others go on. Only the small ledger entries leave: the frames die here.
     """
-    logger = get_run_logger()
     opened: list[tuple[int, OpenedBundle]] = []
     failures: list[Failure] = []
     for position, bundle, submission_id in work:
@@ -267,12 +272,11 @@ def ingest_chunk_task(work: list[tuple[int, LandedBundle, str]], methodology: Me
             opened.append((position, with_io_retries(
                 lambda b=bundle, s=submission_id: open_bundle(b, methodology, places, s), BUNDLE_RETRY_DELAYS)))
         except Exception as err:  # I/O that outlived its retries, or a bug: this bundle fails, the others go on
-            failures.append((position, err))
+            failures.append((position, portable(err)))
     if not opened:
-        return [], failures
+        return [], failures, 0
     checked = validate_opened([o for _, o in opened], methodology)
-    logger.info("cycle %s chunk %d: %d bundle(s), %d row(s) validated", cycle, chunk, len(opened),
-                sum(f.height for _, o in opened for f in o.read.tables.values()))
+    rows = sum(f.height for _, o in opened for f in o.read.tables.values())
     try:
         pages: list[dict[str, tuple[str, bytes]] | None] = list(report_pages(
             [(o, c) for (_, o), c in zip(opened, checked, strict=True)]))
@@ -281,13 +285,35 @@ def ingest_chunk_task(work: list[tuple[int, LandedBundle, str]], methodology: Me
     kept: list[tuple[int, IngestResult]] = []
     for (position, bundle_opened), verdict, page in zip(opened, checked, pages, strict=True):
         try:
-            result = with_io_retries(
+            kept.append((position, with_io_retries(
                 lambda o=bundle_opened, c=verdict, p=page: keep_checked(o, c, places, Ledger(places, cycle), p),
-                BUNDLE_RETRY_DELAYS)
+                BUNDLE_RETRY_DELAYS)))
         except Exception as err:  # I/O that outlived its retries, or a bug: this bundle fails, the others go on
-            failures.append((position, err))
-            continue
-        kept.append((position, result))
+            failures.append((position, portable(err)))
+    return kept, failures, rows
+
+
+_pool: Executor | None = None
+"""The run's chunk worker processes while `ingest_all` holds them (None: chunks stay in their thread)."""
+
+
+@task(name="ingest-chunk", task_run_name="ingest {cycle} chunk {chunk} ({n} bundles)", retries=1,
+      retry_delay_seconds=RETRY_DELAYS_SECONDS[:1], retry_condition_fn=is_io_failure, cache_policy=NO_CACHE)
+def ingest_chunk_task(work: list[tuple[int, LandedBundle, str]], methodology: Methodology, places: Places, *,
+                      cycle: str, chunk: int, n: int) -> tuple[list[tuple[int, IngestResult]], list[Failure]]:
+    """Ingest a chunk (`ingest_chunk`): in a worker process of the run's pool when it has one, else here.
+
+    Returns each bundle's ledger entry, or why it failed; logs one line per bundle.
+    """
+    logger = get_run_logger()
+    pool = _pool
+    if pool is not None:
+        kept, failures, rows = pool.submit(ingest_chunk, work, methodology, places, cycle).result()
+    else:
+        kept, failures, rows = ingest_chunk(work, methodology, places, cycle)
+    logger.info("cycle %s chunk %d: %d of %d bundle(s) kept, %d row(s) validated%s", cycle, chunk, len(kept), len(work),
+                rows, " in a worker process" if pool is not None else "")
+    for _, result in kept:
         entry = result.entry
         if entry.status == ACCEPTED:
             logger.info("%s/%s accepted (%d issue(s))", entry.region_code, entry.bundle, entry.n_issues)
@@ -437,12 +463,23 @@ def ingest_all(work: list[tuple[LandedBundle, str]], methodology: Methodology,
     chunk holds waits for it (`wait_for`), so the same bytes sent by two regions are kept one after
     the other. Results come back in work order, with the bundles that failed.
     """
+    global _pool
     if not work:
         return [], []
     logger = get_run_logger()
-    warming = _warm_up_beside() if _uses_threads() else None
+    chunks = in_chunks(work, ingest_chunk_bytes())
+    threads = _uses_threads()
+    size = pool_size(len(chunks)) if threads else 0
+    warming = _warm_up_beside() if threads and not size else None
     try:
-        return _ingest_chunks(work, methodology, places, logger)
+        with chunk_pool(size) as pool:
+            if pool is not None:
+                logger.info("cycle %s: %d chunks on %d worker processes", methodology.cycle, len(chunks), size)
+            _pool = pool
+            try:
+                return _ingest_chunks(work, chunks, methodology, places, logger)
+            finally:
+                _pool = None
     finally:
         if warming is not None:
             warming.join()
@@ -466,13 +503,12 @@ def _warm_up_beside() -> threading.Thread:
     return thread
 
 
-def _ingest_chunks(work: list[tuple[LandedBundle, str]], methodology: Methodology, places: Places,
-                   logger: Any) -> tuple[list[IngestResult], list[tuple[LandedBundle, BaseException]]]:
+def _ingest_chunks(work: list[tuple[LandedBundle, str]], chunks: list[list[int]], methodology: Methodology,
+                   places: Places, logger: Any) -> tuple[list[IngestResult], list[tuple[LandedBundle, BaseException]]]:
     """Submit one `ingest-chunk` task per chunk and collect their results in work order (see ingest_all)."""
     cycle = methodology.cycle
     progress = create_progress_artifact(0.0, key=artifact_key("ingest", cycle, "progress"),
                                         description=f"cycle {cycle}: bundles ingested of {len(work)}")
-    chunks = in_chunks(work, ingest_chunk_bytes())
     futures: list[Any] = []
     holder: dict[str, int] = {}  # submission id -> the last chunk holding it
     for number, chunk in enumerate(chunks):

@@ -45,6 +45,8 @@ _SETTINGS: tuple[Setting, ...] = (
     Setting("PEKPPP_METHODOLOGY", "data/methodology beside the code", "the folder of the per-cycle methodology "
             "files (<cycle>.toml)"),
     Setting("PEKPPP_TASK_RUNNER", "threads", "the bundle tasks' runner: threads, threads:N or dask://host:port"),
+    Setting("PEKPPP_INGEST_PROCESSES", "0", "worker processes for the chunks on the thread runner: 0 (none: each "
+            "chunk in its task's thread), auto (one per core) or a number; used when a run has two chunks or more"),
     Setting("PEKPPP_INGEST_CHUNK_MB", "96", "megabytes of bundles validated in one chunk (one GE call per table)"),
     Setting("PEKPPP_LOCK_WAIT_SECONDS", "300", "how long a run waits for a cycle another run is working on"),
     Setting("PEKPPP_WAREHOUSE_DSN", "(none)", "the PostgreSQL to load after each publish (or --dsn)"),

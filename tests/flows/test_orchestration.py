@@ -484,3 +484,37 @@ def test_dask_runner_publishes_the_same_tables_as_the_thread_pool(prefect_local,
         assert by_dask["tables"][table]["content_sha256"] == by_threads["tables"][table]["content_sha256"], table
     assert by_dask["submissions_used"] == by_threads["submissions_used"]
 
+
+@pytest.mark.slow
+def test_worker_processes_publish_the_same_tables_as_the_threads(prefect_local, landing: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """PEKPPP_INGEST_PROCESSES: every chunk goes to a real spawned worker process, the release is the same."""
+    import flows.chunk_pool as chunk_pool_module
+
+    monkeypatch.setenv("PEKPPP_INGEST_CHUNK_MB", "0.000001")  # one bundle per chunk
+    threads, _ = run(nightly, tmp_path / "threads", landing, cycle="2024")
+    seen: dict[str, object] = {"submitted": 0, "workers": set()}
+
+    class Watched(chunk_pool_module.ProcessPoolExecutor):  # the real pool, counting what reaches it
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+            seen["submitted"] = int(seen["submitted"]) + 1  # type: ignore[call-overload]
+            return super().submit(fn, *args, **kwargs)
+
+        def shutdown(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            seen["workers"] = set(self._processes or ())  # type: ignore[attr-defined]
+            return super().shutdown(*args, **kwargs)
+
+    monkeypatch.setattr(chunk_pool_module, "ProcessPoolExecutor", Watched)
+    monkeypatch.setenv("PEKPPP_INGEST_PROCESSES", "2")
+    in_processes, _ = run(nightly, tmp_path / "processes", landing, cycle="2024")
+    assert seen["submitted"] == threads[0]["bundles_new"] >= 2  # every chunk went to the pool
+    workers = seen["workers"]
+    assert isinstance(workers, set) and len(workers) == 2 and os.getpid() not in workers
+    ignore = {"release_id", "manifest", "current_release", "message", "diff", "diff_against", "changes"}
+    assert {k: v for k, v in in_processes[0].items() if k not in ignore} == \
+        {k: v for k, v in threads[0].items() if k not in ignore}
+    by_threads, by_processes = manifest_of(tmp_path / "threads" / "warehouse", "2024"), \
+        manifest_of(tmp_path / "processes" / "warehouse", "2024")
+    for table in OUTPUT_TABLES:
+        assert by_processes["tables"][table]["content_sha256"] == by_threads["tables"][table]["content_sha256"], table
+
