@@ -53,10 +53,13 @@ class LandedBundle:
     path: Path
     size: int
     mtime_ns: int
+    sent_as: str | None = None
+    """The name it was uploaded under, when `path` is its kept raw copy (a re-run): the raw store is
+    keyed by content, so one copy may hold the same bytes two regions sent under two names."""
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return self.sent_as or self.path.name
 
     @property
     def received_at(self) -> datetime:
@@ -304,7 +307,7 @@ def open_bundle(bundle: LandedBundle, methodology: Methodology, places: Places,
                   f"{bundle.received_at:%Y-%m-%d %H:%M} UTC is kept but not used")
         return OpenedBundle(bundle, submission_id, raw, CheckedBundle(True, reason, bundle_issue("late", reason), {}),
                             late=reason)
-    name = bundle.name if not bundle.path.is_relative_to(places.raw) else raw.name
+    name = bundle.name if bundle.sent_as or not bundle.path.is_relative_to(places.raw) else raw.name
     return OpenedBundle(bundle, submission_id, raw, _read_checked(raw, methodology, bundle.region_code, name=name,
                                                                   refused=stored_refusals(raw)))
 

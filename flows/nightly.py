@@ -418,8 +418,8 @@ def stored_bundles(ledger: Ledger) -> list[tuple[LandedBundle, str]]:
     entries = ledger.load()
     if entries.is_empty():
         raise MethodologyError(f"cycle {ledger.cycle} has no stored submissions to re-run; run `pekppp run` first")
-    return [(LandedBundle(ledger.cycle, r["region_code"], Path(r["raw_path"]), r["size"], r["mtime_ns"]),
-             r["submission_id"]) for r in entries.iter_rows(named=True)]
+    return [(LandedBundle(ledger.cycle, r["region_code"], Path(r["raw_path"]), r["size"], r["mtime_ns"],
+                          sent_as=r["bundle"]), r["submission_id"]) for r in entries.iter_rows(named=True)]
 
 
 def in_chunks(work: list[tuple[LandedBundle, str]], limit_bytes: int) -> list[list[int]]:
@@ -711,10 +711,11 @@ def process_cycle(cycle: str, landing: str, warehouse: str, rerun: bool = False,
                     summary.bundles_seen, "stored" if rerun else "in the landing zone", len(work))
         results, failures = ingest_all(work, methodology, places)
         if rerun:
-            # A re-run reads the raw copies; the ledger keeps each bundle's original landing path and name.
-            originals = {r["submission_id"]: r for r in ledger.load().iter_rows(named=True)}
-            results = [replace(r, entry=replace(r.entry, landing_path=originals[r.entry.submission_id]["landing_path"],
-                                                bundle=originals[r.entry.submission_id]["bundle"]))
+            # A re-run reads the raw copies; the ledger keeps each bundle's original landing path and name
+            # (per region: the same bytes sent by two regions share one raw copy and one submission id).
+            originals = {(r["region_code"], r["submission_id"]): r for r in ledger.load().iter_rows(named=True)}
+            kept_as = {key: {k: row[k] for k in ("landing_path", "bundle")} for key, row in originals.items()}
+            results = [replace(r, entry=replace(r.entry, **kept_as[(r.entry.region_code, r.entry.submission_id)]))
                        for r in results]
         ledger.record([r.entry for r in results])
         names = ", ".join(f"{b.region_code}/{b.name} ({type(e).__name__}: {' '.join(str(e).split())})"

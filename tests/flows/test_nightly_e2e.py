@@ -22,6 +22,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from flows.generate import generate_cycle
+from flows.ledger import Ledger
 from flows.nightly import nightly, rerun_cycle
 from flows.settings import Places, load_methodology
 from transforms.methodology import Methodology
@@ -216,3 +217,35 @@ def test_the_same_bytes_sent_for_three_regions_keep_three_verdicts(cycle_run: di
     rows = read_table(places, "submissions").filter(pl.col("submission_id") == accepted["submission_id"])
     status = {r["region_code"]: r["status"] for r in rows.iter_rows(named=True)}
     assert status == {accepted["region_code"]: "accepted", **{o: "rejected" for o in others}}
+
+
+def test_a_rerun_names_each_copy_of_the_same_bytes_as_its_region_sent_it(prefect_local, tmp_path: Path) -> None:
+    """Two regions' folders hold the same bytes under different names: one raw copy is kept (content-addressed),
+    yet after a re-run each region's submission row, reason and issues still name its own upload."""
+    places = Places(landing=tmp_path / "landing", warehouse=tmp_path / "warehouse")
+    generate_cycle("2024", places.landing, regions=2, units=3, respondents=20, seed=11,
+                   methodology=load_methodology("2024"))
+    owner, other = sorted(p.name for p in (places.landing / "2024").iterdir())
+    sent = next((places.landing / "2024" / owner).iterdir())
+    shutil.copytree(sent, places.landing / "2024" / other / "2024-12-31T0800_salinan")
+    nightly(cycle="2024", landing=str(places.landing), warehouse=str(places.warehouse))
+
+    def verdicts() -> dict[tuple[str, str], tuple[str, str | None, int, str]]:
+        landed = {(r["region_code"], r["bundle"]): r["landing_path"]
+                  for r in Ledger(places, "2024").load().iter_rows(named=True)}
+        rows = read_table(places, "submissions")
+        return {(r["region_code"], r["bundle"]): (r["status"], r["reason"], r["n_issues"],
+                                                  landed[(r["region_code"], r["bundle"])])
+                for r in rows.iter_rows(named=True)}
+
+    def messages(region: str) -> list[str]:
+        issues = read_table(places, "validation_issues").filter(pl.col("region_code") == region)
+        return sorted(issues["message"].to_list())
+
+    first, first_messages = verdicts(), messages(other)
+    copy = first[(other, "2024-12-31T0800_salinan")]
+    assert copy[0] == "rejected" and first[(owner, sent.name)][0] == "accepted"
+    summary = rerun_cycle(cycle="2024", landing=str(places.landing), warehouse=str(places.warehouse))[0]
+    assert summary["release_id"]
+    assert verdicts() == first
+    assert messages(other) == first_messages
