@@ -37,7 +37,7 @@ from transforms import skm_scores, unit_scores
 from transforms.awards import covered
 from transforms.cycle import CycleInputs
 from transforms.methodology import Award, Band, Methodology, Robustness
-from transforms.rounding import band_of, competition_rank, half_up_cents
+from transforms.rounding import CENTS, band_of, competition_rank, half_up_cents
 from transforms.schemas import REGION_ROBUSTNESS, UNIT_ROBUSTNESS, TableSpec
 from transforms.unit_scores import STATUS_SCORED, UNIT_KEY
 
@@ -158,8 +158,19 @@ def _band_lookup(bands: tuple[Band, ...], top_cents: int) -> tuple[np.ndarray, l
     return index.to_numpy(), codes
 
 
+_INT64_SAFE = (2**63 - 1) // (4 * CENTS)
+"""Largest |numerator| and denominator whose `half_up_cents` cannot overflow int64 (200·num + den)."""
+
+
 def _cents(num: np.ndarray, den: np.ndarray | int) -> np.ndarray:
-    """`rounding.half_up_cents` of integer arrays (any shape), as an int64 array."""
+    """`rounding.half_up_cents` of integer arrays (any shape), as an int64 array.
+
+    The same floor((200·num + den) / (2·den)) in NumPy's int64 when it cannot overflow (the draws' sums
+    stay below 10^13), else through the Int128 expression itself.
+    """
+    dens = np.asarray(den, dtype=np.int64)
+    if num.size == 0 or (int(np.abs(num).max()) <= _INT64_SAFE and int(dens.max()) <= _INT64_SAFE):
+        return (num.astype(np.int64) * (2 * CENTS) + dens) // (2 * dens)
     flat = pl.Series("num", num.reshape(-1), dtype=pl.Int64)
     dens = pl.Series("den", np.broadcast_to(den, num.shape).reshape(-1), dtype=pl.Int64)
     out = pl.DataFrame([flat, dens]).select(half_up_cents(pl.col("num"), pl.col("den")))

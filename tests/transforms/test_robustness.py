@@ -302,3 +302,21 @@ def test_a_small_survey_is_resampled_exactly(methodology_2024: Methodology) -> N
     assert within(found["p_mutu"], 2 / 4, OFF.draws)
     assert (found["ikm_low"], found["ikm_high"]) == (75.0, 100.0)
     assert found["p_predicate"] == 1.0  # the survey moves no award
+
+
+def test_draw_cents_in_numpy_equal_the_exact_expression_and_fall_back_near_overflow() -> None:
+    """`_cents` takes NumPy's int64 where 200·num + den cannot overflow, else the Int128 expression: same cents."""
+    from transforms.rounding import half_up_cents
+
+    rng = np.random.default_rng(5)
+    den = np.array([3, 7, 200, 1_580_040_000_000], dtype=np.int64)
+    num = rng.integers(0, 10**13, size=(40, den.size), dtype=np.int64)
+    num[0] = den // 200  # exactly half a cent below or at a boundary: half-up
+    num[1] = den * 5 // 2
+    exact = pl.DataFrame({"num": num.reshape(-1), "den": np.broadcast_to(den, num.shape).reshape(-1)}).select(
+        half_up_cents(pl.col("num"), pl.col("den"))).to_series().to_numpy().reshape(num.shape)
+    assert np.array_equal(rb._cents(num, den), exact)
+    huge = np.array([[2**62, 2**62 - 1]], dtype=np.int64)  # 200·num overflows int64: the exact path
+    assert rb._cents(huge, 10**6).tolist() == [[(200 * 2**62 + 10**6) // (2 * 10**6),
+                                                 (200 * (2**62 - 1) + 10**6) // (2 * 10**6)]]
+    assert rb._cents(np.zeros((0, 3), dtype=np.int64), 7).shape == (0, 3)
