@@ -70,6 +70,7 @@ def run_contenders(data: Dataset, work: Path, args: argparse.Namespace, log: Any
         elif name == "nightly":
             landing = work / "nightly" / "landing"  # its own landing: the incremental bundles are added there
             link_tree(data.landing, landing)
+            prepare_prefect_home(prefect_home, log)
             extra = ["--prefect-home", str(prefect_home), "--extra", str(data.extras[0])]
         elif name.startswith("nightly-incremental"):
             if "nightly" not in runs or not runs["nightly"].ok:
@@ -100,6 +101,19 @@ def run_contenders(data: Dataset, work: Path, args: argparse.Namespace, log: Any
         best.result["tries_cpu_s"] = [round(r.cpu_seconds, 2) for r in tries]
         runs[name] = best
     return runs
+
+
+def prepare_prefect_home(prefect_home: Path, log: Any) -> None:
+    """Create Prefect's database in the run's Prefect home before the timed process, not in it.
+
+    An operator's `pekppp run` finds the database its first run created (PREFECT_HOME persists), so a
+    nightly pays the server's start (~4 s) but not the one-off creation and migrations (~6 s more).
+    """
+    started = time.perf_counter()
+    env = {**os.environ, "PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    subprocess.run(python_module("prefect", "server", "database", "upgrade", "-y"), env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log(f"  Prefect's database created beforehand in {time.perf_counter() - started:.1f} s (once per machine)")
 
 
 @contextlib.contextmanager
@@ -301,7 +315,7 @@ def report(data: Dataset, runs: dict[str, ChildRun], fig: dict[str, Any], machin
                   f"  {'python imports':<48}{result['imports_s']:>8.1f}",
                   f"  {'GE import + context':<48}{result['ge_context_s']:>8.1f}"]
         if name == "nightly":
-            lines.append(f"  {'Prefect server start':<48}{result['server_start_s']:>8.1f}")
+            lines.append(f"  {'Prefect server, wait left after imports':<48}{result['server_start_s']:>8.1f}")
             lines.append("  wall clock per phase:")
             for phase, seconds in run["phases"].items():
                 lines.append(f"    {phase:<46}{seconds:>8.1f}")
