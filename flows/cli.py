@@ -160,7 +160,7 @@ def local_prefect(*, warm_up_ge: bool = True) -> Iterator[None]:
     server (PREFECT_API_URL, in the environment or a Prefect profile) nothing starts here and GE is
     imported at the first validation, so a run with nothing new does not import it at all.
     """
-    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+    from prefect.settings import get_current_settings, temporary_settings
 
     settings = get_current_settings()
     if settings.api.url or not settings.server.ephemeral.enabled:
@@ -175,13 +175,25 @@ def local_prefect(*, warm_up_ge: bool = True) -> Iterator[None]:
 
             warm_up()
         server.wait_ready()
-        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+        with temporary_settings(updates=local_run_settings(server.api_url)):
             try:
                 yield
             finally:
                 _drain_api_logs()
     finally:
         server.stop()
+
+
+def local_run_settings(api_url: str) -> dict[Any, Any]:
+    """Prefect's settings for the runs of a command with its own local server (`local_prefect`).
+
+    The server's address, and no flow-run heartbeats: they let a lasting server find crashed runs, while
+    this one stops with the command, and each flow run's end waited up to a second for the heartbeat
+    thread's sleep (1.7 s of a one-bundle nightly).
+    """
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+
+    return {PREFECT_API_URL: api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
 
 
 def _drain_api_logs() -> None:

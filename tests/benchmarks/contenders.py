@@ -342,9 +342,9 @@ def run_nightly(args: argparse.Namespace) -> dict[str, Any]:
     to wait for the server after the imports (the part they do not hide).
     """
     _prefect_env(args.prefect_home)
-    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+    from prefect.settings import get_current_settings, temporary_settings
 
-    from flows.cli import LocalServer, _drain_api_logs
+    from flows.cli import LocalServer, _drain_api_logs, local_run_settings
 
     server = LocalServer(get_current_settings())
     try:
@@ -361,7 +361,7 @@ def run_nightly(args: argparse.Namespace) -> dict[str, Any]:
         started = time.perf_counter()
         server.wait_ready()
         server_s = time.perf_counter() - started
-        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+        with temporary_settings(updates=local_run_settings(server.api_url)):
             watch = Stopwatch()
             instrument(watch)
             places = Places(landing=args.landing, warehouse=args.warehouse)

@@ -186,13 +186,29 @@ def _processes_with_env(entry: str) -> list[int]:
 
 
 def test_a_configured_prefect_server_is_used_and_none_is_started() -> None:
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
     from flows.cli import local_prefect
 
     configured = "http://127.0.0.1:9/api"
     with temporary_settings(updates={PREFECT_API_URL: configured}), local_prefect(warm_up_ge=False):
         assert PREFECT_API_URL.value() == configured
+        assert get_current_settings().flows.heartbeat_frequency == 180  # a lasting server may watch them
+
+
+@pytest.mark.slow
+def test_the_command_s_own_server_gets_no_flow_run_heartbeats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Heartbeats let a lasting server find crashed runs; a command's own server stops with it, and each flow
+    run's end waited up to a second for the heartbeat thread (1.7 s of a one-bundle nightly's 16 s)."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, get_current_settings, temporary_settings
+
+    from flows.cli import local_prefect
+
+    with temporary_settings(updates={PREFECT_API_URL: None, PREFECT_HOME: str(tmp_path / "prefect")}), \
+            local_prefect(warm_up_ge=False):
+        assert PREFECT_API_URL.value().startswith("http://127.0.0.1:")
+        assert get_current_settings().flows.heartbeat_frequency is None
+    assert get_current_settings().flows.heartbeat_frequency == 180
 
 
 def test_rerun_of_a_cycle_never_ingested_is_one_line_naming_what_to_run(tmp_path: Path,
