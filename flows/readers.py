@@ -276,11 +276,27 @@ def _json_as_text(schema: pl.Schema) -> pl.Schema | None:
 # ---- CSV
 
 
+_COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"x\x01", "zlib"), (b"x^", "zlib"),
+               (b"x\x9c", "zlib"), (b"x\xda", "zlib"))
+"""Starts of the compressed streams Polars' CSV reader inflates on its own, whatever the file's name."""
+
+
+def _refuse_compressed(head: bytes, path: Path, table: str) -> None:
+    """A text table must not start like a gzip, zlib or zstd stream: Polars inflates such a stream unasked (past
+    the size limits, were it valid text otherwise) or raises an OSError on a broken one."""
+    for magic, kind in _COMPRESSED:
+        if head.startswith(magic):
+            raise UnreadableFile(table, path, (
+                f"{path.name} starts like a {kind}-compressed file, not plain text; send the table itself, "
+                "uncompressed (a whole bundle may come as one .zip), then send it again."))
+
+
 def _read_csv(path: Path, table: str) -> pl.DataFrame:
     """CSV in UTF-8 (with or without BOM) or Windows-1252; `,`, `;` or tab separated, `"` quoted."""
-    encoding = _csv_encoding(path, table)
     with path.open("rb") as handle:
         head = handle.read(_HEAD)
+    _refuse_compressed(head, path, table)
+    encoding = _csv_encoding(path, table)
     head_text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(head).lstrip("\ufeff")
     if not head_text.strip():
         return _empty()
@@ -562,6 +578,8 @@ def _refuse_duplicate_keys(texts: list[tuple[int | None, bytes | str]], table: s
 
 def _read_jsonl(path: Path, table: str) -> pl.DataFrame:
     """JSON Lines: one object per line; `_row` is the line number (blank lines are counted, not read)."""
+    with path.open("rb") as handle:
+        _refuse_compressed(handle.read(4), path, table)
     try:
         lines = pl.read_csv(path, has_header=False, separator="\x1f", quote_char=None, encoding="utf8",
                             schema={"line": pl.String}, raise_if_empty=False, truncate_ragged_lines=True)

@@ -9,11 +9,13 @@ says the verdict a run and `pekppp validate` must give, the critical rule that d
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
 import socket
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -393,6 +395,17 @@ def corpus() -> list[Case]:
         Case("csv-nul-bytes", files(units__csv=UNITS_CSV.encode().replace(b"Dinas", b"Din\x00as")), rejected,
              "unreadable", "not a text file"),
         Case("csv-mixed-encoding", files(units__csv=mixed_encoding()), rejected, "mixed_encoding", "line 2 is UTF-8"),
+        # compressed streams, which Polars inflates unasked or fails on with an OSError (the fuzzer's
+        # b"x\x01\x95" gave "could not be read (OSError: corrupt deflate stream)")
+        Case("csv-gzip-inside", files(units__csv=gzip.compress(UNITS_CSV.encode())), rejected, "unreadable",
+             "gzip-compressed"),
+        Case("csv-gzip-bomb", files(units__csv=gzip.compress(UNITS_CSV.encode() + b"01,x,RSUD,35.78,1\n" * 400_000)),
+             rejected, "unreadable", "gzip-compressed"),
+        Case("csv-zlib-start", files(units__csv=b"x\x01\x95"), rejected, "unreadable", "zlib-compressed"),
+        Case("csv-zlib-text", files(units__csv=zlib.compress(UNITS_CSV.encode())), rejected, "unreadable",
+             "zlib-compressed"),
+        Case("csv-zstd-magic", files(units__csv=b"\x28\xb5\x2f\xfd" + UNITS_CSV.encode()), rejected, "unreadable",
+             "zstd-compressed"),
         Case("csv-windows-1252", files(units__csv=units_with("Dinas Penanaman Modal – Kota").encode("cp1252")),
              accepted),
         Case("csv-utf8-bom", files(units__csv="\ufeff" + UNITS_CSV), accepted),
@@ -446,6 +459,8 @@ def corpus() -> list[Case]:
              "missing_column", "no column 'indicator_code'"),
         Case("jsonl-bad-line", files(evaluations__csv=None, evaluations__jsonl='{"unit_id": "01"}\nnot json\n'),
              rejected, "unreadable", "line 2"),
+        Case("jsonl-gzip-inside", files(evaluations__csv=None, evaluations__jsonl=gzip.compress("\n".join(
+            json.dumps(r) for r in eval_records).encode())), rejected, "unreadable", "gzip-compressed"),
         Case("jsonl-duplicate-key", files(evaluations__csv=None, evaluations__jsonl="\n".join(
             json.dumps(r) for r in eval_records).replace('"score": "1"', '"score": "1", "score": "2"', 1)), rejected,
             "duplicate_key", "line 2"),

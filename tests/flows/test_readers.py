@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gzip
 import json
 import os
 import stat
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import polars as pl
@@ -194,6 +196,34 @@ def test_binary_garbage_and_utf16_are_unreadable(tmp_path: Path, methodology_202
     with pytest.raises(UnreadableFile) as err:
         read_raw(tmp_path / "b" / "units.csv", "units")
     assert err.value.table == "units" and err.value.rule == "unreadable"
+
+
+@pytest.mark.parametrize(("name", "data", "kind"), [
+    ("gzip", lambda: gzip.compress(UNITS_CSV.encode() * 50), "gzip"),
+    ("zlib", lambda: zlib.compress(UNITS_CSV.encode()), "zlib"),
+    ("zlib-stored", lambda: zlib.compress(UNITS_CSV.encode(), level=0), "zlib"),
+    ("fuzzer's three bytes", lambda: b"x\x01\x95", "zlib"),
+    ("zstd magic", lambda: b"\x28\xb5\x2f\xfd" + UNITS_CSV.encode(), "zstd"),
+])
+def test_a_compressed_stream_named_csv_is_refused_not_inflated(tmp_path: Path, name: str, data, kind: str) -> None:
+    """Polars' CSV reader inflates gzip, zlib and zstd on its own, whatever the file's name, or raises an
+    OSError on a broken stream (three bytes the fuzzer found): refused first, in one clear line."""
+    raw = data()
+    if kind == "gzip":
+        assert pl.read_csv(raw, infer_schema=False).height > 1  # what Polars does with it unasked
+    for suffix in (".csv", ".jsonl"):
+        path = tmp_path / f"units{suffix}"
+        path.write_bytes(raw)
+        with pytest.raises(UnreadableFile) as err:
+            read_raw(path, "units")
+        assert err.value.rule == "unreadable" and f"starts like a {kind}-compressed file" in err.value.message
+        assert "\n" not in err.value.message
+
+
+def test_a_text_csv_starting_with_x_is_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "units.csv"
+    path.write_text("x,xa\nxy,1\n", encoding="utf-8")
+    assert read_raw(path, "units").select("x", "xa").rows() == [("xy", "1")]
 
 
 # ---------------------------------------------------------------- XLSX
