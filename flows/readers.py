@@ -529,6 +529,7 @@ def _read_json(path: Path, table: str) -> pl.DataFrame:
     data = path.read_bytes()
     if not data.strip(b" \t\r\n\xef\xbb\xbf"):
         return _empty()
+    _refuse_compressed(data[:4], path, table)
     _refuse_duplicate_keys([(None, data)], table, path)
     try:
         frame = pl.read_json(data, infer_schema_length=None)

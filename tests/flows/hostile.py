@@ -459,6 +459,8 @@ def corpus() -> list[Case]:
              "missing_column", "no column 'indicator_code'"),
         Case("jsonl-bad-line", files(evaluations__csv=None, evaluations__jsonl='{"unit_id": "01"}\nnot json\n'),
              rejected, "unreadable", "line 2"),
+        Case("json-zstd-magic", files(evaluations__csv=None, evaluations__json=b"(\xb5/\xfd" + b"[]"), rejected,
+             "unreadable", "zstd-compressed"),
         Case("jsonl-gzip-inside", files(evaluations__csv=None, evaluations__jsonl=gzip.compress("\n".join(
             json.dumps(r) for r in eval_records).encode())), rejected, "unreadable", "gzip-compressed"),
         Case("jsonl-duplicate-key", files(evaluations__csv=None, evaluations__jsonl="\n".join(

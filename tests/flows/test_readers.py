@@ -211,7 +211,7 @@ def test_a_compressed_stream_named_csv_is_refused_not_inflated(tmp_path: Path, n
     raw = data()
     if kind == "gzip":
         assert pl.read_csv(raw, infer_schema=False).height > 1  # what Polars does with it unasked
-    for suffix in (".csv", ".jsonl"):
+    for suffix in (".csv", ".jsonl", ".json"):
         path = tmp_path / f"units{suffix}"
         path.write_bytes(raw)
         with pytest.raises(UnreadableFile) as err:
