@@ -284,8 +284,9 @@ _COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"x\x01", 
 def _refuse_compressed(head: bytes, path: Path, table: str) -> None:
     """A text table must not start like a gzip, zlib or zstd stream: Polars inflates such a stream unasked (past
     the size limits, were it valid text otherwise) or raises an OSError on a broken one."""
+    start = head.removeprefix(b"\xef\xbb\xbf")  # Polars' JSON reader looks past a byte-order mark
     for magic, kind in _COMPRESSED:
-        if head.startswith(magic):
+        if start.startswith(magic):
             raise UnreadableFile(table, path, (
                 f"{path.name} starts like a {kind}-compressed file, not plain text; send the table itself, "
                 "uncompressed (a whole bundle may come as one .zip), then send it again."))
@@ -529,7 +530,7 @@ def _read_json(path: Path, table: str) -> pl.DataFrame:
     data = path.read_bytes()
     if not data.strip(b" \t\r\n\xef\xbb\xbf"):
         return _empty()
-    _refuse_compressed(data[:4], path, table)
+    _refuse_compressed(data[:8], path, table)
     _refuse_duplicate_keys([(None, data)], table, path)
     try:
         frame = pl.read_json(data, infer_schema_length=None)
@@ -580,7 +581,7 @@ def _refuse_duplicate_keys(texts: list[tuple[int | None, bytes | str]], table: s
 def _read_jsonl(path: Path, table: str) -> pl.DataFrame:
     """JSON Lines: one object per line; `_row` is the line number (blank lines are counted, not read)."""
     with path.open("rb") as handle:
-        _refuse_compressed(handle.read(4), path, table)
+        _refuse_compressed(handle.read(8), path, table)
     try:
         lines = pl.read_csv(path, has_header=False, separator="\x1f", quote_char=None, encoding="utf8",
                             schema={"line": pl.String}, raise_if_empty=False, truncate_ragged_lines=True)

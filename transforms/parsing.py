@@ -67,13 +67,16 @@ def normalise_header(name: str | None, position: int) -> str:
 
     `Unit ID ` and `unit_id` are the same column. An empty header cell becomes `column_<n>` (1-based
     position) so the frame stays addressable; such columns are outside the contract and ignored.
-    Names the pipeline reserves (`_row`, `_bad`, `_extra`) get a `_sent` suffix.
+    Names the pipeline reserves (`_row`, `_bad`, `_extra`) get a `_sent` suffix, and so do names Polars
+    would take for a pattern rather than a column (`*`, or `^...$` as a regular expression): a region's
+    note column titled `*` made `pl.col` select every column.
     """
     text = (name or "").strip().strip(_INVISIBLE).strip().lower()
     text = _HEADER_SPACES.sub("_", text)
     if not text:
         return f"column_{position}"
-    return f"{text}_sent" if text in RESERVED else text
+    pattern = text == "*" or (text.startswith("^") and text.endswith("$"))
+    return f"{text}_sent" if text in RESERVED or pattern else text
 
 
 def duplicated_headers(names: Sequence[str]) -> list[str]:

@@ -220,6 +220,20 @@ def test_a_compressed_stream_named_csv_is_refused_not_inflated(tmp_path: Path, n
         assert "\n" not in err.value.message
 
 
+def test_a_column_titled_like_a_polars_pattern_is_an_ordinary_extra_column(tmp_path: Path,
+                                                                          methodology_2024: Methodology) -> None:
+    """`pl.col("*")` is every column and `pl.col("^...$")` a regular expression: a region's note column so
+    titled made reading fail ("could not be read (DuplicateError ...)") and rejected the bundle."""
+    for title in ("*", "^.*$"):
+        units = UNITS_CSV.replace("annual_service_users\n", f"annual_service_users,{title}\n", 1)
+        folder = bundle(tmp_path / f"b{len(title)}", units__csv=units)
+        read = read_bundle(folder, methodology_2024, REGION)
+        assert not read.rejected, read.reason
+        assert read.tables["units"].columns == read_bundle(bundle(tmp_path / "plain"), methodology_2024,
+                                                           REGION).tables["units"].columns
+        assert f"{title}_sent" in read_raw(folder / "units.csv", "units").columns
+
+
 def test_a_text_csv_starting_with_x_is_still_read(tmp_path: Path) -> None:
     path = tmp_path / "units.csv"
     path.write_text("x,xa\nxy,1\n", encoding="utf-8")

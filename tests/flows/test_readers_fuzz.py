@@ -52,6 +52,7 @@ def test_any_bytes_as_csv_give_a_frame_or_one_clear_line(data: bytes) -> None:
 @FUZZ
 @given(st.binary(max_size=2048))
 @example(b"(\xb5/\xfd")  # a zstd header: Polars tried to inflate the JSON and raised OSError (found by a long run)
+@example(b"\xef\xbb\xbf(\xb5/\xfd")  # the same behind a byte-order mark
 def test_any_bytes_as_json_and_jsonl_give_a_frame_or_one_clear_line(data: bytes) -> None:
     for suffix in (".json", ".jsonl"):
         result = read(data, suffix)

@@ -162,7 +162,8 @@ def test_empty_frame_gives_empty_typed_frame() -> None:
 @pytest.mark.parametrize(("cell", "expected"), [
     ("unit_id", "unit_id"), (" Unit ID ", "unit_id"), ("\ufeffUNIT_NAME", "unit_name"),
     ("Annual  Service\u00a0Users", "annual_service_users"), ("", "column_3"), (None, "column_3"),
-    ("_row", "_row_sent"), ("Unit\nID", "unit_id"),
+    ("_row", "_row_sent"), ("Unit\nID", "unit_id"), ("*", "*_sent"), ("^.*$", "^.*$_sent"), ("^unit", "^unit"),
+    ("a*", "a*"),
 ])
 def test_header_normalisation(cell: str | None, expected: str) -> None:
     assert normalise_header(cell, 3) == expected
