@@ -24,7 +24,7 @@ import polars as pl
 
 from documents.kit import h
 from expectations.runner import SEVERITIES, SEVERITY_CRITICAL, SEVERITY_ROW, SEVERITY_WARNING
-from transforms.messages import DEFAULT_LANGUAGE, rule_text
+from transforms.messages import DEFAULT_LANGUAGE, one_line, rule_text
 from transforms.schemas import INPUT_TABLES, ISSUE_SCHEMA
 from transforms.submissions import ACCEPTED, LATE, REJECTED
 
@@ -289,10 +289,6 @@ def _value_text(value: str | None) -> str:
     return shown if len(shown) <= VALUE_CHARS_SHOWN else shown[:VALUE_CHARS_SHOWN - 1] + "…"
 
 
-def _one_line(text: str | None) -> str:
-    return " ".join((text or "").split())
-
-
 def _row_text(row: int | None) -> str:
     return _NO_ROW if row is None else str(row)
 
@@ -347,7 +343,7 @@ _MD_SPECIAL = re.compile(r"([\\`*<>\[\]])")
 
 def _md(text: str | None) -> str:
     """Plain text safe in Markdown: one line, the characters that would start markup escaped."""
-    return _MD_SPECIAL.sub(r"\\\1", _one_line(text))
+    return _MD_SPECIAL.sub(r"\\\1", one_line(text or ""))
 
 
 def _md_code(text: str) -> str:
@@ -417,7 +413,7 @@ def bundle_report_text(issues: pl.DataFrame, *, cycle: str, region_code: str, re
              f" · submission ID {submission_id}",
              f"  masalah (problems): {_summary_text(counts)}"]
     if reason:
-        lines.append(f"  alasan (reason): {_one_line(reason)}")
+        lines.append(f"  alasan (reason): {one_line(reason or '')}")
     step, step_en = _next_steps(status, counts, cycle, lang)
     lines.append(f"  langkah berikut (next step): {step}")
     lines += [f"    EN: {step_en}"] if step_en else []
@@ -536,7 +532,7 @@ def bundle_report_html(issues: pl.DataFrame, *, cycle: str, region_code: str, re
     head = headline(status, counts, cycle=cycle)
     facts = "".join(f"<dt>{h(label)}</dt><dd>{h(value)}</dd>"
                     for label, value in _facts(cycle, region_code, region_name, bundle, submission_id, status))
-    reason_html = f"<p><b>Alasan (reason):</b> {h(_one_line(reason))}</p>" if reason else ""
+    reason_html = f"<p><b>Alasan (reason):</b> {h(one_line(reason or ''))}</p>" if reason else ""
     count_items = "".join(f"<li><b>{n}</b> {h(label)}</li>" for n, label in (
         (counts.critical, "critical"), (counts.row, f"row problems in {_plural(counts.rows_set_aside, 'row')}"),
         (counts.warning, "warnings")))

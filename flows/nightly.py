@@ -78,6 +78,7 @@ from flows.readers import bundle_fingerprint
 from flows.settings import Places, known_cycles, load_methodology, setting
 from flows.storage import WarehouseError, ensure_writable
 from flows.warehouse_load import LoadError, configured_dsn, describe, load_release
+from transforms.messages import one_line
 from transforms.methodology import Methodology, MethodologyError
 from transforms.submissions import ACCEPTED, LATE, REJECTED
 
@@ -316,9 +317,9 @@ def ingest_chunk_task(work: list[tuple[int, LandedBundle, str]], methodology: Me
     for _, result in kept:
         entry = result.entry
         if entry.status == ACCEPTED:
-            logger.info("%s/%s accepted (%d issue(s))", entry.region_code, entry.bundle, entry.n_issues)
+            logger.info("%s/%s accepted (%d issue(s))", entry.region_code, one_line(entry.bundle), entry.n_issues)
         else:
-            logger.warning("%s/%s %s: %s", entry.region_code, entry.bundle, entry.status, entry.reason)
+            logger.warning("%s/%s %s: %s", entry.region_code, one_line(entry.bundle), entry.status, entry.reason)
     return kept, failures
 
 
@@ -530,8 +531,8 @@ def _ingest_chunks(work: list[tuple[LandedBundle, str]], chunks: list[list[int]]
         for n, err in lost:
             bundle = work[n][0]
             failures.append((bundle, err))
-            logger.error("cycle %s: %s/%s could not be ingested: %s: %s", cycle, bundle.region_code, bundle.name,
-                         type(err).__name__, err)
+            logger.error("cycle %s: %s/%s could not be ingested: %s: %s", cycle, bundle.region_code,
+                         one_line(bundle.name), type(err).__name__, err)
         done += len(chunk)
         update_progress_artifact(progress, 100.0 * done / len(work))
         logger.info("cycle %s: chunk %d of %d done, %d/%d bundles ingested", cycle, number + 1, len(chunks), done,
@@ -703,7 +704,7 @@ def process_cycle(cycle: str, landing: str, warehouse: str, rerun: bool = False,
         else:
             bundles = discover_bundles(places.landing, cycle)
             for stray, why in landing_strays(places.landing, cycle):
-                logger.warning("cycle %s: %s is not used: %s", cycle, stray, why)
+                logger.warning("cycle %s: %s is not used: %s", cycle, one_line(stray), why)
             summary.bundles_seen = len(bundles)
             work = new_bundles(bundles, ledger, methodology)
         summary.bundles_new = len(work)
@@ -718,7 +719,7 @@ def process_cycle(cycle: str, landing: str, warehouse: str, rerun: bool = False,
             results = [replace(r, entry=replace(r.entry, **kept_as[(r.entry.region_code, r.entry.submission_id)]))
                        for r in results]
         ledger.record([r.entry for r in results])
-        names = ", ".join(f"{b.region_code}/{b.name} ({type(e).__name__}: {' '.join(str(e).split())})"
+        names = ", ".join(f"{b.region_code}/{one_line(b.name)} ({type(e).__name__}: {one_line(e)})"
                           for b, e in failures[:3])
         if failures and rerun:
             raise IngestFailed(f"cycle {cycle}: {len(failures)} of {len(work)} bundle(s) failed to ingest: {names}; "

@@ -56,6 +56,7 @@ from flows.intake.limits import (
 )
 from flows.intake.xlsx_child import XlsxReadFailed, read_sheet
 from flows.settings import IntakeLimits, intake_limits
+from transforms.messages import one_line
 from transforms.methodology import Limits, Methodology
 from transforms.parsing import EXTRA, duplicated_headers, normalise_header, parse_table
 from transforms.schemas import (
@@ -122,7 +123,7 @@ class UnreadableFile(Exception):
                  column: str | None = None) -> None:
         self.table = table
         self.path = path
-        self.message = _one_line(message)
+        self.message = one_line(message)
         self.rule = rule
         self.column = column
         super().__init__(f"{path.name}: {self.message}")
@@ -146,14 +147,10 @@ class UnsafeBundle(SubmissionRejected):
     """A zip (or folder) that could write outside its folder or blow up in size; it is never unpacked."""
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
 def _issue(table: str, rule: str, message: str, *, column: str | None = None,
            value: str | None = None, severity: str = SEVERITY_CRITICAL) -> dict[str, Any]:
     return {"table": table, "row": None, "column": column, "value": value, "rule": rule,
-            "severity": severity, "message": _one_line(message)}
+            "severity": severity, "message": one_line(message)}
 
 
 # ---------------------------------------------------------------- one reader per format
@@ -1018,7 +1015,7 @@ def _without_f03(located: dict[str, Path], problems: list[dict[str, Any]], metho
 
 def _rejection_reason(critical: list[dict[str, Any]], name: str, region_code: str) -> str:
     source = "of the Ombudsman feed" if region_code == OMBUDSMAN_FEED else f"of region {region_code}"
-    return _one_line(f"Bundle {name} {source} rejected: {SubmissionRejected(critical)}")
+    return one_line(f"Bundle {name} {source} rejected: {SubmissionRejected(critical)}")
 
 
 def _problems_of(issues: list[dict[str, Any]], *rules: str) -> list[dict[str, Any]]:

@@ -124,6 +124,12 @@ RULE_TEXT_ID: Mapping[str, str] = {
 checks every rule the suites and the runner name is here)."""
 
 
+def one_line(text: object) -> str:
+    """Text on one line, runs of whitespace (line breaks included) as one space: for reasons and log lines,
+    where a region's folder name such as 'kiriman<newline>baru' must not break the line."""
+    return " ".join(str(text).split())
+
+
 def rule_text(rule: str, english: str | None, *, table: str = "", column: str | None = None,
               value: str | None = None, row: int | None = None, lang: str = DEFAULT_LANGUAGE) -> tuple[str, str | None]:
     """(text shown first, text shown beside it or None) for one problem in `lang`.

@@ -472,12 +472,23 @@ def corpus() -> list[Case]:
         Case("parquet-good", files(units__csv=None, units__parquet=parquet_bytes(units_frame())), accepted),
         Case("parquet-corrupt", files(units__csv=None, units__parquet=b"PAR1 definitely not parquet PAR1"), rejected,
              "unreadable", "Parquet"),
+        # odd bundle names: shown escaped in pages, in one line in reasons and logs
+        Case("name-html-and-quotes", renamed('<i>kiriman</i> & "baru"', files()), accepted),
+        Case("name-line-break", renamed("kiriman\nbaru", files(units__csv=b"\n\n")), rejected, "empty_table",
+             "Bundle kiriman baru of region"),
         # the landing zone's odd entries
         Case("stray-rar", stray(".rar", b"Rar!\x1a\x07\x00"), rejected, "not_a_bundle", "not a bundle"),
         Case("empty-folder", empty_folder, rejected, "missing_table", "no units table"),
         Case("macos-junk-beside-tables", files(**{".DS_Store": b"\x00\x00\x00\x01Bud1", "__MACOSX/._units.csv": b"x"}),
              accepted),
     ]
+
+
+def renamed(name: str, build: Callable[[Path, Path], Path]) -> Callable[[Path, Path], Path]:
+    """The case's bundle landed under an odd folder name of the region's choosing."""
+    def under_name(path: Path, host: Path) -> Path:
+        return build(path.parent / name, host)
+    return under_name
 
 
 def build_corpus(region_folder: Path, host: Path) -> dict[str, tuple[Case, Path]]:

@@ -66,7 +66,7 @@ def run_verdict(outcome: dict, name: str) -> tuple[str, str, list[str], list[str
     status = {"superseded": "accepted"}.get(row["status"][0], row["status"][0])
     issues = outcome["issues"].filter((pl.col("submission_id") == sid) & (pl.col("region_code") == region))
     critical = issues.filter(pl.col("severity") == "critical")["rule"].to_list()
-    landed = outcome["built"][name][1].name
+    landed = " ".join(outcome["built"][name][1].name.split())  # a name is shown on one line
     reason = (row["reason"][0] or "").replace(f"Bundle {row['bundle'][0]} ", f"Bundle {landed} ")
     return status, reason, critical, issues["rule"].to_list()
 
