@@ -60,9 +60,11 @@ def _print_summaries(summaries: list[dict], warehouse: Path) -> None:
         else:
             print(f"  nothing new: no release published; readers still see {s['current_release'] or 'no release yet'}")
         for r in s["rejections"][:10]:
-            print(f"  not used: {r['region']}/{r['bundle']} [{r['status']}] {r['reason']}")
+            print(f"  not used: {r['region']}/{' '.join(r['bundle'].split())} [{r['status']}] {r['reason']}")
         if len(s["rejections"]) > 10:
             print(f"  ... and {len(s['rejections']) - 10} more (table validation_issues)")
+        for stray in s.get("strays", []):
+            print(f"  not read: {' '.join(stray['entry'].split())}: {stray['why']}")
     print(f"outputs: {warehouse}/<table>/cycle=<C>/  (releases: {warehouse}/_releases/)")
 
 

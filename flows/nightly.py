@@ -148,6 +148,8 @@ class CycleSummary:
     outcome: str = NOTHING_NEW
     current_release: str | None = None
     """The release readers see after this run (the new one, or the earlier one when nothing changed)."""
+    strays: list[dict[str, str]] = field(default_factory=list)
+    """Landing entries not under a region folder (`entry`, `why`): never read, named so the office can act."""
     diff_against: str | None = None
     """The release the new one replaced; `changes` counts units added/removed/changed, `diff` is the file."""
     changes: dict[str, int] | None = None
@@ -630,9 +632,19 @@ def cycle_markdown(kind: str, summary: CycleSummary | None, cycle: str, places: 
         for r in summary.rejections:
             page = officer_report(places, cycle, r)
             link = f"[report.html]({file_link(page)})" if page.exists() else "-"
-            reason = " ".join(str(r["reason"]).split()).replace("|", "\\|")
-            lines.append(f"| {r['region']} | {r['bundle']} | {r['status']} | {r['n_issues']} | {reason} | {link} |")
+            reason = _cell(r["reason"])
+            lines.append(f"| {r['region']} | {_cell(r['bundle'])} | {r['status']} | {r['n_issues']} | {reason} | "
+                         f"{link} |")
+    if summary.strays:
+        lines += ["", f"## Not under a region folder (never read; bundles go under {cycle}/<region_code>/)", "",
+                  "| entry | why |", "|---|---|"]
+        lines += [f"| {_cell(s['entry'])} | {_cell(s['why'])} |" for s in summary.strays]
     return "\n".join(lines)
+
+
+def _cell(text: object) -> str:
+    """Text for a Markdown table cell: one line, its bars escaped."""
+    return one_line(text).replace("|", "\\|")
 
 
 def not_used_rows(summary: CycleSummary, places: Places) -> list[dict[str, Any]]:
@@ -640,7 +652,10 @@ def not_used_rows(summary: CycleSummary, places: Places) -> list[dict[str, Any]]
     return [{"cycle": summary.cycle, "region": r["region"], "bundle": r["bundle"],
              "submission_id": r["submission_id"], "status": r["status"], "reason": r["reason"],
              "n_issues": int(r["n_issues"]), "officer_report": file_link(officer_report(places, summary.cycle, r))}
-            for r in summary.rejections]
+            for r in summary.rejections] + [
+        {"cycle": summary.cycle, "region": "", "bundle": s["entry"], "submission_id": "",
+         "status": "not in a region folder", "reason": s["why"], "n_issues": 0, "officer_report": ""}
+        for s in summary.strays]
 
 
 def publish_artifacts(kind: str, summaries: list[CycleSummary], places: Places,
@@ -705,6 +720,7 @@ def process_cycle(cycle: str, landing: str, warehouse: str, rerun: bool = False,
             bundles = discover_bundles(places.landing, cycle)
             for stray, why in landing_strays(places.landing, cycle):
                 logger.warning("cycle %s: %s is not used: %s", cycle, one_line(stray), why)
+                summary.strays.append({"entry": stray, "why": why})
             summary.bundles_seen = len(bundles)
             work = new_bundles(bundles, ledger, methodology)
         summary.bundles_new = len(work)

@@ -321,6 +321,28 @@ def test_nightly_runs_open_cycles_only_and_says_when_nothing_is_new(prefect_loca
 
 
 @pytest.mark.slow
+def test_entries_outside_region_folders_are_named_in_the_summary_and_artifacts(prefect_local, landing: Path,
+                                                                               tmp_path: Path) -> None:
+    """What an office uploaded beside the region folders is never read, and the run says so where people look:
+    the summary (and `pekppp run`'s output), the not-used table and the Markdown summary."""
+    import shutil
+
+    copy = tmp_path / "landing"
+    shutil.copytree(landing, copy)
+    (copy / "2024" / "catatan|penting.txt").write_text("not a bundle")
+    (copy / "2024" / "_draft").mkdir()
+    summaries, _ = run(nightly, tmp_path, copy, cycle="2024")
+    strays = {Path(s["entry"]).name: s["why"] for s in summaries[0]["strays"]}
+    assert set(strays) == {"catatan|penting.txt", "_draft"}
+    assert "bundles go under 2024/<region_code>/" in strays["catatan|penting.txt"]
+    rows = [r for r in json.loads(latest_artifact("nightly-not-used-2024").data)
+            if r["status"] == "not in a region folder"]
+    assert {Path(r["bundle"]).name: r["reason"] for r in rows} == strays
+    markdown = latest_artifact("nightly-summary-2024").data
+    assert "## Not under a region folder" in markdown and "catatan\\|penting.txt" in markdown
+
+
+@pytest.mark.slow
 def test_ingest_retries_io_failures_and_not_bugs(prefect_local, landing: Path, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     real_open = nightly_module.open_bundle
