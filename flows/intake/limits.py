@@ -171,7 +171,7 @@ def check_xlsx(path: Path, limits: IntakeLimits) -> None:
 def _check_sheet(book: zipfile.ZipFile, info: zipfile.ZipInfo, budget: list[int], path: Path,
                  limits: IntakeLimits) -> None:
     extent = _SheetExtent()
-    parser = expat.ParserCreate()
+    parser = expat.ParserCreate(encoding="UTF-8")  # as the reader reads it, whatever is declared
     parser.StartElementHandler = extent.start
     _stream(book, info, parser, budget, path, limits)
     sheet = info.filename.rsplit("/", 1)[-1]
@@ -201,7 +201,7 @@ def _check_sheet(book: zipfile.ZipFile, info: zipfile.ZipInfo, budget: list[int]
 def _check_strings(book: zipfile.ZipFile, info: zipfile.ZipInfo, budget: list[int], path: Path,
                    limits: IntakeLimits) -> None:
     lengths = _StringLengths()
-    parser = expat.ParserCreate()
+    parser = expat.ParserCreate(encoding="UTF-8")  # as the reader reads it, whatever is declared
     parser.StartElementHandler = lengths.start
     parser.EndElementHandler = lengths.end
     parser.CharacterDataHandler = lengths.text

@@ -385,6 +385,13 @@ def corpus() -> list[Case]:
         Case("xlsx-huge-shared-string",  # Excel (and xlsxwriter) stop at 32,767 characters: edited in the XML
              xlsx_case(edit=("xl/sharedStrings.xml", lambda xml: xml.replace("RSUD Dr. Soetomo", "x" * 150_000))),
              rejected, "limit_exceeded", "PEKPPP_CELL_MAX_CHARS"),
+        # an XML part declaring an encoding Python does not know: the reader ignores declarations, so the limit
+        # checks read it as UTF-8 too (they stopped with LookupError, shown as "could not be read")
+        Case("xlsx-unknown-encoding",
+             xlsx_case(edit=("xl/sharedStrings.xml", lambda xml: xml.replace("UTF-8", "zTF-8", 1))), accepted),
+        Case("xlsx-unknown-encoding-huge-string", xlsx_case(edit=("xl/sharedStrings.xml", lambda xml: xml.replace(
+            "UTF-8", "zTF-8", 1).replace("RSUD Dr. Soetomo", "x" * 150_000))), rejected, "limit_exceeded",
+            "PEKPPP_CELL_MAX_CHARS"),
         Case("xlsx-corrupt", files(units__csv=None, units__xlsx=b"PK\x03\x04 not really a workbook"), rejected,
              "unreadable", "Excel workbook"),
         Case("xlsx-formula-name", xlsx_case(text='=HYPERLINK("http://example.org","klik")'), accepted),
