@@ -3,7 +3,8 @@
 An uncertainty analysis in the sense of the OECD/JRC Handbook on composite indicators (and COINr):
 each draw changes the inputs the way they could plausibly have been, and recomputes the published
 results with the release's own code. Three sources, each drawn from its own seeded stream (turning one
-off leaves the others' draws unchanged):
+off leaves the others' draws unchanged); evaluators and survey from one stream per unit
+(`transforms/unit_streams.py`), so a unit's draws do not change when other units are added:
 
 - evaluators: a unit with two or more complete evaluator sheets draws as many sheets with replacement;
   a unit with one sheet (or partial sheets) has each indicator score moved one point up or down with
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from transforms import skm_scores, unit_scores
+from transforms import skm_scores, unit_scores, unit_streams
 from transforms.awards import covered
 from transforms.cycle import CycleInputs
 from transforms.methodology import Award, Band, Methodology, Robustness
@@ -273,20 +274,21 @@ def _unit_arrays(units: pl.DataFrame, inputs: RobustnessInputs, methodology: Met
     )
 
 
-def _evaluator_draw(rng: np.random.Generator, units: _Units, draws: int, spread: float, d: int,
+def _evaluator_draw(keys: np.ndarray, first: int, units: _Units, draws: int, spread: float, d: int,
                     indicator_matrix: np.ndarray, score_range: tuple[int, int]) -> np.ndarray:
-    """Aspect numerators (draws, U, A) with the evaluators drawn; the unit's own where it has no draw."""
+    """Aspect numerators (draws, U, A) of draws first.. with the evaluators drawn from each unit's own stream
+    (`keys`, one per unit row); the unit's own numerators where it has no draw."""
     out = np.broadcast_to(units.base, (draws, *units.base.shape)).copy()
     for rows, sheets in units.resample:
         k = sheets.shape[1]
-        picks = rng.integers(0, k, size=(draws, rows.size, k))
+        picks = unit_streams.integers(keys[rows], first, draws, k, k)
         chosen = sheets[np.arange(rows.size)[None, :, None], picks]  # (draws, n, k, A)
         out[:, rows, :] = chosen.sum(axis=2) // k  # exact: D is a multiple of k
     if units.perturb_rows.size and spread > 0:
         low, high = score_range[0] * d, score_range[1] * d
         can_up = (units.perturb_scaled + d <= high)[None]
         can_down = (units.perturb_scaled - d >= low)[None]
-        chance = rng.random(size=(draws, *units.perturb_scaled.shape), dtype=np.float32)
+        chance = unit_streams.uniforms(keys[units.perturb_rows], first, draws, units.perturb_scaled.shape[1])
         step = ((chance < spread / 2) & can_up).astype(np.float32) - ((chance >= 1 - spread / 2) & can_down)
         delta = np.rint(step @ indicator_matrix).astype(np.int64) * d  # weights <= 100: exact in float32
         out[:, units.perturb_rows, :] += delta
@@ -315,14 +317,15 @@ def _small_surveys(small: pl.DataFrame | None, survey: pl.DataFrame, methodology
     return groups
 
 
-def _resampled_ikm(rng: np.random.Generator, answers: np.ndarray, draws: int, factor: float,
+def _resampled_ikm(keys: np.ndarray, first: int, answers: np.ndarray, draws: int, factor: float,
                    fallback: np.ndarray) -> np.ndarray:
-    """IKM of `draws` resamples (with replacement, n of n) of each unit's respondents: factor · Σ_u NRR_u.
+    """IKM of `draws` resamples (with replacement, n of n) of each unit's respondents: factor · Σ_u NRR_u,
+    each unit's picks from its own stream (`keys`).
 
     A resample in which an element has no answer at all has no IKM; it keeps the normal-limit draw.
     """
     units, n, _ = answers.shape
-    picks = rng.integers(0, n, size=(draws, units, n))
+    picks = unit_streams.integers(keys, first, draws, n, n)
     drawn = answers[np.arange(units)[None, :, None], picks]  # (draws, units, n, elements)
     answered = ~np.isnan(drawn)
     sums, counts = np.nansum(drawn, axis=2), answered.sum(axis=2)
@@ -438,8 +441,12 @@ def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInp
     ikm_factor = methodology.survey.scale * weight_num / weight_den
 
     n_units, n_regions, draws = u.frame.height, r.frame.height, settings.draws
-    streams = {name: np.random.default_rng(np.random.SeedSequence([settings.seed, number]))
-               for name, number in _STREAMS.items()}
+    # Weights: one draw for all units, from a sequential stream. The rest: each unit's own stream, so a
+    # unit's draws do not change when other units are added (see transforms/unit_streams.py).
+    weight_stream = np.random.default_rng(np.random.SeedSequence([settings.seed, _STREAMS["weights"]]))
+    evaluator_keys = unit_streams.unit_keys(u.frame, UNIT_KEY, settings.seed, _STREAMS["evaluators"])
+    survey_keys = unit_streams.unit_keys(survey, UNIT_KEY, settings.seed, _STREAMS["survey"])
+    respondent_keys = unit_streams.unit_keys(survey, UNIT_KEY, settings.seed, _STREAMS["respondents"])
     unit_tally = _Tally({s: np.zeros(n_units, np.int64) for s in SCENARIOS}, {})
     region_tally = _Tally({s: np.zeros(n_regions, np.int64) for s in SCENARIOS}, {})
     unit_ranks = np.zeros((draws, n_units), dtype=np.int32)
@@ -451,9 +458,9 @@ def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInp
 
     for start in range(0, draws, CHUNK_DRAWS):
         size = min(CHUNK_DRAWS, draws - start)
-        drawn = _evaluator_draw(streams["evaluators"], u, size, settings.evaluator_spread, d, indicator_matrix,
+        drawn = _evaluator_draw(evaluator_keys, start, u, size, settings.evaluator_spread, d, indicator_matrix,
                                 (methodology.score_min, methodology.score_max))
-        weights = _weights(streams["weights"], base_weights, settings.weight_spread, size)
+        weights = _weights(weight_stream, base_weights, settings.weight_spread, size)
         fixed = (base_weights * (WEIGHT_TOTAL // 100))
         nums = {
             "all": np.einsum("cua,ca->cu", drawn, weights),
@@ -492,10 +499,10 @@ def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInp
                 region_tally.awards.setdefault((scenario, code), np.zeros(n_regions, np.int64))
                 region_tally.awards[(scenario, code)] += size * published_region_awards[code]
         if survey_rows.size:
-            noise = streams["survey"].standard_normal(size=(size, survey_rows.size))
+            noise = unit_streams.normals(survey_keys, start, size)
             ikm = np.clip(survey_mean[None, :] + noise * survey_sd[None, :], ikm_floor, ikm_top)
             for positions, answers in small_groups:  # resampled respondents: exact bootstrap
-                ikm[:, positions] = _resampled_ikm(streams["respondents"], answers, size, ikm_factor,
+                ikm[:, positions] = _resampled_ikm(respondent_keys[positions], start, answers, size, ikm_factor,
                                                    ikm[:, positions])
             ikm_cents = _cents(np.rint(ikm * IKM_PRECISION).astype(np.int64), IKM_PRECISION)
             ikm_cents_drawn[start:start + size] = ikm_cents

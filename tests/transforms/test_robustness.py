@@ -108,7 +108,8 @@ def test_each_drawn_ipp_is_one_of_the_enumerated_resamples(methodology_2024: Met
     lookup, _ = rb._band_lookup(m.predicates, 500)
     units = rb._unit_arrays(tables["unit_scores"], inputs, m, lookup, 0.0)
     d = 27720  # lcm(1..12): the shipped max_evaluators
-    drawn = rb._evaluator_draw(np.random.default_rng(1), units, 200, 0.0, d, np.zeros((30, 6), np.float32), (0, 5))
+    keys = rb.unit_streams.unit_keys(units.frame, ["region_code", "unit_id"], 1, 1)
+    drawn = rb._evaluator_draw(keys, 0, units, 200, 0.0, d, np.zeros((30, 6), np.float32), (0, 5))
     cents = rb._cents(drawn @ (np.array([a.weight for a in m.aspects]) * 100), rb.WEIGHT_TOTAL * 100 * d)
     assert set(np.unique(cents).tolist()) == {400, 450, 500}
 
@@ -215,6 +216,53 @@ def test_the_same_seed_gives_the_same_tables_byte_for_byte(methodology_2024: Met
 
     assert written(11) == written(11)
     assert written(11) != written(12)
+
+
+def test_a_units_draws_do_not_change_when_other_units_are_added(methodology_2024: Methodology) -> None:
+    """Each unit draws from its own stream: another unit sent later (here U0, sorting first, and U4) leaves
+    every unit-level result of U1..U3 as it was, to the bit; only rank-based results may move."""
+    m = methodology_2024
+    settings = dataclasses.replace(OFF, draws=300, evaluator_spread=0.2, weight_spread=0.1)
+    evaluations = pl.concat([sheet(m, "U1", "E1", 4), sheet(m, "U1", "E2", 5), sheet(m, "U2", "E1", 4, {"1.a.Ak": 5}),
+                             sheet(m, "U3", "E1", 5, {"2.a.P": 3}), sheet(m, "U3", "E2", 4)])
+    survey = pl.concat([responses(m, "U1", [4, 3, 4, 2] * 3), responses(m, "U3", [4, 4, 3] * 20)])
+    later = pl.concat([sheet(m, "U0", "E1", 3), sheet(m, "U0", "E2", 4), sheet(m, "U4", "E1", 4, {"29.f.B": 2})])
+    more_survey = pl.concat([responses(m, "U0", [3, 4] * 5), responses(m, "U4", [2, 3, 4] * 15)])
+    unit_level = ["unit_id", "evaluator_draw", "p_predicate", "p_predicate_evaluators", "p_predicate_weights",
+                  "p_mutu", "ikm_low", "ikm_high"]
+    _, before = run(m, evaluations, survey, settings)
+    _, after = run(m, pl.concat([later, evaluations]), pl.concat([more_survey, survey]), settings)
+    kept = after.units.filter(pl.col("unit_id").is_in(["U1", "U2", "U3"])).select(unit_level)
+    assert kept.sort("unit_id").equals(before.units.select(unit_level).sort("unit_id"))
+    assert 0 < before.units.filter(pl.col("unit_id") == "U2")["p_predicate"].item() < 1  # something was drawn
+
+
+def test_unit_streams_are_uniform_independent_of_order_and_fixed_by_key() -> None:
+    """The keyed generator: the same key, seed and draw number give the same numbers whatever else is drawn;
+    uniforms cover [0, 1) evenly, integers 0..high-1 evenly, normals have mean 0 and variance 1."""
+    from transforms import unit_streams
+
+    frame = pl.DataFrame({"region_code": ["35.78"] * 3 + ["11.01"], "unit_id": ["A", "B", "C", "A"]})
+    keys = unit_streams.unit_keys(frame, ["region_code", "unit_id"], seed=5, stream=1)
+    assert len(set(keys.tolist())) == 4  # the same unit id in another region is another stream
+    alone = unit_streams.unit_keys(frame[1:2], ["region_code", "unit_id"], seed=5, stream=1)
+    assert alone[0] == keys[1]
+    assert unit_streams.unit_keys(frame, ["region_code", "unit_id"], seed=6, stream=1)[1] != keys[1]
+    assert unit_streams.unit_keys(frame, ["region_code", "unit_id"], seed=5, stream=2)[1] != keys[1]
+    whole = unit_streams.uniforms(keys, 0, 40, 7)
+    assert np.array_equal(unit_streams.uniforms(keys, 25, 15, 7), whole[25:])  # draws computed in any chunks
+    assert np.array_equal(unit_streams.uniforms(keys[[3, 1]], 0, 40, 7), whole[:, [3, 1]])
+    big = unit_streams.uniforms(keys, 0, 50_000, 5).reshape(-1)
+    assert big.min() >= 0 and big.max() < 1
+    counts = np.histogram(big, bins=10, range=(0, 1))[0]
+    expected = big.size / 10
+    assert ((counts - expected) ** 2 / expected).sum() < 27.9  # chi-square, 9 df, p = 0.001
+    picks = unit_streams.integers(keys, 0, 50_000, 3, 3).reshape(-1)
+    assert set(np.unique(picks).tolist()) == {0, 1, 2}
+    assert np.abs(np.bincount(picks) / picks.size - 1 / 3).max() < 0.005
+    z = unit_streams.normals(keys, 0, 100_000).reshape(-1)
+    assert abs(z.mean()) < 0.01 and abs(z.var() - 1) < 0.02 and np.isfinite(z).all()
+    assert np.corrcoef(whole[:, 0, 0], whole[:, 1, 0])[0, 1] ** 2 < 0.3  # streams of two units differ
 
 
 def test_rank_interval_holds_the_published_rank(methodology_2024: Methodology) -> None:
