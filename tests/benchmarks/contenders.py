@@ -5,7 +5,8 @@
 - `nightly-incremental`: a fresh process running `nightly` after one new bundle landed (as a cron job would);
 - `limit`: bare Polars, lazy: read the same CSV files, unit IPP and IKM, one Parquet file;
 - `pandas`: the same in plain pandas, as someone without this project would write it;
-- `validate-speed`: `tests.benchmarks.ge_speed.validate_speed` on a survey table of the national size.
+- `validate-speed`: `tests.benchmarks.ge_speed.validate_speed` on a survey table of the national size;
+- `stage-limits`: each of `pekppp`'s stages done by bare Polars (and hashlib, shutil) on the same files.
 
 Stage times come from wrapping the pipeline's own functions where they are looked up (module globals),
 so no pipeline file is edited and the flow runs unchanged. Each child writes one JSON result.
@@ -149,6 +150,7 @@ _TIMED: list[tuple[str, tuple[str, ...], str]] = [
     ("flows.publish", ("release_tables",), "compute"),
     ("flows.publish", ("score_cycle",), "compute.score_cycle"),
     ("flows.ledger", ("Ledger.unit_totals",), "compute.totals"),
+    ("flows.publish", ("release_robustness",), "compute.robustness"),
     ("flows.ledger", ("Ledger.issues",), "compute.issues"),
     ("flows.publish", ("arrow_table",), "publish.arrow"),
     ("flows.publish", ("table_content_hash", "content_hash"), "publish.hash"),
@@ -198,6 +200,7 @@ def stages(snapshot: dict[str, Any]) -> dict[str, float]:
         "validate": s["validate"],
         "ledger": s["ledger.keep_rows"] + s["ledger.record"],
         "compute": s["compute"],
+        "compute without robustness": s["compute"] - s["compute.robustness"],
         "publish": s["publish"] - s["compute"],
         "reports per bundle": max(ingest_glue, 0.0),
     }
@@ -239,7 +242,9 @@ def detail(snapshot: dict[str, Any]) -> dict[str, float]:
         "compute: score_cycle": s["compute.score_cycle"],
         "compute: per-unit sums (kept, or new ones computed)": s["compute.totals"],
         "compute: issues table": s["compute.issues"],
-        "compute: other": s["compute"] - s["compute.score_cycle"] - s["compute.totals"] - s["compute.issues"],
+        "compute: robustness (inputs kept or computed, draws)": s["compute.robustness"],
+        "compute: other": s["compute"] - s["compute.score_cycle"] - s["compute.totals"] - s["compute.issues"]
+        - s["compute.robustness"],
         "publish: to Arrow + schema checks": s["publish.arrow"],
         "publish: content hashes (CSV text)": s["publish.hash"],
         "publish: write Parquet (stage)": s["publish.write"],
@@ -676,6 +681,142 @@ def run_robustness(args: argparse.Namespace) -> dict[str, Any]:
             "units_with_awards_not_robust": not_robust, "peak_rss_mb": peak_rss_mb()}
 
 
+# ---------------------------------------------------------------- each stage's own limit (issue 24)
+
+
+_SUITE_TABLES = ("units", "evaluations", "skm_responses")
+
+
+def _suite_failures(expectation: dict[str, Any], params: dict[str, Any]) -> Any:
+    """One suite expectation as a Polars boolean expression, true on the rows GE would report."""
+    import polars as pl
+
+    kwargs, kind = expectation["kwargs"], expectation["type"]
+
+    def value(v: Any) -> Any:
+        return params[v["$PARAMETER"]] if isinstance(v, dict) else v
+
+    if kind == "expect_column_values_to_not_be_null":
+        return pl.col(kwargs["column"]).is_null()
+    if kind == "expect_column_values_to_be_between":
+        column, low, high = pl.col(kwargs["column"]), value(kwargs.get("min_value")), value(kwargs.get("max_value"))
+        bad = pl.lit(False)
+        if low is not None:
+            bad = bad | (column < low)
+        if high is not None:
+            bad = bad | (column > high)
+        return bad.fill_null(False)
+    if kind == "expect_column_values_to_be_in_set":
+        return (~pl.col(kwargs["column"]).is_in(list(value(kwargs["value_set"])))).fill_null(False)
+    if kind == "expect_column_pair_values_to_be_equal":
+        a, b = pl.col(kwargs["column_A"]), pl.col(kwargs["column_B"])
+        skip = {"both_values_are_missing": a.is_null() & b.is_null(),
+                "either_value_is_missing": a.is_null() | b.is_null()}.get(kwargs.get("ignore_row_if"), pl.lit(False))
+        return ~skip & a.ne_missing(b)
+    if kind == "expect_compound_columns_to_be_unique":
+        columns = kwargs["column_list"]
+        repeated = pl.struct(columns).is_duplicated()
+        if kwargs.get("ignore_row_if") == "any_value_is_missing":
+            return repeated & pl.all_horizontal(pl.col(c).is_not_null() for c in columns)
+        return repeated
+    raise ValueError(f"no Polars form for {kind}")
+
+
+def run_stage_limits(args: argparse.Namespace) -> dict[str, Any]:
+    """Bare Polars (and hashlib, shutil) doing each stage's own I/O on the same files, for `pekppp`'s stages.
+
+    - discover: list the bundle folders and SHA-256 every file;
+    - read: copy every file (the untouched raw copy) and read it typed, one `pl.read_csv` per file;
+    - validate: the suites' expectations as Polars expressions over the typed frames, with the bundle
+      bookkeeping the suites compare to (bundle number, listed unit, the bundle's region) joined in;
+    - ledger: the accepted rows written once per table;
+    - compute without robustness: unit IPP and IKM and the bodies' means from the frames in memory (the
+      `limit`'s scoring; pekppp's predicates, ranks, awards and exact rationals are more than this).
+    No issue rows, reports, raw-copy manifests, atomic renames or fsyncs: a floor, not a peer.
+    """
+    import hashlib
+    import shutil
+
+    import polars as pl
+
+    from expectations.runner import suite_parameters
+    from flows.settings import load_methodology
+
+    methodology = load_methodology(CYCLE)
+    elements = methodology.survey.element_codes
+    root = args.landing / CYCLE
+    work = args.warehouse / "stage-limits"
+    shutil.rmtree(work, ignore_errors=True)
+    seconds: dict[str, float] = {}
+
+    started = time.perf_counter()
+    bundles = sorted(p for p in root.glob("*/*") if p.is_dir())
+    files = [f for b in bundles for f in sorted(b.iterdir()) if f.is_file()]
+    for f in files:
+        digest = hashlib.sha256()
+        with f.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    seconds["discover"] = time.perf_counter() - started
+
+    typed = {"units": {"region_code": pl.String, "annual_service_users": pl.Int64},
+             "evaluations": {"score": pl.Int8},
+             "skm_responses": {"survey_date": pl.Date, **dict.fromkeys(elements, pl.Int8)}}
+    started = time.perf_counter()
+    frames: dict[str, list[pl.DataFrame]] = {t: [] for t in _SUITE_TABLES}
+    for number, bundle in enumerate(bundles):
+        copy = work / "raw" / bundle.parent.name / bundle.name
+        copy.mkdir(parents=True)
+        for table in _SUITE_TABLES:
+            source = bundle / f"{table}.csv"
+            shutil.copyfile(source, copy / source.name)
+            frame = pl.read_csv(source, schema_overrides=typed[table], infer_schema=False)
+            frames[table].append(frame.with_columns(_bundle=pl.lit(number, pl.Int32),
+                                                    _bundle_region=pl.lit(bundle.parent.name)))
+    tables = {t: pl.concat(f, how="diagonal_relaxed") for t, f in frames.items()}
+    seconds["read"] = time.perf_counter() - started
+    rows = {t: f.height for t, f in tables.items()}
+
+    started = time.perf_counter()
+    params = suite_parameters(methodology)
+    listed = tables["units"].select("_bundle", "unit_id", _listed_unit_id=pl.col("unit_id")).lazy()
+    queries = []
+    for table in _SUITE_TABLES:
+        frame = tables[table].lazy()
+        if table != "units":
+            frame = frame.join(listed, on=["_bundle", "unit_id"], how="left", maintain_order="left")
+        suite = json.loads((Path("expectations") / f"{table}.json").read_text())
+        failing = [_suite_failures(e, params) for e in suite["expectations"]]
+        queries.append(frame.with_row_index("_i").select(
+            pl.col("_i").filter(bad).implode().alias(f"e{n}") for n, bad in enumerate(failing)))
+    found = pl.collect_all(queries)
+    failing_cells = sum(len(c[0]) for f in found for c in f.get_columns())
+    seconds["validate"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    (work / "ledger").mkdir(parents=True)
+    for table, frame in tables.items():
+        frame.write_parquet(work / "ledger" / f"{table}.parquet")
+    seconds["ledger"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    weights = _weights()
+    weight_frame = pl.LazyFrame({"indicator_code": list(weights), "w": list(weights.values())})
+    ipp = (tables["evaluations"].lazy().group_by("unit_id", "indicator_code").agg(pl.col("score").mean())
+           .join(weight_frame, on="indicator_code")
+           .group_by("unit_id").agg(ipp=(pl.col("score") * pl.col("w")).sum() / 10_000))
+    ikm = (tables["skm_responses"].lazy().group_by("unit_id").agg(*(pl.col(e).mean() for e in elements))
+           .select("unit_id", ikm=25 * pl.sum_horizontal(elements) / len(elements)))
+    scored = (tables["units"].lazy().select("region_code", "unit_id").join(ipp, on="unit_id", how="left")
+              .join(ikm, on="unit_id", how="left"))
+    units, bodies = pl.collect_all([scored, scored.group_by("region_code").agg(pl.col("ipp", "ikm").mean())])
+    seconds["compute without robustness"] = time.perf_counter() - started
+    shutil.rmtree(work, ignore_errors=True)
+    return {"stages": seconds, "rows": rows, "files": len(files), "bundles": len(bundles),
+            "failing_cells": failing_cells, "units": units.height, "bodies": bodies.height,
+            "validate_rows_per_s": sum(rows.values()) / seconds["validate"], "peak_rss_mb": peak_rss_mb()}
+
+
 # ---------------------------------------------------------------- PostgreSQL load
 
 
@@ -696,7 +837,7 @@ def run_load_warehouse(args: argparse.Namespace) -> dict[str, Any]:
 CONTENDERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "pekppp": run_pekppp, "nightly": run_nightly, "nightly-incremental": run_nightly_incremental,
     "limit": run_limit, "pandas": run_pandas, "pandas-ge": run_pandas_ge, "validate-speed": run_validate_speed,
-    "load-warehouse": run_load_warehouse, "robustness": run_robustness,
+    "load-warehouse": run_load_warehouse, "robustness": run_robustness, "stage-limits": run_stage_limits,
 }
 
 
