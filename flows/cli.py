@@ -173,7 +173,7 @@ def local_prefect(*, warm_up_ge: bool = True) -> Iterator[None]:
         import flows.nightly  # noqa: F401  (the flows, Prefect's client: imported while the server starts)
 
         if warm_up_ge:
-            from expectations.runner import warm_up
+            from expectations.suites import warm_up
 
             warm_up()
         server.wait_ready()

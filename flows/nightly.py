@@ -495,7 +495,7 @@ def _warm_up_beside() -> threading.Thread:
     in a new process) overlaps reading instead of coming before it. Should it fail, the first
     validation builds the context again and reports the error there.
     """
-    from expectations.runner import warm_up
+    from expectations.suites import warm_up
 
     def warm() -> None:
         with contextlib.suppress(Exception):
