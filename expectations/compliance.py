@@ -17,19 +17,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from expectations.runner import (
-    BUNDLE,
-    Validation,
-    _ge_validate,
-    _gx,
-    _prepared,
-    _single_issue,
-    _table_issues,
-    _to_pandas,
-    _validate_parts,
-    check_suite_matches,
-    load_suite,
-)
+from expectations.checks import _single_issue
+from expectations.runner import BUNDLE, Validation, _prepared, _table_issues
+from expectations.suites import _ge_validate, _gx, _to_pandas, _validate_parts, check_suite_matches, load_suite
 from transforms.compliance import has_dimensions, score_mismatch
 from transforms.methodology import COMPLIANCE_DIMENSIONS, Methodology
 from transforms.schemas import BAD, COMPLIANCE, ISSUE_SCHEMA, ROW, SEVERITY_CRITICAL, SEVERITY_ROW

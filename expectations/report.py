@@ -23,9 +23,8 @@ from typing import Any
 import polars as pl
 
 from documents.kit import h
-from expectations.runner import SEVERITIES, SEVERITY_CRITICAL, SEVERITY_ROW, SEVERITY_WARNING
 from transforms.messages import DEFAULT_LANGUAGE, one_line, rule_text
-from transforms.schemas import INPUT_TABLES, ISSUE_SCHEMA
+from transforms.schemas import INPUT_TABLES, ISSUE_SCHEMA, SEVERITIES, SEVERITY_CRITICAL, SEVERITY_ROW, SEVERITY_WARNING
 from transforms.submissions import ACCEPTED, LATE, REJECTED
 
 REPORT_HTML = "report.html"

@@ -2,11 +2,12 @@
 
 A rule runs in exactly one place (`stage`), earliest first:
 
-- `intake`  flows/intake/: what a bundle holds, looked at before anything is read (links, sizes);
-- `reader`  flows/readers.py: a bundle's files and tables as files (formats, zips, tables, columns);
+- `intake`  flows/intake/entries.py, limits.py: what a bundle holds, looked at before anything is read (links, sizes);
+- `reader`  flows/readers.py, flows/intake/bundles.py, tables.py: a bundle's files and tables as files (formats,
+            zips, tables, columns);
 - `parsing` transforms/parsing.py: each cell typed against the declared schema;
 - `suite`   expectations/<table>.json, run by Great Expectations: row rules of one table;
-- `runner`  expectations/runner.py (and compliance.py for the Ombudsman feed): rules across rows and
+- `runner`  expectations/runner.py, checks.py (and compliance.py for the Ombudsman feed): rules across rows and
             tables (lokus, completeness, sample, limits; a feed's score against its dimensions);
 - `ledger`  flows/ingest.py: who sent the bundle and when (region known, cycle still open).
 
@@ -49,7 +50,7 @@ _RULES = (
     Rule("bundle_too_large", "intake", CRITICAL, "bundle", "at most PEKPPP_BUNDLE_MAX_BYTES of files"),
     Rule("limit_exceeded", "intake", CRITICAL, "any table", "rows, columns, cells and unpacked sizes within the "
          "intake limits, checked before a reader allocates"),
-    # reader: files and tables as files (flows/readers.py)
+    # reader: files and tables as files (flows/readers.py, flows/intake/bundles.py, flows/intake/tables.py)
     Rule("not_a_bundle", "reader", CRITICAL, "bundle", "a folder or a .zip"),
     Rule("unreadable", "reader", CRITICAL, "any table", "the file opens in its format"),
     Rule("unsupported_format", "reader", CRITICAL + WARNING, "any table", "csv, xlsx, parquet, json or jsonl "
@@ -92,7 +93,7 @@ _RULES = (
     Rule("body_known", "suite", ROW, "compliance", "the body code is a known region or K/L"),
     Rule("unique_assessment", "suite", ROW, "compliance", "one row per body (and unit)"),
     Rule("compliance_range", "suite", ROW, "compliance", "each dimension and the score within 0-100"),
-    # runner: across rows and tables (expectations/runner.py)
+    # runner: across rows and tables (expectations/runner.py, expectations/checks.py)
     Rule("unit_type_lokus", "runner", ROW, "units", "a unit type in its tier's lokus of the cycle"),
     Rule("bad_row_share", "runner", CRITICAL, "any table", "rows set aside within the cycle's limit"),
     Rule("incomplete_unit", "runner", WARNING, "evaluations", "every indicator of the cycle scored"),

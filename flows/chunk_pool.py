@@ -54,7 +54,7 @@ def _start_worker() -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    from expectations.runner import warm_up
+    from expectations.suites import warm_up
 
     with contextlib.suppress(Exception):  # should it fail, the first validation builds it and says why
         warm_up()

@@ -173,7 +173,7 @@ def local_prefect(*, warm_up_ge: bool = True) -> Iterator[None]:
         import flows.nightly  # noqa: F401  (the flows, Prefect's client: imported while the server starts)
 
         if warm_up_ge:
-            from expectations.runner import warm_up
+            from expectations.suites import warm_up
 
             warm_up()
         server.wait_ready()
@@ -329,7 +329,7 @@ def validate_report_dir(path: Path, cycle: str, region: str) -> Path:
 def cmd_validate(args: argparse.Namespace) -> int:
     from expectations.report import bundle_report_pages, bundle_report_text
     from flows.ingest import check_bundle, region_name
-    from flows.readers import bundle_fingerprint
+    from flows.intake.bundles import bundle_fingerprint
     from flows.settings import load_methodology
     from flows.storage import write_pages
     from transforms.submissions import ACCEPTED, REJECTED

@@ -19,9 +19,10 @@ from typing import Any
 import polars as pl
 
 from expectations.report import batch_report_pages
+from flows.intake.bundles import SubmissionRejected, bundle_fingerprint
 from flows.intake.entries import Refusal, inspect_bundle
 from flows.ledger import Entry, Ledger
-from flows.readers import SubmissionRejected, bundle_fingerprint, read_bundle, read_feed
+from flows.readers import read_bundle, read_feed
 from flows.settings import Places, bodies_reference
 from flows.storage import (
     TMP_SUFFIX,

@@ -70,11 +70,11 @@ from flows.ingest import (
     report_pages,
     validate_opened,
 )
+from flows.intake.bundles import bundle_fingerprint
 from flows.ledger import Ledger
 from flows.locks import cycle_lock
 from flows.operations import record_run
 from flows.publish import Release, current_release, publish, reconcile
-from flows.readers import bundle_fingerprint
 from flows.settings import Places, known_cycles, load_methodology, setting
 from flows.storage import WarehouseError, ensure_writable
 from flows.warehouse_load import LoadError, configured_dsn, describe, load_release
@@ -495,7 +495,7 @@ def _warm_up_beside() -> threading.Thread:
     in a new process) overlaps reading instead of coming before it. Should it fail, the first
     validation builds the context again and reports the error there.
     """
-    from expectations.runner import warm_up
+    from expectations.suites import warm_up
 
     def warm() -> None:
         with contextlib.suppress(Exception):

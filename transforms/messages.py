@@ -96,7 +96,7 @@ RULE_TEXT_ID: Mapping[str, str] = {
     "survey_window": "Tanggal survei {value} di luar jendela survei siklus ini. Perbaiki tanggalnya (YYYY-MM-DD).",
     "answer_range": "Jawaban {value} untuk unsur {column} di luar skala jawaban. Isi dalam skala yang berlaku, "
                     "atau kosongkan bila tidak dijawab.",
-    # the runner's checks across rows and tables (expectations/runner.py)
+    # the runner's checks across rows and tables (expectations/checks.py)
     "bad_row_share": "Baris bermasalah di tabel {table} ({value}) melebihi batas siklus ini, sehingga seluruh "
                      "kiriman ditolak. Perbaiki baris-baris yang tercantum, lalu kirim ulang.",
     "incomplete_unit": "Unit {value} belum diberi skor pada semua indikator siklus ini: unit tidak mendapat IPP "

@@ -1,6 +1,6 @@
 """Parsing rules for what regions send: all-text cells in, typed columns plus row issues out.
 
-Pure Polars (no file access): the readers in `flows/readers.py` turn every format into an all-String
+Pure Polars (no file access): the readers in `flows/intake/tables.py` turn every format into an all-String
 frame with normalised headers and the source row `_row`; `parse_table` applies one set of rules to
 all of them, so a CSV, an Excel sheet and a JSON file with the same content give the same table and
 the same issues.

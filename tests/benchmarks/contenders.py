@@ -139,8 +139,9 @@ _TIMED: list[tuple[str, tuple[str, ...], str]] = [
     ("flows.readers", ("read_raw",), "read.csv"),
     ("flows.readers", ("parse_table",), "read.parse"),
     ("expectations.runner", ("validate_bundles",), "validate"),
-    ("expectations.runner", ("_build_gx",), "ge_import"),
+    ("expectations.suites", ("_build_gx",), "ge_import"),
     ("expectations.runner", ("_to_pandas",), "validate.to_pandas"),
+    ("expectations.suites", ("_to_pandas",), "validate.to_pandas"),
     ("expectations.runner", ("_table_issues",), "validate.issues"),
     ("expectations.runner", ("completeness_issues",), "validate.aggregates"),
     ("expectations.runner", ("sample_issues",), "validate.aggregates"),
@@ -272,7 +273,7 @@ def table_rows(warehouse: Path) -> dict[str, int]:
 def run_pekppp(args: argparse.Namespace) -> dict[str, Any]:
     """discover → per chunk: open bundles, validate together, keep → record → publish, without Prefect."""
     imported = time.perf_counter()
-    import expectations.runner as runner
+    import expectations.suites as suites
     import flows.ingest as ingest
     import flows.publish as publish
     from flows.ledger import Ledger
@@ -281,7 +282,7 @@ def run_pekppp(args: argparse.Namespace) -> dict[str, Any]:
 
     imports = time.perf_counter() - imported
     started = time.perf_counter()
-    runner.warm_up()
+    suites.warm_up()
     ge_context = time.perf_counter() - started
 
     watch = Stopwatch()
@@ -354,14 +355,14 @@ def run_nightly(args: argparse.Namespace) -> dict[str, Any]:
     server = LocalServer(get_current_settings())
     try:
         imported = time.perf_counter()
-        import expectations.runner as runner
+        import expectations.suites as suites
         import flows.nightly  # noqa: F401  (imports prefect)
         from flows.settings import Places
         from tests.benchmarks.data import add_bundle
 
         imports = time.perf_counter() - imported
         started = time.perf_counter()
-        runner.warm_up()
+        suites.warm_up()
         ge_context = time.perf_counter() - started
         started = time.perf_counter()
         server.wait_ready()
@@ -533,7 +534,7 @@ def run_pandas_ge(args: argparse.Namespace) -> dict[str, Any]:
     import pandas as pd
     from great_expectations.core import ExpectationSuite
 
-    from expectations.runner import load_suite, suite_parameters
+    from expectations.suites import load_suite, suite_parameters
     from flows.settings import load_methodology
     from transforms.schemas import INPUT_TABLES
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from expectations.runner import validate_tables, warm_up
+from expectations.runner import validate_tables
+from expectations.suites import warm_up
 from transforms.methodology import Methodology
 from transforms.schemas import BAD, ROW
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from expectations.runner import load_suite
+from expectations.suites import load_suite
 from flows.ingest import check_bundle
 from flows.settings import load_methodology, methodology_path
 from transforms.messages import RULE_TEXT_ID

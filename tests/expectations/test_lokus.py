@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from expectations import runner
+from expectations import suites
 from expectations.runner import validate_bundles, validate_tables
 from tests.expectations.test_suites import typed
 from transforms.methodology import Methodology
@@ -13,7 +13,7 @@ from transforms.methodology import Methodology
 
 @pytest.fixture(scope="module", autouse=True)
 def _great_expectations() -> None:
-    runner.warm_up()
+    suites.warm_up()
 
 
 def bundle(m: Methodology, body: str, types: list[str]) -> dict[str, pl.DataFrame]:

@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from expectations import report, runner
+from expectations import report, runner, suites
 from expectations.report import (
     EXAMPLES_PER_GROUP,
     ROW_RANGES_SHOWN,
@@ -211,7 +211,7 @@ def test_importing_the_report_module_does_not_import_great_expectations() -> Non
 @pytest.fixture(scope="module")
 def kept(methodology_2024: Methodology) -> tuple[dict[str, pl.DataFrame], Validation]:
     """A small synthetic bundle with failing rows, validated once with GE's results kept."""
-    runner.warm_up()
+    suites.warm_up()
     bundle = ge_speed.synthetic_bundle(1_200, methodology_2024, respondents_per_unit=200, bad_share=0.03)
     return bundle, runner.validate_tables(bundle, methodology_2024, ge_speed.SYNTHETIC_REGION, keep_results=True)
 
@@ -234,13 +234,13 @@ def test_no_data_docs_are_offered() -> None:
 
 
 def test_every_rule_the_suites_and_the_runner_name_has_bahasa_text() -> None:
-    from expectations import runner
+    from expectations import checks, suites
     from transforms.messages import RULE_TEXT_ID
 
     rules = {e["meta"]["rule"] for table in ("units", "evaluations", "skm_responses")
-             for e in runner.load_suite(table)["expectations"]}
-    rules |= {runner.RULE_BAD_ROW_SHARE, runner.RULE_INCOMPLETE_UNIT,
-              runner.RULE_SAMPLE_TOO_SMALL}
+             for e in suites.load_suite(table)["expectations"]}
+    rules |= {checks.RULE_BAD_ROW_SHARE, checks.RULE_INCOMPLETE_UNIT,
+              checks.RULE_SAMPLE_TOO_SMALL}
     assert rules <= set(RULE_TEXT_ID)
 
 

@@ -15,8 +15,10 @@ from transforms.schemas import SEVERITIES
 ROOT = Path(__file__).resolve().parents[2]
 CONSTANT = re.compile(r'^RULE_[A-Z0-9_]+ = "([a-z0-9_]+)"', re.M)
 LITERAL = re.compile(r'bundle_issue\("([a-z0-9_]+)"')
-EMITTERS = {"intake": ["flows/intake/entries.py", "flows/intake/limits.py"], "reader": ["flows/readers.py"],
-            "parsing": ["transforms/parsing.py"], "runner": ["expectations/runner.py", "expectations/compliance.py"],
+EMITTERS = {"intake": ["flows/intake/entries.py", "flows/intake/limits.py"],
+            "reader": ["flows/readers.py", "flows/intake/bundles.py", "flows/intake/tables.py"],
+            "parsing": ["transforms/parsing.py"],
+            "runner": ["expectations/runner.py", "expectations/checks.py", "expectations/compliance.py"],
             "ledger": ["flows/ingest.py"]}
 
 

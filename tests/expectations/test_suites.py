@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from itertools import product
 from pathlib import Path
 from typing import Any
@@ -17,12 +17,13 @@ from typing import Any
 import polars as pl
 import pytest
 
-from expectations import runner
-from expectations.runner import BAD, SuiteError, Validation, load_suite, validate_tables
+from expectations import checks, runner, suites
+from expectations.runner import Validation, validate_tables
+from expectations.suites import SuiteError, load_suite
 from flows.settings import load_methodology
 from tests.benchmarks import ge_speed
 from transforms.methodology import Methodology, SurveyElement
-from transforms.schemas import INPUT_TABLES, ISSUE_SCHEMA, ROW, input_specs
+from transforms.schemas import BAD, EVALUATIONS, INPUT_TABLES, ISSUE_SCHEMA, ROW, UNITS, input_specs
 
 REGION = "35.78"
 Bundle = dict[str, pl.DataFrame]
@@ -39,7 +40,7 @@ def methodology_2024() -> Methodology:
 @pytest.fixture(scope="module", autouse=True)
 def _great_expectations() -> None:
     """Import GE and build its in-memory context once for every test here."""
-    runner.warm_up()
+    suites.warm_up()
 
 
 # ---------------------------------------------------------------- building reader-like frames
@@ -153,6 +154,40 @@ def run(bundle: Bundle, m: Methodology, region: str = REGION) -> Validation:
     assert outcome.issues.schema == ISSUE_SCHEMA
     assert outcome.issues.filter(pl.col("message").str.contains(r"\{|\}")).is_empty(), "unfilled placeholder"
     return outcome
+
+
+# ---------------------------------------------------------------- loading the suites and their parameters
+
+
+def test_load_suite_and_its_required_columns() -> None:
+    """units.json requires the declared required columns of `units`; its rules carry severity and message."""
+    suite = suites.load_suite("units")
+    checked = {c for e in suite["expectations"] for c in suites._columns_of(e["kwargs"])}
+    assert set(UNITS.required_names) <= checked - {"_bundle", "_bundle_region"} <= set(UNITS.names)  # a row rule each
+    suites.check_suite_matches("units", UNITS)
+    with pytest.raises(suites.SuiteError, match="update the suite"):
+        suites.check_suite_matches("units", EVALUATIONS)
+    with pytest.raises(suites.SuiteError, match="cannot read the suite"):
+        suites.load_suite("no_such_table")
+
+
+def test_suite_parts_group_expectations_by_their_columns() -> None:
+    """units.json: no table-level part (tables and columns present are the reader's checks); unit_id's not_null
+    and unit_type's two rules each go with their column; every expectation is kept once."""
+    suite = suites.load_suite("units")
+    parts = dict(suites.suite_parts(suite))
+    assert () not in parts
+    assert [e["meta"]["rule"] for e in parts[("unit_type",)]["expectations"]] == ["not_null", "unit_type_allowed"]
+    assert sum(len(p["expectations"]) for p in parts.values()) == len(suite["expectations"])
+    assert parts[("unit_id",)]["name"].endswith("[unit_id]")
+
+
+def test_suite_parameters_are_the_cycles(methodology_2024: Methodology) -> None:
+    params = suites.suite_parameters(methodology_2024, "35.78")
+    assert (params["cycle"], params["score_min"], params["score_max"], params["answer_max"]) == ("2024", 0, 5, 4)
+    assert params["window_start"] == datetime(2024, 1, 1) and params["region_code"] == "35.78"
+    assert len(params["indicator_codes"]) == 30
+    assert "region_code" not in suites.suite_parameters(methodology_2024)
 
 
 # ---------------------------------------------------------------- one failing case per expectation
@@ -331,16 +366,16 @@ def test_expectation_fails_on_its_case(key: str, methodology_2024: Methodology) 
 
 
 def test_messages_fill_every_placeholder(methodology_2024: Methodology) -> None:
-    params = runner.suite_parameters(methodology_2024, REGION)
+    params = suites.suite_parameters(methodology_2024, REGION)
     frame = pl.DataFrame({"row": [7], "value": ["x"]}, schema={"row": pl.Int64, "value": pl.String})
     for table in INPUT_TABLES:
         for expectation in load_suite(table)["expectations"]:
-            message = frame.select(runner.message_expr(
+            message = frame.select(checks.message_expr(
                 expectation["meta"]["message"], table=table, column="c", params=params)).item()
             assert "{" not in message and message.endswith("."), message
     score_message = next(e["meta"]["message"] for e in load_suite("evaluations")["expectations"]
                          if e["meta"]["rule"] == "score_range")
-    text = frame.select(runner.message_expr(score_message, table="evaluations", column="score", params=params)).item()
+    text = frame.select(checks.message_expr(score_message, table="evaluations", column="score", params=params)).item()
     assert text == ("Row 7 of evaluations has score x; scores are whole numbers from 0 to 5. Correct the score.")
 
 
@@ -349,10 +384,10 @@ def test_suites_load_into_great_expectations_and_match_the_schemas(methodology_2
 
     specs = input_specs(methodology_2024.survey.element_codes)
     for table in INPUT_TABLES:
-        raw = json.loads((runner.SUITE_DIR / f"{table}.json").read_text(encoding="utf-8"))
+        raw = json.loads((suites.SUITE_DIR / f"{table}.json").read_text(encoding="utf-8"))
         suite = ExpectationSuite(**raw)
         assert suite.name == table and len(suite.expectations) == len(raw["expectations"])
-        runner.check_suite_matches(table, specs[table])
+        suites.check_suite_matches(table, specs[table])
         for expectation in raw["expectations"]:
             assert expectation["meta"]["severity"] in ("critical", "row")
 
@@ -660,11 +695,11 @@ def test_sample_warning_uses_the_next_larger_population(methodology_2024: Method
     units = typed("units", [{**UNITS_ROWS[0], "annual_service_users": population}], m, row_numbers=[2])
     responses = typed("skm_responses", [{"unit_id": "U1", "respondent_id": f"R{k}"} for k in range(respondents)],
                       m, row_numbers=list(range(2, 2 + respondents)))
-    short = runner.sample_issues(units, responses, m)
+    short = checks.sample_issues(units, responses, m)
     assert short.height == 1
     assert f"needs at least {required} (Krejcie-Morgan)" in short.item(0, "message")
     enough = pl.concat([responses, responses.head(1).with_columns(respondent_id=pl.lit("extra"))])
-    assert runner.sample_issues(units, enough, m).is_empty()
+    assert checks.sample_issues(units, enough, m).is_empty()
 
 
 def test_warnings_never_reject(methodology_2024: Methodology) -> None:
@@ -687,7 +722,7 @@ def test_validate_speed_reports_a_run(methodology_2024: Methodology) -> None:
 
 
 def test_no_great_expectations_state_is_written_into_the_repository() -> None:
-    root = Path(runner.SUITE_DIR).parent
+    root = Path(suites.SUITE_DIR).parent
     assert not (root / "gx").exists()
     assert not (root / "great_expectations").exists()
     assert not list(root.glob("**/great_expectations.yml"))
@@ -733,13 +768,13 @@ def test_suites_split_by_column_give_what_the_whole_suite_gives(methodology_2024
     m = methodology_2024
     for table in INPUT_TABLES:
         suite = load_suite(table)
-        parts = runner.suite_parts(suite)
+        parts = suites.suite_parts(suite)
         flat = [e for _, part in parts for e in part["expectations"]]
         assert len(flat) == len(suite["expectations"])
         assert sorted(json.dumps({k: v for k, v in e.items() if k != "id"}, sort_keys=True) for e in flat) == sorted(
             json.dumps(e, sort_keys=True) for e in suite["expectations"])
         for columns, part in parts:
-            assert all(runner._columns_of(e["kwargs"]) == list(columns) for e in part["expectations"])
+            assert all(suites._columns_of(e["kwargs"]) == list(columns) for e in part["expectations"])
     for mutate, _ in [(lambda b, _m: b, None), *CASES.values()]:
         tables = mutate(good_bundle(m), m)
         split = validate_tables(tables, m, REGION)
@@ -754,12 +789,12 @@ def test_the_ge_context_is_built_once_when_threads_ask_together() -> None:
     meanwhile waits for that build instead of building a second context."""
     import threading
 
-    runner._build_gx.cache_clear()
+    suites._build_gx.cache_clear()
     built: list[object] = []
-    threads = [threading.Thread(target=lambda: built.append(runner._gx())) for _ in range(3)]
+    threads = [threading.Thread(target=lambda: built.append(suites._gx())) for _ in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert len(built) == 3 and all(b is built[0] for b in built)
-    assert runner._build_gx.cache_info().misses == 1
+    assert suites._build_gx.cache_info().misses == 1

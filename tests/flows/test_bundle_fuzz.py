@@ -18,7 +18,7 @@ import pytest
 import xlsxwriter
 
 from flows.ingest import check_bundle
-from flows.readers import UnreadableFile, read_raw
+from flows.intake.tables import UnreadableFile, read_raw
 from transforms.methodology import Methodology
 
 pytestmark = pytest.mark.slow

@@ -16,9 +16,9 @@ import pytest
 from hostile import MARKER, REGION, Case, build_corpus, build_feed_corpus, corpus, feed_corpus
 
 from flows.ingest import check_bundle
+from flows.intake.bundles import bundle_fingerprint
 from flows.nightly import nightly
 from flows.publish import release_gap
-from flows.readers import bundle_fingerprint
 from flows.settings import Places, load_methodology
 from transforms.schemas import OMBUDSMAN_FEED
 

@@ -16,9 +16,10 @@ import polars as pl
 import pytest
 
 from flows.ingest import check_bundle, discover, ingest_bundle, landing_strays, prepare_cycle
+from flows.intake.bundles import bundle_fingerprint
 from flows.intake.entries import inspect_bundle
 from flows.ledger import Ledger
-from flows.readers import bundle_fingerprint, read_bundle
+from flows.readers import read_bundle
 from flows.settings import IntakeLimits, Places, SettingError, intake_limits, load_methodology
 from flows.storage import store_raw, stored_bundle, stored_refusals
 from transforms.methodology import Methodology

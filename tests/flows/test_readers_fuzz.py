@@ -13,7 +13,7 @@ import polars as pl
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from flows.readers import UnreadableFile, read_raw
+from flows.intake.tables import UnreadableFile, read_raw
 from transforms.schemas import ROW
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
