@@ -740,7 +740,7 @@ def run_stage_limits(args: argparse.Namespace) -> dict[str, Any]:
 
     import polars as pl
 
-    from expectations.runner import suite_parameters
+    from expectations.suites import suite_parameters
     from flows.settings import load_methodology
 
     methodology = load_methodology(CYCLE)
