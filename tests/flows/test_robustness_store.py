@@ -102,6 +102,26 @@ def test_release_robustness_equals_the_engine_on_the_rows_and_reuses_unchanged_d
                                    _with_seed(other_seed, 7))
 
 
+def test_a_new_submission_leaves_the_other_units_draws_as_they_were(places: Places) -> None:
+    """Per-unit streams through the kept inputs, as a nightly publishes: the night before (all submissions
+    but one), then the night the last one arrives. Every unit of the first night keeps its unit-level
+    results to the bit; only what compares units (rank intervals) may move."""
+    ledger, methodology, ids, scored = _setup(places)
+    rows_of = _rows_of(ledger, methodology)
+    before_scored = score_cycle(cycle_inputs(places, methodology, ids[1:]), methodology)
+    before = robustness_store.release_robustness(ledger, methodology, ids[1:], rows_of, before_scored)
+    after = robustness_store.release_robustness(ledger, methodology, ids, rows_of, scored)
+    unit_level = ["region_code", "unit_id", "evaluator_draw", "p_predicate", "p_predicate_evaluators",
+                  "p_predicate_weights", "p_mutu", "ikm_low", "ikm_high"]
+    earlier = before["unit_robustness"].select(unit_level).sort("region_code", "unit_id")
+    assert earlier.height > 0 and after["unit_robustness"].height > earlier.height
+    later = (after["unit_robustness"].select(unit_level).join(earlier.select("region_code", "unit_id"),
+                                                              on=["region_code", "unit_id"], how="semi")
+             .sort("region_code", "unit_id"))
+    assert_frame_equal(later, earlier)
+    assert earlier["p_predicate"].min() < 1.0  # something was drawn
+
+
 def _with_seed(methodology: Methodology, seed: int) -> Methodology:
     import dataclasses
 
