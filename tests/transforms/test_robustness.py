@@ -15,7 +15,8 @@ from tests.transforms.test_indices_golden import evaluations_for, uniform
 from transforms import robustness as rb
 from transforms import robustness_views as views
 from transforms.cycle import CycleInputs, score_cycle
-from transforms.methodology import Methodology, MethodologyError, Robustness, parse_methodology
+from transforms.methodology import Methodology, MethodologyError, Robustness
+from transforms.methodology_parser import parse_methodology
 from transforms.robustness_tables import RobustnessTables
 
 REGION = "35.78"
