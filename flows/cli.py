@@ -212,13 +212,14 @@ def _run_flow(args: argparse.Namespace, flow_name: str) -> int:
     _prepare_prefect()
     with local_prefect():
         from flows import nightly as flows_module
+        from flows.chunked_ingest import TaskRunnerError
 
         places = _places(args)
         flow = flows_module.nightly if flow_name == "nightly" else flows_module.rerun_cycle
         try:
             summaries = flow(cycle=args.cycle, landing=str(places.landing), warehouse=str(places.warehouse),
                              task_runner=args.task_runner, allow_empty=args.allow_empty)
-        except flows_module.TaskRunnerError as err:
+        except TaskRunnerError as err:
             raise UsageError(str(err)) from err
     _print_summaries(summaries, places.warehouse)
     return EXIT_OK

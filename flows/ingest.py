@@ -387,7 +387,7 @@ def ingest_bundles(work: list[tuple[LandedBundle, str | None]], methodology: Met
                    ledger: Ledger) -> list[IngestResult]:
     """Keep, read, validate (together) and ledger bundles of one cycle, in order, without Prefect.
 
-    The flow does the same in chunks on its task runner (flows/nightly.py); this is for tools and tests.
+    The flow does the same in chunks on its task runner (flows/chunked_ingest.py); this is for tools and tests.
     The same submission id twice (same bytes from two regions) is kept one after the other, in order.
     """
     opened = [open_bundle(bundle, methodology, places, submission_id) for bundle, submission_id in work]

@@ -20,6 +20,7 @@ from flows.ledger import STAMP, Ledger
 from flows.storage import write_frame
 from transforms import robustness as engine
 from transforms.methodology import Methodology
+from transforms.robustness_tables import RobustnessTables, as_release_tables, empty_tables
 from transforms.unit_scores import UNIT_KEY
 
 INPUTS_VERSION = 1
@@ -138,12 +139,12 @@ def draws_key(inputs: engine.RobustnessInputs, units: pl.DataFrame, regions: pl.
 
 
 def kept_draws(ledger: Ledger, key: str,
-               compute: Callable[[], engine.RobustnessTables]) -> engine.RobustnessTables:
+               compute: Callable[[], RobustnessTables]) -> RobustnessTables:
     """The engine's tables for `key`: the kept ones when the last publish asked the same, else computed (and kept)."""
     folder = ledger.root / DRAWS_FOLDER
     units, regions = folder / f"{key}-units.parquet", folder / f"{key}-regions.parquet"
     if units.exists() and regions.exists():
-        return engine.RobustnessTables(pl.read_parquet(units), pl.read_parquet(regions))
+        return RobustnessTables(pl.read_parquet(units), pl.read_parquet(regions))
     tables = compute()
     write_frame(tables.units, units)
     write_frame(tables.regions, regions)
@@ -160,9 +161,9 @@ def release_robustness(ledger: Ledger, methodology: Methodology, submission_ids:
     The same tables, byte for byte, as `robustness.cycle_robustness` over the submissions' rows.
     """
     if not engine.robustness_applies(scored, methodology):
-        return engine.as_release_tables(engine.empty_tables())
+        return as_release_tables(empty_tables())
     inputs = kept_inputs(ledger, methodology, submission_ids, rows_of)
     units, regions = scored["unit_scores"], scored["region_scores"]
     key = draws_key(inputs, units, regions, methodology)
-    return engine.as_release_tables(
+    return as_release_tables(
         kept_draws(ledger, key, lambda: engine.robustness(units, regions, inputs, methodology)))

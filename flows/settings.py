@@ -19,7 +19,8 @@ from pathlib import Path
 import polars as pl
 
 from documents.blocks import Signatory
-from transforms.methodology import Methodology, MethodologyError, parse_methodology
+from transforms.methodology import Methodology, MethodologyError
+from transforms.methodology_parser import parse_methodology
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"

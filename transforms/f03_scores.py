@@ -7,7 +7,7 @@ IPP = (f02_weight·IPP_F02 + f03_weight·F03) / 100 (`[f03]` of the methodology)
     (f02_weight·N·n + f03_weight·S·Dp) / (100·Dp·n)
 
 computed in Int128 (the methodology refuses a file whose bound could pass it, see
-`methodology._f03`) and rounded half-up once. Each unit then has its own denominator, so roll-ups
+`methodology_parser._f03`) and rounded half-up once. Each unit then has its own denominator, so roll-ups
 of blended units take the exact mean of fractions (`rounding.half_up_cents_of_mean`), never a mean
 of rounded values. Only used when the cycle turns F-03 on: with it off no code here runs.
 """

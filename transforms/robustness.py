@@ -24,11 +24,13 @@ classified by `rounding.band_of`; ranks come from `rounding.competition_rank`, s
 numerators from `unit_scores.indicator_scores_of` and `aspect_scores`, award rules from the
 methodology's awards as `awards.py` applies them. Only the last weighted sum over the six aspects is
 done here, on arrays, so that 31k units × 1,000 draws fit in a nightly.
+
+The counts become the published tables (probabilities, rank intervals, drivers) in
+`transforms/robustness_tables.py`.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,13 +40,18 @@ from transforms import skm_scores, unit_scores, unit_streams
 from transforms.awards import covered
 from transforms.cycle import CycleInputs
 from transforms.methodology import Award, Band, Methodology, Robustness
+from transforms.robustness_tables import (
+    SCENARIOS,
+    RobustnessTables,
+    Tally,
+    as_release_tables,
+    empty_tables,
+    region_table,
+    unit_table,
+)
 from transforms.rounding import CENTS, band_of, competition_rank, half_up_cents
-from transforms.schemas import REGION_ROBUSTNESS, UNIT_ROBUSTNESS, TableSpec
 from transforms.unit_scores import STATUS_SCORED, UNIT_KEY
 
-SOURCES = ("evaluators", "survey", "weights")
-SCENARIOS = ("all", *SOURCES)
-"""`all`: every source at once (the published probabilities); the others: one source alone (the driver)."""
 WEIGHT_TOTAL = 10_000
 """Perturbed aspect weights are integers summing to this (hundredths of a percent): the IPP stays exact."""
 CHUNK_DRAWS = 25
@@ -57,7 +64,6 @@ EXACT_BOOTSTRAP_BUDGET = 300_000_000
 """At most this many answers drawn (respondents × elements × draws) by the exact bootstrap: the smallest
 surveys first, the rest through the normal limit, so a cycle of small surveys stays within a nightly."""
 """A drawn IKM (a continuous value) is written as an integer over this before the release's rounding."""
-PERCENTILES = (0.05, 0.95)
 _STREAMS = {"evaluators": 1, "survey": 2, "weights": 3, "respondents": 4}
 _SHEET_SEPARATOR = "\x1f"
 
@@ -334,14 +340,6 @@ def _resampled_ikm(keys: np.ndarray, first: int, answers: np.ndarray, draws: int
     return np.where(np.isfinite(value), value, fallback)
 
 
-@dataclass
-class _Tally:
-    """Counts over draws per subject (unit or region): predicate held and each award held, per scenario."""
-
-    predicate: dict[str, np.ndarray]
-    awards: dict[tuple[str, str], np.ndarray]
-
-
 def modelled_unit_awards(methodology: Methodology) -> list[Award]:
     """Unit awards the draws recompute (most improved is not drawn: it needs the previous cycle drawn too)."""
     return [a for a in methodology.awards if a.subject == "unit" and a.rule in ("predicate", "top_n_per_type")]
@@ -400,12 +398,6 @@ def _region_arrays(regions: pl.DataFrame, units: _Units, methodology: Methodolog
                     published=lookup[np.clip(frame["ipp_cents"].fill_null(0).to_numpy(), 0, lookup.size - 1)])
 
 
-@dataclass(frozen=True)
-class RobustnessTables:
-    units: pl.DataFrame
-    regions: pl.DataFrame
-
-
 def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInputs, methodology: Methodology,
                settings: Robustness | None = None) -> RobustnessTables:
     """Draw, recompute and count: the `unit_robustness` and `region_robustness` rows of a cycle.
@@ -447,8 +439,8 @@ def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInp
     evaluator_keys = unit_streams.unit_keys(u.frame, UNIT_KEY, settings.seed, _STREAMS["evaluators"])
     survey_keys = unit_streams.unit_keys(survey, UNIT_KEY, settings.seed, _STREAMS["survey"])
     respondent_keys = unit_streams.unit_keys(survey, UNIT_KEY, settings.seed, _STREAMS["respondents"])
-    unit_tally = _Tally({s: np.zeros(n_units, np.int64) for s in SCENARIOS}, {})
-    region_tally = _Tally({s: np.zeros(n_regions, np.int64) for s in SCENARIOS}, {})
+    unit_tally = Tally({s: np.zeros(n_units, np.int64) for s in SCENARIOS}, {})
+    region_tally = Tally({s: np.zeros(n_regions, np.int64) for s in SCENARIOS}, {})
     unit_ranks = np.zeros((draws, n_units), dtype=np.int32)
     region_ranks = np.zeros((draws, n_regions), dtype=np.int32)
     mutu_held = np.zeros(survey_rows.size, dtype=np.int64)
@@ -508,10 +500,10 @@ def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInp
             ikm_cents_drawn[start:start + size] = ikm_cents
             mutu_held += (mutu_lookup[ikm_cents] == survey_published[None, :]).sum(axis=0)
 
-    unit_rows = _unit_table(u, unit_tally, unit_ranks, published_unit_awards, methodology, settings, draws,
-                            survey_rows, mutu_held, ikm_cents_drawn, mutu_codes)
-    region_rows = _region_table(r, region_tally, region_ranks, published_region_awards, methodology, settings,
-                                draws)
+    unit_rows = unit_table(u.frame, u.mode, unit_tally, unit_ranks, published_unit_awards, methodology, settings,
+                           draws, survey_rows, mutu_held, ikm_cents_drawn, mutu_codes)
+    region_rows = region_table(r.frame, region_tally, region_ranks, published_region_awards, methodology, settings,
+                               draws)
     return RobustnessTables(unit_rows, region_rows)
 
 
@@ -529,124 +521,6 @@ def _published_region_awards(r: _Regions, u: _Units, methodology: Methodology, l
     codes = [b.code for b in methodology.predicates]
     return {a.code: np.array([c in a.predicates for c in codes])[r.published] & r.covered[a.code]
             for a in modelled_region_awards(methodology)}
-
-
-def _interval(ranks: np.ndarray, published: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """5th and 95th percentile of the drawn ranks (actual ranks: inverted CDF), widened to hold the published."""
-    if ranks.shape[1] == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    low, high = np.quantile(ranks, PERCENTILES, axis=0, method="inverted_cdf")
-    return np.minimum(low, published).astype(np.int64), np.maximum(high, published).astype(np.int64)
-
-
-def _probability(count: np.ndarray, draws: int) -> np.ndarray:
-    return count / draws
-
-
-def _driver(p: dict[str, float]) -> str | None:
-    """The source that alone moves the result most (lowest probability alone); `combined` when none alone does."""
-    if p["all"] >= 1.0:
-        return None
-    alone = min(SOURCES, key=lambda s: (p[s], SOURCES.index(s)))
-    return alone if p[alone] < 1.0 else "combined"
-
-
-def _award_details(tally: _Tally, held: dict[str, np.ndarray], n: int, draws: int,
-                   threshold: float) -> list[tuple[str, list[str], list[str], str | None]]:
-    """Per subject: JSON of the awards it holds or could hold, the held ones below the threshold, their
-    drivers, and the driver of the least robust held award (None when every held award holds in every draw).
-
-    Probabilities are divided and rounded on arrays (`np.round`, as a NumPy scalar's `round` does); only
-    subjects holding or drawing some award are looked at one by one.
-    """
-    per_code = {}
-    relevant = np.zeros(n, dtype=bool)
-    for code, published in held.items():
-        p = {s: tally.awards[(s, code)] / draws for s in SCENARIOS}
-        per_code[code] = (published.tolist(), {s: p[s].tolist() for s in SCENARIOS},
-                          {s: np.round(p[s], 6).tolist() for s in SCENARIOS})
-        relevant |= published | (tally.awards[("all", code)] > 0)
-    out: list[tuple[str, list[str], list[str], str | None]] = []
-    for row in range(n):
-        details, weak, drivers = {}, [], []
-        least: tuple[float, str | None] = (1.0, None)
-        if relevant[row]:
-            for code, (published, plain, rounded) in per_code.items():
-                p = {s: plain[s][row] for s in SCENARIOS}
-                if not published[row] and p["all"] == 0:
-                    continue
-                driver = _driver(p) if published[row] else None  # what could take a held award away
-                details[code] = {"holds": bool(published[row]), "p": rounded["all"][row],
-                                 **{s: rounded[s][row] for s in SOURCES}, "driver": driver}
-                if published[row] and p["all"] < threshold:
-                    weak.append(code)
-                    drivers.append(driver or "combined")
-                if published[row] and p["all"] < least[0]:
-                    least = (p["all"], driver)
-        out.append((json.dumps(details, separators=(",", ":")), weak, drivers, least[1]))
-    return out
-
-
-def _unit_table(u: _Units, tally: _Tally, ranks: np.ndarray, held: dict[str, np.ndarray], methodology: Methodology,
-                settings: Robustness, draws: int, survey_rows: np.ndarray, mutu_held: np.ndarray,
-                ikm_cents: np.ndarray, mutu_codes: list[str]) -> pl.DataFrame:
-    n = u.frame.height
-    rank_low, rank_high = _interval(ranks, u.frame["rank_in_type"].to_numpy())
-    details = _award_details(tally, held, n, draws, settings.threshold)
-    p_pred = {s: _probability(tally.predicate[s], draws) for s in SCENARIOS}
-    predicate_driver = [_driver({s: float(p_pred[s][row]) for s in SCENARIOS}) for row in range(n)]
-    ikm_low = np.full(n, np.nan)
-    ikm_high = np.full(n, np.nan)
-    p_mutu = np.full(n, np.nan)
-    if survey_rows.size:
-        low, high = np.quantile(ikm_cents, PERCENTILES, axis=0, method="inverted_cdf")
-        ikm_low[survey_rows], ikm_high[survey_rows] = low / 100, high / 100
-        p_mutu[survey_rows] = mutu_held / draws
-    return pl.DataFrame({
-        "cycle": [methodology.cycle] * n,
-        "region_code": u.frame["region_code"], "unit_id": u.frame["unit_id"], "unit_type": u.frame["unit_type"],
-        "draws": [draws] * n, "seed": [settings.seed] * n, "evaluator_draw": u.mode.astype(str).tolist(),
-        "predicate": u.frame["predicate"],
-        "p_predicate": p_pred["all"],
-        **{f"p_predicate_{s}": p_pred[s] for s in SOURCES},
-        "award_probabilities": [d[0] for d in details],
-        "awards_not_robust": [",".join(d[1]) or None for d in details],
-        "not_robust_drivers": [",".join(d[2]) or None for d in details],
-        "driver": [d[3] or predicate_driver[row] for row, d in enumerate(details)],
-        "rank_in_type": u.frame["rank_in_type"], "rank_low": rank_low, "rank_high": rank_high,
-        "ikm": u.frame["ikm"] if "ikm" in u.frame.columns else [None] * n,
-        "ikm_low": ikm_low, "ikm_high": ikm_high, "p_mutu": p_mutu,
-    }, strict=False).with_columns(pl.col("ikm_low", "ikm_high", "p_mutu").fill_nan(None))
-
-
-def _region_table(r: _Regions, tally: _Tally, ranks: np.ndarray, held: dict[str, np.ndarray],
-                  methodology: Methodology, settings: Robustness, draws: int) -> pl.DataFrame:
-    n = r.frame.height
-    rank_low, rank_high = _interval(ranks, r.frame["rank"].fill_null(0).to_numpy())
-    details = _award_details(tally, held, n, draws, settings.threshold)
-    p_pred = {s: _probability(tally.predicate[s], draws) for s in SCENARIOS}
-    predicate_driver = [_driver({s: float(p_pred[s][row]) for s in SCENARIOS}) for row in range(n)]
-    return pl.DataFrame({
-        "cycle": [methodology.cycle] * n,
-        "region_code": r.frame["region_code"], "category": r.frame["category"],
-        "draws": [draws] * n, "seed": [settings.seed] * n,
-        "predicate": r.frame["predicate"],
-        "p_predicate": p_pred["all"],
-        **{f"p_predicate_{s}": p_pred[s] for s in SOURCES},
-        "award_probabilities": [d[0] for d in details],
-        "awards_not_robust": [",".join(d[1]) or None for d in details],
-        "not_robust_drivers": [",".join(d[2]) or None for d in details],
-        "driver": [d[3] or predicate_driver[row] for row, d in enumerate(details)],
-        "rank": r.frame["rank"], "rank_low": rank_low, "rank_high": rank_high,
-    }, strict=False)
-
-
-def empty_tables() -> RobustnessTables:
-    """No rows (a methodology without `[robustness]`, or nothing scored), in the declared schemas."""
-    def empty(spec: TableSpec) -> pl.DataFrame:
-        return pl.DataFrame(schema=spec.polars_schema).drop("release_id")
-
-    return RobustnessTables(empty(UNIT_ROBUSTNESS), empty(REGION_ROBUSTNESS))
 
 
 def robustness_applies(scored: dict[str, pl.DataFrame], methodology: Methodology) -> bool:
@@ -670,8 +544,3 @@ def cycle_robustness(inputs: CycleInputs, scored: dict[str, pl.DataFrame], metho
         engine_inputs = prepared or robustness_inputs(inputs.evaluations, inputs.responses, methodology)
         tables = robustness(scored["unit_scores"], scored["region_scores"], engine_inputs, methodology)
     return as_release_tables(tables)
-
-
-def as_release_tables(tables: RobustnessTables) -> dict[str, pl.DataFrame]:
-    """The engine's tables under their release table names."""
-    return {"unit_robustness": tables.units, "region_robustness": tables.regions}

@@ -129,10 +129,10 @@ class Stopwatch:
 # (module, attribute alternatives, label): the first attribute present is wrapped
 _TIMED: list[tuple[str, tuple[str, ...], str]] = [
     ("flows.ingest", ("discover",), "discover.scan"), ("flows.nightly", ("discover",), "discover.scan"),
-    ("flows.nightly", ("bundle_fingerprint",), "discover.hash"),
-    ("flows.ingest", ("open_bundle",), "open"), ("flows.nightly", ("open_bundle",), "open"),
-    ("flows.ingest", ("keep_checked",), "keep"), ("flows.nightly", ("keep_checked",), "keep"),
-    ("flows.ingest", ("report_pages",), "keep.reports"), ("flows.nightly", ("report_pages",), "keep.reports"),
+    ("flows.chunked_ingest", ("bundle_fingerprint",), "discover.hash"),
+    ("flows.ingest", ("open_bundle",), "open"), ("flows.chunked_ingest", ("open_bundle",), "open"),
+    ("flows.ingest", ("keep_checked",), "keep"), ("flows.chunked_ingest", ("keep_checked",), "keep"),
+    ("flows.ingest", ("report_pages",), "keep.reports"), ("flows.chunked_ingest", ("report_pages",), "keep.reports"),
     ("flows.ingest", ("store_raw",), "read.keep_raw"),
     ("flows.ingest", ("read_bundle",), "read.bundle"),
     ("flows.readers", ("bundle_fingerprint",), "read.rehash"),
@@ -276,8 +276,8 @@ def run_pekppp(args: argparse.Namespace) -> dict[str, Any]:
     import expectations.suites as suites
     import flows.ingest as ingest
     import flows.publish as publish
+    from flows.chunked_ingest import in_chunks, ingest_chunk_bytes, new_bundles
     from flows.ledger import Ledger
-    from flows.nightly import in_chunks, ingest_chunk_bytes, new_bundles
     from flows.settings import Places, load_methodology
 
     imports = time.perf_counter() - imported

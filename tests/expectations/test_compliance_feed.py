@@ -17,7 +17,7 @@ from expectations.suites import load_suite
 from flows.ingest import check_bundle
 from flows.settings import load_methodology, methodology_path
 from transforms.messages import RULE_TEXT_ID
-from transforms.methodology import parse_methodology
+from transforms.methodology_parser import parse_methodology
 from transforms.schemas import OMBUDSMAN_FEED
 
 M2023 = load_methodology("2023")

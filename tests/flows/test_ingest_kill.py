@@ -124,11 +124,11 @@ def test_one_bundle_failing_on_io_does_not_keep_the_others_from_readers(prefect_
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """As root no file can be made unreadable, so one bundle's open fails with a real OSError raised in its
     place (EIO), every time: its neighbours are still recorded and published, and the run fails naming it."""
-    import flows.nightly as nightly_module
+    import flows.chunked_ingest as chunked_ingest_module
     from flows.nightly import IngestFailed
 
     places = copy_of(baseline, tmp_path)
-    real_open = nightly_module.open_bundle
+    real_open = chunked_ingest_module.open_bundle
     doomed = sorted(landed_bundles(places))[-1]
 
     def open_or_fail(bundle, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -136,8 +136,8 @@ def test_one_bundle_failing_on_io_does_not_keep_the_others_from_readers(prefect_
             raise OSError(5, "Input/output error", str(bundle.path))
         return real_open(bundle, *args, **kwargs)
 
-    monkeypatch.setattr(nightly_module, "open_bundle", open_or_fail)
-    monkeypatch.setattr(nightly_module, "BUNDLE_RETRY_DELAYS", [0, 0])
+    monkeypatch.setattr(chunked_ingest_module, "open_bundle", open_or_fail)
+    monkeypatch.setattr(chunked_ingest_module, "BUNDLE_RETRY_DELAYS", [0, 0])
     with pytest.raises(IngestFailed) as failed:
         nightly(cycle=CYCLE, landing=str(places.landing), warehouse=str(places.warehouse))
     message = str(failed.value)
@@ -145,7 +145,7 @@ def test_one_bundle_failing_on_io_does_not_keep_the_others_from_readers(prefect_
     assert "published in release" in message
     submissions = pl.read_parquet(places.warehouse / "submissions" / f"cycle={CYCLE}" / "*.parquet")
     assert set(submissions.select("region_code", "bundle").iter_rows()) == landed_bundles(places) - {doomed}
-    monkeypatch.setattr(nightly_module, "open_bundle", real_open)
+    monkeypatch.setattr(chunked_ingest_module, "open_bundle", real_open)
     nightly(cycle=CYCLE, landing=str(places.landing), warehouse=str(places.warehouse))  # the next run takes it
     submissions = pl.read_parquet(places.warehouse / "submissions" / f"cycle={CYCLE}" / "*.parquet")
     assert set(submissions.select("region_code", "bundle").iter_rows()) == landed_bundles(places)

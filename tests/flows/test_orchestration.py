@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -23,31 +22,23 @@ import pytest
 import yaml
 from prefect import Flow
 from prefect.flows import load_flow_from_entrypoint
-from prefect.states import Completed, Failed
-from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.callables import parameter_schema
 
+import flows.chunked_ingest as chunked_ingest_module
 import flows.nightly as nightly_module
 from flows.generate import generate_cycle
-from flows.ingest import LandedBundle, discover
+from flows.ingest import discover
 from flows.locks import CycleLocked, cycle_lock, lock_path
 from flows.nightly import (
-    INGEST_THREADS,
     NOTHING_NEW,
     PUBLISHED,
     IngestFailed,
-    TaskRunnerError,
-    in_chunks,
-    is_io_failure,
     nightly,
     open_cycles,
     rerun_cycle,
-    task_runner_for,
-    with_io_retries,
 )
 from flows.operations import last_run, status_lines
 from flows.settings import PROJECT_ROOT, Places, load_methodology
-from flows.storage import WarehouseError
 from transforms.schemas import OUTPUT_TABLES
 
 PREFECT_YAML = PROJECT_ROOT / "prefect.yaml"
@@ -89,90 +80,6 @@ def test_rerun_cycle_requires_a_string_cycle() -> None:
     assert schema["properties"]["cycle"]["type"] == "string"
     assert "cycle" not in deployments()["rerun-cycle"].get("parameters", {})  # no silent default cycle
     assert not parameter_schema(nightly.fn).model_dump().get("required")  # the schedule passes nothing
-
-
-def test_task_runner_is_a_small_thread_pool_unless_dask_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PEKPPP_TASK_RUNNER", raising=False)
-    default = task_runner_for(None)
-    assert isinstance(default, ThreadPoolTaskRunner) and default._max_workers == INGEST_THREADS <= 4
-    assert task_runner_for("threads:2")._max_workers == 2
-
-    from prefect_dask import DaskTaskRunner
-
-    monkeypatch.setenv("PEKPPP_TASK_RUNNER", "dask://127.0.0.1:8786")
-    runner = task_runner_for(None)
-    assert isinstance(runner, DaskTaskRunner) and runner.address == "tcp://127.0.0.1:8786"
-    assert isinstance(task_runner_for("threads"), ThreadPoolTaskRunner)  # the parameter wins over the env
-    for bad in ("dask", "threads:0", "spark://x:1"):
-        with pytest.raises(TaskRunnerError, match="threads, threads:N or dask://host:port"):
-            task_runner_for(bad)
-
-
-def test_only_io_failures_are_retried() -> None:
-    def failed(error: BaseException) -> Failed:
-        return Failed(data=error)
-
-    try:
-        try:
-            raise PermissionError(13, "Permission denied")
-        except OSError as err:
-            raise WarehouseError("cannot keep the raw copy") from err
-    except WarehouseError as wrapped:
-        wrapped_io = wrapped
-    assert is_io_failure(None, None, failed(OSError(5, "Input/output error")))
-    assert is_io_failure(None, None, failed(TimeoutError()))
-    assert is_io_failure(None, None, failed(wrapped_io))
-    assert not is_io_failure(None, None, failed(TypeError("a bug")))
-    assert not is_io_failure(None, None, failed(KeyError("unit_id")))
-    try:
-        try:
-            raise OSError(5, "Input/output error")
-        except OSError:
-            raise KeyError("a bug while handling it")  # noqa: B904 - an implicit context, on purpose
-    except KeyError as bug:
-        assert not is_io_failure(None, None, failed(bug))  # only an explicit cause counts
-    assert not is_io_failure(None, None, Completed())
-    tasks = (nightly_module.ingest_chunk_task, nightly_module.discover_bundles, nightly_module.publish_task)
-    for task in tasks:
-        assert task.retries >= 1 and task.retry_condition_fn is is_io_failure, task.name
-
-
-def test_a_bundle_step_retries_io_failures_only() -> None:
-    calls: list[int] = []
-
-    def flaky(failures: int, error: Exception) -> Callable[[], str]:
-        def step() -> str:
-            calls.append(1)
-            if len(calls) <= failures:
-                raise error
-            return "done"
-        return step
-
-    assert with_io_retries(flaky(2, OSError(5, "Input/output error")), [0, 0]) == "done" and len(calls) == 3
-    calls.clear()
-    with pytest.raises(OSError):  # still failing after every retry: the last error comes out
-        with_io_retries(flaky(3, OSError(5, "Input/output error")), [0, 0])
-    assert len(calls) == 3
-    calls.clear()
-    with pytest.raises(KeyError):  # a bug is not retried
-        with_io_retries(flaky(1, KeyError("unit_id")), [0, 0])
-    assert len(calls) == 1
-    calls.clear()
-    wrapped = WarehouseError("disk gone")
-    wrapped.__cause__ = OSError(28, "No space left on device")
-    assert with_io_retries(flaky(1, wrapped), [0]) == "done" and len(calls) == 2
-
-
-def test_chunks_close_at_the_size_limit_and_before_a_repeated_submission(tmp_path: Path) -> None:
-    def work(*items: tuple[str, int]) -> list[tuple[LandedBundle, str]]:
-        return [(LandedBundle("2024", "35.78", tmp_path / f"b{n}", size, n), sid)
-                for n, (sid, size) in enumerate(items)]
-
-    assert in_chunks([], 100) == []
-    assert in_chunks(work(("a", 60), ("b", 60), ("c", 10), ("d", 500), ("e", 1)), 100) == [[0, 1], [2, 3], [4]]
-    # the same bytes from two regions are never in one chunk, so never kept at once
-    assert in_chunks(work(("a", 1), ("b", 1), ("a", 1), ("c", 1), ("a", 1)), 100) == [[0, 1], [2, 3], [4]]
-    assert in_chunks(work(("a", 500)), 100) == [[0]]
 
 
 HOLDER = """
@@ -345,7 +252,7 @@ def test_entries_outside_region_folders_are_named_in_the_summary_and_artifacts(p
 @pytest.mark.slow
 def test_ingest_retries_io_failures_and_not_bugs(prefect_local, landing: Path, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    real_open = nightly_module.open_bundle
+    real_open = chunked_ingest_module.open_bundle
     calls: dict[str, int] = {}
     failure: list[BaseException] = []
 
@@ -355,8 +262,8 @@ def test_ingest_retries_io_failures_and_not_bugs(prefect_local, landing: Path, t
             raise failure[0]
         return real_open(bundle, *args, **kwargs)
 
-    monkeypatch.setattr(nightly_module, "open_bundle", flaky_ingest)
-    monkeypatch.setattr(nightly_module, "BUNDLE_RETRY_DELAYS", [0, 0])
+    monkeypatch.setattr(chunked_ingest_module, "open_bundle", flaky_ingest)
+    monkeypatch.setattr(chunked_ingest_module, "BUNDLE_RETRY_DELAYS", [0, 0])
 
     failure[:] = [TypeError("a bug")]
     with pytest.raises(IngestFailed, match="TypeError: a bug") as failed:
@@ -391,12 +298,12 @@ def test_a_bug_in_one_report_fails_that_bundle_alone(landing: Path, tmp_path: Pa
         return real_batch(pages)
 
     monkeypatch.setattr(ingest_module, "batch_report_pages", batch_with_a_bug)
-    monkeypatch.setattr(nightly_module, "get_run_logger", lambda: logging.getLogger("test"))
+    monkeypatch.setattr(chunked_ingest_module, "get_run_logger", lambda: logging.getLogger("test"))
     places, methodology = Places.from_env(landing, tmp_path / "warehouse"), load_methodology("2024")
-    work = [(n, b, s) for n, (b, s) in enumerate(nightly_module.new_bundles(bundles, Ledger(places, "2024"),
-                                                                             methodology))]
-    kept, failures = nightly_module.ingest_chunk_task.fn(work, methodology, places, cycle="2024", chunk=0,
-                                                         n=len(work))
+    work = [(n, b, s) for n, (b, s) in enumerate(chunked_ingest_module.new_bundles(bundles, Ledger(places, "2024"),
+                                                                                    methodology))]
+    kept, failures = chunked_ingest_module.ingest_chunk_task.fn(work, methodology, places, cycle="2024", chunk=0,
+                                                                n=len(work))
     assert [(position, str(err)) for position, err in failures] == [(0, "a bug in one report")]
     assert [position for position, _ in kept] == list(range(1, len(work)))
     for _, result in kept:

@@ -11,7 +11,8 @@ import pytest
 
 from flows.settings import load_methodology
 from transforms import awards, bodies, region_scores
-from transforms.methodology import MethodologyError, parse_methodology
+from transforms.methodology import MethodologyError
+from transforms.methodology_parser import parse_methodology
 
 M2023, M2024 = load_methodology("2023"), load_methodology("2024")
 

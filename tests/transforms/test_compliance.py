@@ -15,7 +15,8 @@ import pytest
 
 from flows.settings import load_methodology, methodology_path
 from transforms.compliance import COMPLIANCE_ROW_SCHEMA, compliance_scores, score_mismatch
-from transforms.methodology import Methodology, MethodologyError, parse_methodology
+from transforms.methodology import Methodology, MethodologyError
+from transforms.methodology_parser import parse_methodology
 
 M2023, M2024 = load_methodology("2023"), load_methodology("2024")
 REGIONS = pl.LazyFrame({"region_code": ["36", "36.01", "36.71", "35", "027"],

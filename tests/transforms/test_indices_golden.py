@@ -233,7 +233,8 @@ def test_a_methodology_asking_for_the_f03_blend_is_accepted_with_its_rule() -> N
     import tomllib
 
     from flows.settings import methodology_path
-    from transforms.methodology import MethodologyError, parse_methodology
+    from transforms.methodology import MethodologyError
+    from transforms.methodology_parser import parse_methodology
 
     raw = tomllib.loads(methodology_path("2024").read_text(encoding="utf-8"))
     assert parse_methodology(raw, cycle="2024").f03_enabled is False

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from flows.settings import load_methodology, methodology_path
 from transforms import awards, region_scores, skm_scores
 from transforms.cycle import CycleInputs, UnitTotals, score_cycle
-from transforms.methodology import Methodology, MethodologyError, parse_methodology
+from transforms.methodology import Methodology, MethodologyError
+from transforms.methodology_parser import parse_methodology
 from transforms.rounding import band_of
 
 M2023, M2024 = load_methodology("2023"), load_methodology("2024")
