@@ -3,7 +3,7 @@
 Completeness (`incomplete_unit`), survey sample size (`sample_too_small`) and the bad-row share
 (`bad_row_share`) compare groups of rows across tables, or a table's bad rows, against the cycle's
 methodology; units outside their body's lokus (`unit_type_lokus`) are set aside. Why these are not GE
-expectations: see expectations/runner.py. Issue rows are built once per check (`_issue_frame`, with
+expectations: see expectations/runner.py. Issue rows are built once per check (`issue_frame`, with
 `message_expr` filling a message template vectorised), the same way for GE's results.
 """
 
@@ -76,7 +76,7 @@ def message_expr(template: str, *, table: str, column: str | None, params: dict[
     return pl.concat_str(parts) if parts else pl.lit("")
 
 
-def _issue_frame(rows: pl.DataFrame, *, table: str, column: str | None, rule: str, severity: str,
+def issue_frame(rows: pl.DataFrame, *, table: str, column: str | None, rule: str, severity: str,
                  template: str, params: dict[str, Any]) -> pl.DataFrame:
     """Issue rows from a frame of `row` (Int64) and `value` (String), with the fixed fields filled in."""
     return rows.select(
@@ -90,7 +90,7 @@ def _issue_frame(rows: pl.DataFrame, *, table: str, column: str | None, rule: st
     )
 
 
-def _single_issue(*, table: str, row: int | None, column: str | None, value: str | None, rule: str,
+def single_issue(*, table: str, row: int | None, column: str | None, value: str | None, rule: str,
                   severity: str, message: str) -> pl.DataFrame:
     return pl.DataFrame([{"table": table, "row": row, "column": column, "value": value, "rule": rule,
                           "severity": severity, "message": message}], schema=ISSUE_SCHEMA)
@@ -188,9 +188,9 @@ def sample_issues(units: pl.DataFrame, responses: pl.DataFrame | None, methodolo
     )
 
 
-def _share_issue(table: str, n_bad: int, n_rows: int, methodology: Methodology) -> pl.DataFrame:
+def share_issue(table: str, n_bad: int, n_rows: int, methodology: Methodology) -> pl.DataFrame:
     limit = methodology.limits.max_bad_row_share
-    return _single_issue(
+    return single_issue(
         table=table, row=None, column=None, value=f"{n_bad}/{n_rows}", rule=RULE_BAD_ROW_SHARE,
         severity=SEVERITY_CRITICAL,
         message=(f"{n_bad} of {n_rows} rows of {table} ({n_bad / n_rows * 100:.1f}%) have problems, more than "
@@ -223,7 +223,7 @@ def lokus_issues(units: pl.DataFrame, outside: pl.Series, methodology: Methodolo
     lokus_params = {**params, "lokus": list(methodology.lokus_of(tier) or ()), "tier_label": TIER_LABELS[tier]}
     rows = units.filter(outside).select(pl.col(ROW).cast(pl.Int64).alias("row"),
                                         pl.col("unit_type").cast(pl.String).alias("value"))
-    return _issue_frame(rows, table="units", column="unit_type", rule=RULE_UNIT_TYPE_LOKUS, severity=SEVERITY_ROW,
+    return issue_frame(rows, table="units", column="unit_type", rule=RULE_UNIT_TYPE_LOKUS, severity=SEVERITY_ROW,
                         template=LOKUS_MESSAGE, params=lokus_params)
 
 

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from expectations.checks import _single_issue
-from expectations.runner import BUNDLE, Validation, _prepared, _table_issues
-from expectations.suites import _ge_validate, _gx, _to_pandas, _validate_parts, check_suite_matches, load_suite
+from expectations.checks import single_issue
+from expectations.runner import BUNDLE, Validation, prepared_frame, table_issues
+from expectations.suites import as_pandas, check_suite_matches, ge_validate, gx_context, load_suite, validate_parts
 from transforms.compliance import has_dimensions, score_mismatch
 from transforms.methodology import COMPLIANCE_DIMENSIONS, Methodology
 from transforms.schemas import BAD, COMPLIANCE, ISSUE_SCHEMA, ROW, SEVERITY_CRITICAL, SEVERITY_ROW
@@ -38,7 +38,7 @@ def feed_parameters(methodology: Methodology, body_codes: Sequence[str]) -> dict
 
 
 def _critical(rule: str, message: str, column: str | None = None) -> pl.DataFrame:
-    return _single_issue(table=TABLE, row=None, column=column, value=None, rule=rule, severity=SEVERITY_CRITICAL,
+    return single_issue(table=TABLE, row=None, column=column, value=None, rule=rule, severity=SEVERITY_CRITICAL,
                          message=message)
 
 
@@ -88,7 +88,7 @@ def validate_feed(tables: Mapping[str, pl.DataFrame], methodology: Methodology, 
         return Validation({}, pl.DataFrame(schema=ISSUE_SCHEMA), True,
                           f"the feed lacks its compliance table or column(s) {', '.join(absent)}")
     check_suite_matches(TABLE, COMPLIANCE)
-    frame = _prepared(tables[TABLE], COMPLIANCE)
+    frame = prepared_frame(tables[TABLE], COMPLIANCE)
     issues: list[pl.DataFrame] = []
     # the reader gives every contract column (absent ones empty): a table whose dimension and score columns are
     # all empty holds no verdict at all, and is refused whole rather than as one row issue per row
@@ -98,19 +98,19 @@ def validate_feed(tables: Mapping[str, pl.DataFrame], methodology: Methodology, 
                    "nor a final score in any row. Add those columns and their values and send the feed again.")
         issues.append(_critical(RULE_COLUMNS, message))
     suite = load_suite(TABLE)
-    gx_objects = _gx()
+    gx_objects = gx_context()
     params = feed_parameters(methodology, body_codes)
     bookkept = frame.with_columns(pl.lit(0, pl.Int32).alias(BUNDLE),
                                   pl.col("unit_id").fill_null("").alias(UNIT_KEY))
-    data = _to_pandas(bookkept, suite)
+    data = as_pandas(bookkept, suite)
     ge_results: dict[str, Any] = {}
     if keep_results:
-        outcome = _ge_validate(gx_objects, data, gx_objects.suites[TABLE], params)
+        outcome = ge_validate(gx_objects, data, gx_objects.suites[TABLE], params)
         results = list(outcome.results)
         ge_results[TABLE] = outcome
     else:
-        results = _validate_parts(gx_objects, data, gx_objects.parts[TABLE], params, suite)
-    found, failures = _table_issues(TABLE, bookkept, (0, bookkept.height), results, params)
+        results = validate_parts(gx_objects, data, gx_objects.parts[TABLE], params, suite)
+    found, failures = table_issues(TABLE, bookkept, (0, bookkept.height), results, params)
     issues.append(found)
     failed = np.zeros(frame.height, dtype=bool)
     failed[failures.to_numpy()] = True

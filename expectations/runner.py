@@ -30,7 +30,7 @@ aside is not reported again (the reader nulls what it cannot parse and reports i
 Performance: great_expectations is imported lazily (the import costs ~10 s); the context, data asset
 and suites are built once per process (expectations/suites.py); each table of a batch of bundles is
 stacked and converted to pandas once, with dtypes GE's pandas engine computes vectorised (see
-`suites._to_pandas`), and validated with ONE `batch.validate` call (GE's fixed cost, ~0.1 s per call
+`suites.as_pandas`), and validated with ONE `batch.validate` call (GE's fixed cost, ~0.1 s per call
 and table, is paid per batch).
 Results use the COMPLETE format so every failing row's index comes back (GE caps only the value
 lists, at 200); value samples, counters and the index query string are switched off, and values are
@@ -48,23 +48,23 @@ import numpy as np
 import polars as pl
 
 from expectations.checks import (
-    _issue_frame,
-    _share_issue,
     completeness_issues,
+    issue_frame,
     lokus_issues,
     outside_lokus,
     sample_issues,
+    share_issue,
 )
 from expectations.suites import (
     SuiteError,
-    _columns_of,
-    _ge_validate,
-    _gx,
-    _to_pandas,
-    _validate_parts,
+    as_pandas,
     check_suite_matches,
+    columns_of,
+    ge_validate,
+    gx_context,
     load_suite,
     suite_parameters,
+    validate_parts,
 )
 from transforms.methodology import Methodology
 from transforms.schemas import (
@@ -134,7 +134,7 @@ def _failing_indexes(results: list[ExpectationValidationResult]) -> list[np.ndar
             for result in results]
 
 
-def _table_issues(table: str, frame: pl.DataFrame, span: tuple[int, int],
+def table_issues(table: str, frame: pl.DataFrame, span: tuple[int, int],
                   results: list[ExpectationValidationResult], params: dict[str, Any],
                   failing: list[np.ndarray] | None = None) -> tuple[pl.DataFrame, pl.Series]:
     """One bundle's issue rows from GE's results over a batch, and the positions of its rows failing a row rule.
@@ -149,7 +149,7 @@ def _table_issues(table: str, frame: pl.DataFrame, span: tuple[int, int],
     start, height = span
     # a required column the table lacks is the reader's missing_column (reported there, once): the row
     # rules on it cannot run and are left out here
-    missing = {c for result in results for c in _columns_of(result.expectation_config.kwargs)} - set(frame.columns)
+    missing = {c for result in results for c in columns_of(result.expectation_config.kwargs)} - set(frame.columns)
     keys = key_columns(results)
 
     frames: list[pl.DataFrame] = []
@@ -157,7 +157,7 @@ def _table_issues(table: str, frame: pl.DataFrame, span: tuple[int, int],
     for result, indexes in zip(results, failing, strict=True):
         config = result.expectation_config
         meta, kwargs = config.meta, config.kwargs
-        columns = _columns_of(kwargs)
+        columns = columns_of(kwargs)
         shown = _reported(columns)
         fixed = {"table": table, "rule": meta["rule"], "severity": meta["severity"],
                  "template": meta["message"], "params": params}
@@ -184,7 +184,7 @@ def _table_issues(table: str, frame: pl.DataFrame, span: tuple[int, int],
                  pl.concat_str([pl.col(c).cast(pl.String).fill_null("") for c in shown], separator=" / "))
         failing = frame.select(pl.col(ROW).gather(positions).alias("row"),
                                value.gather(positions).alias("value"))
-        frames.append(_issue_frame(failing, column=", ".join(shown), **fixed))
+        frames.append(issue_frame(failing, column=", ".join(shown), **fixed))
         if meta["severity"] == SEVERITY_ROW:
             row_failures.append(positions)
     issues = pl.concat(frames) if frames else pl.DataFrame(schema=ISSUE_SCHEMA)
@@ -195,7 +195,7 @@ def _table_issues(table: str, frame: pl.DataFrame, span: tuple[int, int],
 # ---------------------------------------------------------------- the entry point
 
 
-def _prepared(frame: pl.DataFrame, spec: TableSpec) -> pl.DataFrame:
+def prepared_frame(frame: pl.DataFrame, spec: TableSpec) -> pl.DataFrame:
     """Spec dtypes (an all-empty column may come as Null), optional columns the region left out added as
     nulls (so rules over them run), and `_bad` defaulted to false."""
     if ROW not in frame.columns:
@@ -279,7 +279,7 @@ def validate_bundles(bundles: Sequence[tuple[str, Mapping[str, pl.DataFrame]]], 
     specs = input_specs(methodology.survey.element_codes)
     for table in INPUT_TABLES:
         check_suite_matches(table, specs[table])
-    gx_objects = _gx()
+    gx_objects = gx_context()
     ge_params = suite_parameters(methodology)
     n = len(bundles)
     issue_frames: list[list[pl.DataFrame]] = [[] for _ in range(n)]
@@ -287,7 +287,7 @@ def validate_bundles(bundles: Sequence[tuple[str, Mapping[str, pl.DataFrame]]], 
     for _region, tables in bundles:
         # a required table not given is the reader's missing_table (it rejects the bundle); the tables given
         # are validated all the same, so one upload learns every problem
-        prepared.append({t: _prepared(tables[t], specs[t]) for t in INPUT_TABLES if t in tables})
+        prepared.append({t: prepared_frame(tables[t], specs[t]) for t in INPUT_TABLES if t in tables})
     # the unit ids each bundle lists; None when it lists none (no units table, no unit_id column, or the
     # column blank throughout: the reader or not_null says so once, and unit_known then has nothing to judge)
     listed = [_listed_ids(frames.get("units")) for frames in prepared]
@@ -296,19 +296,19 @@ def validate_bundles(bundles: Sequence[tuple[str, Mapping[str, pl.DataFrame]]], 
     ge_results: list[dict[str, Any]] = [{} for _ in range(n)]
     for table in INPUT_TABLES:
         suite = load_suite(table)
-        wanted = {c for e in suite["expectations"] for c in _columns_of(e["kwargs"])}
+        wanted = {c for e in suite["expectations"] for c in columns_of(e["kwargs"])}
         frames = {number: _bookkept(tables[table], table, number, bundles[number][0], listed[number])
                   for number, tables in enumerate(prepared) if table in tables}
         for batch in _batches(frames, wanted, alone=keep_results):
             order = [c for c in frames[batch[0]].columns if c in wanted]
             stacked = pl.concat([frames[number].select(order) for number in batch], rechunk=True)
-            data = _to_pandas(stacked, suite)
+            data = as_pandas(stacked, suite)
             del stacked
             if keep_results:
-                outcome = _ge_validate(gx_objects, data, gx_objects.suites[table], ge_params)
+                outcome = ge_validate(gx_objects, data, gx_objects.suites[table], ge_params)
                 results = list(outcome.results)
             else:
-                results = _validate_parts(gx_objects, data, gx_objects.parts[table], ge_params, suite)
+                results = validate_parts(gx_objects, data, gx_objects.parts[table], ge_params, suite)
             failing = _failing_indexes(results)
             start = 0
             for number in batch:
@@ -316,7 +316,7 @@ def validate_bundles(bundles: Sequence[tuple[str, Mapping[str, pl.DataFrame]]], 
                 if keep_results:
                     ge_results[number][table] = outcome
                 params = suite_parameters(methodology, bundles[number][0])
-                issues, failures = _table_issues(table, frame, (start, frame.height), results, params, failing)
+                issues, failures = table_issues(table, frame, (start, frame.height), results, params, failing)
                 start += frame.height
                 if issues.height:
                     issue_frames[number].append(issues)
@@ -335,7 +335,7 @@ def validate_bundles(bundles: Sequence[tuple[str, Mapping[str, pl.DataFrame]]], 
                 bad = reader_bad | pl.Series(failed)
                 n_bad = int(bad.sum())
                 if kept.height and n_bad / kept.height > methodology.limits.max_bad_row_share:
-                    issue_frames[number].append(_share_issue(table, n_bad, kept.height, methodology))
+                    issue_frames[number].append(share_issue(table, n_bad, kept.height, methodology))
                 clean[number][table] = kept.filter(~bad)
     return _verdicts(clean, issue_frames, _aggregate_issues(clean, methodology), methodology, ge_results)
 

@@ -2,7 +2,7 @@
 
 great_expectations is imported lazily, on first use (the import costs ~10 s), so importing this module does not
 import it. The context, data asset and suites are built once per process (`warm_up` builds them ahead); a
-table is handed to GE as pandas with dtypes its pandas engine computes vectorised (`_to_pandas`) and validated
+table is handed to GE as pandas with dtypes its pandas engine computes vectorised (`as_pandas`) and validated
 part by part of its suite (`suite_parts`), one thread at a time. Results use the COMPLETE format so every failing
 row's index comes back (GE caps only the value lists, at 200); value samples, counters and the index query
 string are switched off. expectations/runner.py turns the results into issues.
@@ -40,7 +40,7 @@ RESULT_FORMAT: dict[str, Any] = {
 }
 
 _EQUALITY_ONLY = frozenset({"expect_column_values_to_not_be_null", "expect_compound_columns_to_be_unique"})
-"""Rules that only ask whether a value is there and whether it repeats (see `_to_pandas`)."""
+"""Rules that only ask whether a value is there and whether it repeats (see `as_pandas`)."""
 _PANDAS_SAFE_DATES = (date(1700, 1, 1), date(2200, 12, 31))  # inside pandas' datetime64[ns] range
 _GX_LOCK = threading.Lock()
 """GE keeps the batch being validated in a cache on the shared execution engine under a fixed id
@@ -65,7 +65,7 @@ def load_suite(table: str) -> dict[str, Any]:
                 or not meta.get("message"):
             raise SuiteError(f"{path}: expectation {n} ({expectation.get('type')}) needs meta severity "
                              f"(critical or row), rule and message")
-        key = (meta["rule"], tuple(_columns_of(expectation.get("kwargs", {}))))
+        key = (meta["rule"], tuple(columns_of(expectation.get("kwargs", {}))))
         if key in seen:  # results are matched back to the suite by rule and columns
             raise SuiteError(f"{path}: two expectations with rule {key[0]!r} on columns {list(key[1])}")
         seen.add(key)
@@ -81,7 +81,7 @@ def check_suite_matches(table: str, spec: TableSpec) -> None:
     table and its required columns are there at all is the reader's check: missing_table, missing_column.)
     """
     suite = load_suite(table)
-    checked = {c for e in suite["expectations"] for c in _columns_of(e["kwargs"])}
+    checked = {c for e in suite["expectations"] for c in columns_of(e["kwargs"])}
     undeclared = sorted(c for c in checked - set(spec.names) if not c.startswith("_"))  # "_": bookkeeping
     if undeclared:
         raise SuiteError(f"expectations/{table}.json checks column(s) {undeclared} that the declared {table} "
@@ -91,7 +91,7 @@ def check_suite_matches(table: str, spec: TableSpec) -> None:
         raise SuiteError(f"expectations/{table}.json has no row rule for required column(s) {unchecked}")
 
 
-def _columns_of(kwargs: dict[str, Any]) -> list[str]:
+def columns_of(kwargs: dict[str, Any]) -> list[str]:
     """The columns an expectation looks at (none for table-level ones), bookkeeping columns included."""
     if "column" in kwargs:
         return [kwargs["column"]]
@@ -120,7 +120,7 @@ class _Gx:
 _GX_BUILD_LOCK = threading.Lock()
 
 
-def _gx() -> _Gx:
+def gx_context() -> _Gx:
     """The per-process GE objects, built on first use (one thread builds them, others wait)."""
     with _GX_BUILD_LOCK:
         return _build_gx()
@@ -174,7 +174,7 @@ def suite_parts(suite: dict[str, Any]) -> list[tuple[tuple[str, ...], dict[str, 
     """
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for number, expectation in enumerate(suite["expectations"]):
-        groups.setdefault(tuple(_columns_of(expectation["kwargs"])), []).append(
+        groups.setdefault(tuple(columns_of(expectation["kwargs"])), []).append(
             {**expectation, "id": _part_id(suite["name"], number)})
     base = {k: v for k, v in suite.items() if k not in ("expectations", "id", "name")}
     return [(columns, {**base, "name": f"{suite['name']}[{', '.join(columns) or 'table'}]",
@@ -184,7 +184,7 @@ def suite_parts(suite: dict[str, Any]) -> list[tuple[tuple[str, ...], dict[str, 
 
 def warm_up() -> None:
     """Import GE and build the context now (e.g. before timing, or at worker start)."""
-    _gx()
+    gx_context()
 
 
 def suite_parameters(methodology: Methodology, region_code: str | None = None) -> dict[str, Any]:
@@ -213,7 +213,7 @@ def suite_parameters(methodology: Methodology, region_code: str | None = None) -
 # ---------------------------------------------------------------- GE's calls and the frames it is given
 
 
-def _ge_validate(gx_objects: _Gx, data: pd.DataFrame, suite: ExpectationSuite,
+def ge_validate(gx_objects: _Gx, data: pd.DataFrame, suite: ExpectationSuite,
                  ge_params: dict[str, Any]) -> Any:
     """One GE `batch.validate` call of `suite` over `data` (one thread at a time, see `_GX_LOCK`)."""
     with _GX_LOCK:
@@ -221,7 +221,7 @@ def _ge_validate(gx_objects: _Gx, data: pd.DataFrame, suite: ExpectationSuite,
         return ge_batch.validate(suite, result_format=RESULT_FORMAT, expectation_parameters=ge_params)
 
 
-def _validate_parts(gx_objects: _Gx, data: pd.DataFrame, parts: list[tuple[tuple[str, ...], ExpectationSuite]],
+def validate_parts(gx_objects: _Gx, data: pd.DataFrame, parts: list[tuple[tuple[str, ...], ExpectationSuite]],
                     ge_params: dict[str, Any], suite: dict[str, Any]) -> list[ExpectationValidationResult]:
     """Every expectation's result, in suite order, each part validated on a frame of only its columns.
 
@@ -234,7 +234,7 @@ def _validate_parts(gx_objects: _Gx, data: pd.DataFrame, parts: list[tuple[tuple
     for columns, part in parts:
         frame = (pd.DataFrame({c: data[c] for c in columns}, copy=False)
                  if columns and set(columns) <= set(data.columns) else data)
-        results.extend(_ge_validate(gx_objects, frame, part, ge_params).results)
+        results.extend(ge_validate(gx_objects, frame, part, ge_params).results)
     position = {_part_id(suite["name"], n): n for n in range(len(suite["expectations"]))}
     return sorted(results, key=lambda r: position[str(r.expectation_config.id)])
 
@@ -245,7 +245,7 @@ def _pair_columns(suite: dict[str, Any]) -> list[tuple[str, str]]:
             if "column_A" in e["kwargs"]]
 
 
-def _to_pandas(frame: pl.DataFrame, suite: dict[str, Any]) -> pd.DataFrame:
+def as_pandas(frame: pl.DataFrame, suite: dict[str, Any]) -> pd.DataFrame:
     """The columns the suite looks at, as pandas with dtypes GE's pandas engine handles fast.
 
     - numbers become float64 (null -> NaN): GE's between-rule is vectorised only for numpy int64 and
@@ -266,9 +266,9 @@ def _to_pandas(frame: pl.DataFrame, suite: dict[str, Any]) -> pd.DataFrame:
     """
     import pandas as pd
 
-    wanted = {c for e in suite["expectations"] for c in _columns_of(e["kwargs"])}
+    wanted = {c for e in suite["expectations"] for c in columns_of(e["kwargs"])}
     valued = {c for e in suite["expectations"] if e["type"] not in _EQUALITY_ONLY
-              for c in _columns_of(e["kwargs"])}
+              for c in columns_of(e["kwargs"])}
     shared: dict[str, pl.DataType] = {}
     for a, b in _pair_columns(suite):
         if a in frame.columns and b in frame.columns:

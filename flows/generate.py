@@ -30,8 +30,8 @@ from pathlib import Path
 import polars as pl
 
 from flows.generate_ombudsman import FeedBody, compliance_rows, feed_folder
-from flows.generate_population import KL, _Region, pick_kl, pick_regions
-from flows.generate_tables import Injection, _bundle_defects, _cycle_context, _region_bundle, _upload_time
+from flows.generate_population import KL, PickedRegion, pick_kl, pick_regions
+from flows.generate_tables import Injection, bundle_defects, cycle_context, region_bundle, upload_time
 from flows.settings import load_methodology
 from transforms.methodology import Methodology
 from transforms.schemas import F03_TABLE, INPUT_TABLES, OMBUDSMAN_FEED
@@ -181,21 +181,21 @@ def generate_cycle(cycle: str, out: Path, *, regions: int = 6, units: int = 8, r
     if ombudsman and methodology.ombudsman is None:
         raise ValueError(f"cycle {cycle}'s methodology has no [ombudsman] section: no compliance feed to generate")
 
-    ctx = dataclasses.replace(_cycle_context(cycle, methodology, seed=seed, units=units, respondents=respondents,
+    ctx = dataclasses.replace(cycle_context(cycle, methodology, seed=seed, units=units, respondents=respondents,
                                              evaluators=evaluators, bad_rate=bad_rate), trend=trend, f03=f03)
-    picked = [_Region(r["region_code"], r["name"], r["province_code"], r["level"])
+    picked = [PickedRegion(r["region_code"], r["name"], r["province_code"], r["level"])
               for r in pick_regions(regions, seed=seed, national=national).iter_rows(named=True)]
-    picked += [_Region(r["kl_code"], r["name"], "", KL) for r in pick_kl(kl, seed=seed).iter_rows(named=True)]
-    spoiled = _bundle_defects(cycle, seed, [r.code for r in picked], bad_rate)
+    picked += [PickedRegion(r["kl_code"], r["name"], "", KL) for r in pick_kl(kl, seed=seed).iter_rows(named=True)]
+    spoiled = bundle_defects(cycle, seed, [r.code for r in picked], bad_rate)
     root = out / cycle
     totals: Counter[str] = Counter()
     injections: list[Injection] = []
     paths: list[Path] = []
     assessed: list[FeedBody] = []
     for done, region in enumerate(picked, start=1):
-        upload, bundle = _upload_time(ctx, region)
+        upload, bundle = upload_time(ctx, region)
         defect = spoiled.get(region.code)
-        generated = _region_bundle(region, ctx, upload, bundle, defect, bad_rows=bad_rate > 0 and defect is None)
+        generated = region_bundle(region, ctx, upload, bundle, defect, bad_rows=bad_rate > 0 and defect is None)
         folder = root / region.code / bundle
         write_bundle(folder, generated.tables)
         stamp_upload_time(folder, bundle)

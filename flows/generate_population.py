@@ -3,7 +3,7 @@
 A region's units get plausible names per unit type, sizes (annual service users) and a latent quality, a
 share of the cycle's score range that the tables the region sends follow (flows/generate_tables.py).
 Randomness comes from numpy generators seeded by (seed, cycle, region, purpose), one stream per purpose
-(`_rng`), never from the clock; a unit's identity is drawn without the cycle, so it is the same in every cycle.
+(`seeded_rng`), never from the clock; a unit's identity is drawn without the cycle, so it is the same in every cycle.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ _REGIONS, _IDENTITY, _NATIONAL, _UNITS, _SCORES, _SURVEY, _UPLOAD, _DEFECTS, _PO
 
 
 @dataclass(frozen=True)
-class _Region:
+class PickedRegion:
     code: str
     name: str
     province_code: str
@@ -103,7 +103,7 @@ class _Region:
 
 
 @dataclass(frozen=True)
-class _Cycle:
+class GenerationContext:
     """Everything shared by all regions of one run, derived once from the methodology and seed."""
 
     cycle: str
@@ -127,7 +127,7 @@ class _Cycle:
 # ---------------------------------------------------------------- picking regions
 
 
-def _rng(seed: int, *parts: str | int) -> np.random.Generator:
+def seeded_rng(seed: int, *parts: str | int) -> np.random.Generator:
     """A generator for one purpose: text parts are hashed (crc32) so the seed is stable across runs."""
     return np.random.default_rng([seed, *(zlib.crc32(p.encode()) if isinstance(p, str) else p for p in parts)])
 
@@ -146,7 +146,7 @@ def pick_regions(count: int, *, seed: int, national: bool = False) -> pl.DataFra
     candidates = autonomous_regions()
     if national or count >= candidates.height:
         return candidates
-    rng = _rng(seed, _REGIONS)
+    rng = seeded_rng(seed, _REGIONS)
     provinces = sorted(candidates["province_code"].unique().to_list())
     order = [provinces[i] for i in rng.permutation(len(provinces))]
     buckets: dict[tuple[str, str], list[str]] = {}
@@ -172,7 +172,7 @@ def pick_kl(count: int, *, seed: int) -> pl.DataFrame:
     candidates = kl_reference()
     if count >= candidates.height:
         return candidates
-    order = _rng(seed, _REGIONS, KL).permutation(candidates.height)[:count]
+    order = seeded_rng(seed, _REGIONS, KL).permutation(candidates.height)[:count]
     return candidates[sorted(order.tolist())]
 
 
@@ -218,13 +218,13 @@ def _unit_types(rng: np.random.Generator, methodology: Methodology, level: str, 
     return [t for t in methodology.unit_types for _ in range(chosen[t])]
 
 
-def _units(region: _Region, ctx: _Cycle) -> tuple[pl.DataFrame, np.ndarray]:
+def draw_units(region: PickedRegion, ctx: GenerationContext) -> tuple[pl.DataFrame, np.ndarray]:
     """The region's units table and each unit's latent quality (share of the score range).
 
     Identity (types, ids, names, size, base quality) is drawn without the cycle, so the same seed
     gives the same units in every cycle; only the quality drifts a little from cycle to cycle.
     """
-    identity = _rng(ctx.seed, region.code, _IDENTITY)
+    identity = seeded_rng(ctx.seed, region.code, _IDENTITY)
     types = _unit_types(identity, ctx.methodology, region.level, ctx.units)
     n = len(types)
     places = _distinct(identity, _place_pool(region.province_code), n)
@@ -250,19 +250,19 @@ def _units(region: _Region, ctx: _Cycle) -> tuple[pl.DataFrame, np.ndarray]:
     # from a stream of its own, so every other generated value stays as it was.
     fewest = ctx.respondents * (1 - RESPONDENT_SPREAD)
     if fewest >= 2:
-        population = _rng(ctx.seed, region.code, _POPULATION)  # identity: the same in every cycle
+        population = seeded_rng(ctx.seed, region.code, _POPULATION)  # identity: the same in every cycle
         covered = population.random(n) < SURVEY_COVERED_SHARE
         users = np.where(covered, np.maximum(1, np.rint(fewest * population.uniform(0.5, 0.95, n))), users)
         users = users.astype(np.int64)
     struggling = identity.random(n) < STRUGGLING_SHARE
     quality = np.where(struggling, identity.uniform(*STRUGGLING_RANGE, n),
                        np.clip(identity.normal(QUALITY_MEAN, QUALITY_SD, n), *QUALITY_CLIP))
-    quality = np.clip(quality + _rng(ctx.seed, ctx.cycle, region.code, _UNITS).normal(*CYCLE_DRIFT, n), 0, 1)
+    quality = np.clip(quality + seeded_rng(ctx.seed, ctx.cycle, region.code, _UNITS).normal(*CYCLE_DRIFT, n), 0, 1)
     if ctx.trend and ctx.cycle.isdigit():
         # a story across cycles: each region (and each of its units, a little) has a yearly trend drawn
         # once for all cycles, so some regions improve year after year and some fall
         years = int(ctx.cycle) - TREND_BASE_CYCLE
-        slopes = _rng(ctx.seed, region.code, _TREND)
+        slopes = seeded_rng(ctx.seed, region.code, _TREND)
         slope = slopes.normal(0.0, ctx.trend) + slopes.normal(0.0, ctx.trend * TREND_UNIT_SHARE, n)
         quality = np.clip(quality + years * slope, 0, 1)
     units = pl.DataFrame({

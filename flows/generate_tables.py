@@ -24,11 +24,11 @@ from flows.generate_population import (
     KL,
     PROVINSI,
     RESPONDENT_SPREAD,
-    _Cycle,
-    _Region,
-    _rng,
-    _units,
+    GenerationContext,
+    PickedRegion,
     autonomous_regions,
+    draw_units,
+    seeded_rng,
 )
 from flows.settings import kl_reference, regions_reference
 from transforms.methodology import Methodology
@@ -133,7 +133,7 @@ class _Bundle:
 # ---------------------------------------------------------------- evaluations (F-02)
 
 
-def _evaluations(region: _Region, ctx: _Cycle, unit_ids: pl.Series, quality: np.ndarray,
+def _evaluations(region: PickedRegion, ctx: GenerationContext, unit_ids: pl.Series, quality: np.ndarray,
                  defects: np.random.Generator | None) -> tuple[pl.DataFrame, int, RowPlan]:
     """Every unit scored on every indicator by `evaluators` evaluators, around the unit's quality.
 
@@ -141,7 +141,7 @@ def _evaluations(region: _Region, ctx: _Cycle, unit_ids: pl.Series, quality: np.
     is given). Vectorised: one array of shape (units, evaluators, indicators), flattened unit-major.
     """
     m = ctx.methodology
-    rng = _rng(ctx.seed, ctx.cycle, region.code, _SCORES)
+    rng = seeded_rng(ctx.seed, ctx.cycle, region.code, _SCORES)
     n_units, n_eval, n_ind = unit_ids.len(), ctx.evaluators, ctx.indicator_codes.len()
     span = m.score_max - m.score_min
     aspect_effect = rng.normal(0.0, UNIT_ASPECT_SD, (n_units, int(ctx.indicator_aspect.max()) + 1))
@@ -203,7 +203,7 @@ def _defect_plan(rng: np.random.Generator, height: int, rate: float, kinds: tupl
     return {kind: rows[turn == k] for k, kind in enumerate(kinds)}
 
 
-def _spoil_evaluation_rows(frame: pl.DataFrame, ctx: _Cycle, plan: RowPlan) -> pl.DataFrame:
+def _spoil_evaluation_rows(frame: pl.DataFrame, ctx: GenerationContext, plan: RowPlan) -> pl.DataFrame:
     """Write each planned defect into its row; the score column becomes text to hold 'abc'."""
     kind = np.full(frame.height, -1, dtype=np.int8)
     for k, name in enumerate(EVALUATION_DEFECTS):
@@ -224,7 +224,7 @@ def _spoil_evaluation_rows(frame: pl.DataFrame, ctx: _Cycle, plan: RowPlan) -> p
 # ---------------------------------------------------------------- survey (SKM)
 
 
-def _survey(region: _Region, ctx: _Cycle, unit_ids: pl.Series, quality: np.ndarray, upload: date,
+def _survey(region: PickedRegion, ctx: GenerationContext, unit_ids: pl.Series, quality: np.ndarray, upload: date,
             defects: np.random.Generator | None) -> tuple[pl.DataFrame | None, RowPlan]:
     """Respondents per unit (±30 %), answers around the unit's satisfaction, dates before the upload.
 
@@ -233,7 +233,7 @@ def _survey(region: _Region, ctx: _Cycle, unit_ids: pl.Series, quality: np.ndarr
     if ctx.respondents <= 0:
         return None, {}
     survey = ctx.methodology.survey
-    rng = _rng(ctx.seed, ctx.cycle, region.code, _SURVEY)
+    rng = seeded_rng(ctx.seed, ctx.cycle, region.code, _SURVEY)
     n_units, elements = unit_ids.len(), survey.element_codes
     per_unit = np.maximum(1, np.rint(ctx.respondents * rng.uniform(1 - RESPONDENT_SPREAD, 1 + RESPONDENT_SPREAD,
                                                                   n_units))).astype(np.int64)
@@ -296,7 +296,7 @@ def _demographics(rng: np.random.Generator, height: int) -> dict[str, pl.Series]
 # ---------------------------------------------------------------- whole-bundle defects
 
 
-def _spoil_bundle(tables: dict[str, pl.DataFrame | bytes], kind: str, region: _Region,
+def _spoil_bundle(tables: dict[str, pl.DataFrame | bytes], kind: str, region: PickedRegion,
                   rng: np.random.Generator) -> tuple[str, str]:
     """Make the bundle untrustworthy as a whole in one way; returns the table hit and what was done."""
     units = tables["units"]
@@ -331,7 +331,7 @@ def _spoil_bundle(tables: dict[str, pl.DataFrame | bytes], kind: str, region: _R
     raise ValueError(f"unknown bundle defect {kind!r}")
 
 
-def _neighbour(region: _Region, rng: np.random.Generator) -> str:
+def _neighbour(region: PickedRegion, rng: np.random.Generator) -> str:
     """Another region a unit plausibly gets mixed up with: the province, or a kab/kota of the province
     (for a K/L: another K/L)."""
     if region.level == KL:
@@ -348,10 +348,10 @@ def _neighbour(region: _Region, rng: np.random.Generator) -> str:
 # ---------------------------------------------------------------- one region, and what the cycle shares
 
 
-def _upload_time(ctx: _Cycle, region: _Region) -> tuple[date, str]:
+def upload_time(ctx: GenerationContext, region: PickedRegion) -> tuple[date, str]:
     """When the region uploads (last quarter of the survey window, office hours) and the bundle name."""
     survey = ctx.methodology.survey
-    rng = _rng(ctx.seed, ctx.cycle, region.code, _UPLOAD)
+    rng = seeded_rng(ctx.seed, ctx.cycle, region.code, _UPLOAD)
     span = (survey.window_end - survey.window_start).days
     day = survey.window_start + timedelta(days=int(rng.integers(int(span * UPLOAD_FROM), span + 1)))
     minutes = int(rng.integers(*UPLOAD_MINUTES))
@@ -359,11 +359,12 @@ def _upload_time(ctx: _Cycle, region: _Region) -> tuple[date, str]:
     return day, f"{stamp}_{region.code}"
 
 
-def _citizen_form(region: _Region, ctx: _Cycle, unit_ids: pl.Series, quality: np.ndarray) -> pl.DataFrame:
+def _citizen_form(region: PickedRegion, ctx: GenerationContext, unit_ids: pl.Series,
+                  quality: np.ndarray) -> pl.DataFrame:
     """F-03 answers: about `ctx.f03` respondents per unit (±30 %), each answering every item around the
     unit's quality on the cycle's score range (its own seeded stream: the other tables are unchanged)."""
     m = ctx.methodology
-    rng = _rng(ctx.seed, ctx.cycle, region.code, _F03)
+    rng = seeded_rng(ctx.seed, ctx.cycle, region.code, _F03)
     per_unit = np.maximum(1, np.rint(ctx.f03 * rng.uniform(1 - RESPONDENT_SPREAD, 1 + RESPONDENT_SPREAD,
                                                            unit_ids.len()))).astype(np.int64)
     unit_idx = np.repeat(np.arange(unit_ids.len()), per_unit)
@@ -379,12 +380,12 @@ def _citizen_form(region: _Region, ctx: _Cycle, unit_ids: pl.Series, quality: np
     })
 
 
-def _region_bundle(region: _Region, ctx: _Cycle, upload: date, bundle: str, defect: str | None,
+def region_bundle(region: PickedRegion, ctx: GenerationContext, upload: date, bundle: str, defect: str | None,
                    bad_rows: bool) -> _Bundle:
     """Generate one region's tables, with its whole-bundle defect or its bad rows if asked."""
-    units, quality = _units(region, ctx)
+    units, quality = draw_units(region, ctx)
     unit_ids = units["unit_id"]
-    row_rng = _rng(ctx.seed, ctx.cycle, region.code, _DEFECTS) if bad_rows else None
+    row_rng = seeded_rng(ctx.seed, ctx.cycle, region.code, _DEFECTS) if bad_rows else None
     evaluations, incomplete, evaluation_plan = _evaluations(region, ctx, unit_ids, quality, row_rng)
     survey, survey_plan = _survey(region, ctx, unit_ids, quality, upload, row_rng)
     tables: dict[str, pl.DataFrame | bytes] = {"units": units, "evaluations": evaluations}
@@ -397,17 +398,17 @@ def _region_bundle(region: _Region, ctx: _Cycle, upload: date, bundle: str, defe
                   for table, plan in (("evaluations", evaluation_plan), ("skm_responses", survey_plan))
                   for kind, rows in plan.items() if rows.size]
     if defect is not None:
-        table, detail = _spoil_bundle(tables, defect, region, _rng(ctx.seed, ctx.cycle, region.code, _DEFECTS))
+        table, detail = _spoil_bundle(tables, defect, region, seeded_rng(ctx.seed, ctx.cycle, region.code, _DEFECTS))
         injections.append(Injection(region.code, bundle, table, defect, (), detail))
     return _Bundle(tables, incomplete, injections, float(quality.mean()) if quality.size else 0.0)
 
 
-def _cycle_context(cycle: str, methodology: Methodology, *, seed: int, units: int, respondents: int,
-                   evaluators: int, bad_rate: float) -> _Cycle:
+def cycle_context(cycle: str, methodology: Methodology, *, seed: int, units: int, respondents: int,
+                   evaluators: int, bad_rate: float) -> GenerationContext:
     indicators = methodology.indicators
     aspect_codes = [a.code for a in methodology.aspects]
     aspect_of = np.array([aspect_codes.index(i.aspect) for i in indicators])
-    national = _rng(seed, cycle, _NATIONAL)
+    national = seeded_rng(seed, cycle, _NATIONAL)
     effect = national.normal(0.0, INDICATOR_SD, len(indicators))
     # Centre on the methodology's own weights, so a unit's expected IPP sits on its latent quality.
     weight = np.array([methodology.aspects[a].weight * i.weight for a, i in zip(aspect_of, indicators, strict=True)],
@@ -421,7 +422,7 @@ def _cycle_context(cycle: str, methodology: Methodology, *, seed: int, units: in
     unknown = f"{len(indicators) + 1}.{last.aspect}.{last.code.rsplit('.', 1)[-1]}"
     while unknown in methodology.indicator_codes:
         unknown = f"9{unknown}"
-    return _Cycle(
+    return GenerationContext(
         cycle=cycle, seed=seed, methodology=methodology, units=units, respondents=respondents,
         evaluators=evaluators, row_defect_rate=bad_rate / ROW_SHARE_OF_BAD_RATE,
         indicator_codes=pl.Series([i.code for i in indicators], dtype=pl.String),
@@ -431,14 +432,14 @@ def _cycle_context(cycle: str, methodology: Methodology, *, seed: int, units: in
     )
 
 
-def _bundle_defects(cycle: str, seed: int, codes: list[str], bad_rate: float) -> dict[str, str]:
+def bundle_defects(cycle: str, seed: int, codes: list[str], bad_rate: float) -> dict[str, str]:
     """Which regions send a bad bundle and which defect: round(bad_rate × bundles), at least one.
 
     Kinds are dealt in turn from a seeded shuffle, so five or more bad bundles show every kind.
     """
     if bad_rate <= 0 or not codes:
         return {}
-    rng = _rng(seed, cycle, _DEFECTS)
+    rng = seeded_rng(seed, cycle, _DEFECTS)
     n_bad = min(len(codes), max(1, int(bad_rate * len(codes) + 0.5)))
     chosen = sorted(rng.choice(len(codes), n_bad, replace=False))
     kinds = [BUNDLE_DEFECTS[i] for i in rng.permutation(len(BUNDLE_DEFECTS))]

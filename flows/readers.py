@@ -23,11 +23,11 @@ import polars as pl
 from flows.intake.bundles import (
     BUNDLE_TABLE,
     SubmissionRejected,
-    _is_junk,
-    _missing_fingerprint,
-    _refusal_issues,
     bundle_fingerprint,
+    is_junk,
+    missing_fingerprint,
     open_bundle,
+    refusal_issues,
 )
 from flows.intake.entries import Refusal
 from flows.intake.tables import (
@@ -35,9 +35,9 @@ from flows.intake.tables import (
     RULE_UNSUPPORTED_FORMAT,
     TABLE_FORMATS,
     UnreadableFile,
-    _first_line,
-    _issue,
+    error_line,
     read_raw,
+    table_issue,
 )
 from transforms.messages import one_line
 from transforms.methodology import Methodology
@@ -109,13 +109,13 @@ def _read_tables(path: Path, methodology: Methodology, region_code: str, specs: 
     """`read_bundle` for any list of tables (`specs`; `required` of them must be there)."""
     name = name or path.name
     if refused:
-        critical = _refusal_issues(refused, name)
+        critical = refusal_issues(refused, name)
         return ReadBundle(submission_id="", files=[], issues=pl.DataFrame(critical, schema=ISSUE_SCHEMA),
                           rejected=True, reason=_rejection_reason(critical, name, region_code))
     try:
         submission_id, files = bundle_fingerprint(path, methodology.limits)
     except OSError:
-        submission_id, files = _missing_fingerprint()
+        submission_id, files = missing_fingerprint()
     critical: list[dict[str, Any]] = []
     row_issues: list[pl.DataFrame] = []
     tables: dict[str, pl.DataFrame] = {}
@@ -135,15 +135,15 @@ def _read_tables(path: Path, methodology: Methodology, region_code: str, specs: 
                     row_issues.append(issues)
             named = {i["table"] for i in _problems_of(critical, RULE_AMBIGUOUS_TABLE, RULE_UNSUPPORTED_FORMAT)}
             critical.extend(
-                _issue(table, RULE_MISSING_TABLE, (
+                table_issue(table, RULE_MISSING_TABLE, (
                     f"The bundle has no {table} table; add a file named {table}.csv (or .xlsx, .parquet, "
                     ".json, .jsonl) and send the bundle again."))
                 for table in required if table not in located and table not in named)
     except SubmissionRejected as err:
         critical.extend(err.issues)
     except Exception as err:  # never crash on what a region sent: anything unexpected is "unreadable"
-        critical.append(_issue(BUNDLE_TABLE, RULE_UNREADABLE, (
-            f"The bundle {name} could not be read ({type(err).__name__}: {_first_line(err)}); check "
+        critical.append(table_issue(BUNDLE_TABLE, RULE_UNREADABLE, (
+            f"The bundle {name} could not be read ({type(err).__name__}: {error_line(err)}); check "
             "that it is a folder or .zip of table files and upload again."), value=name))
     issues = pl.concat([pl.DataFrame(critical, schema=ISSUE_SCHEMA), *row_issues], how="vertical")
     reason = _rejection_reason(critical, name, region_code) if critical else None
@@ -155,7 +155,7 @@ def _locate_tables(folder: Path, tables: Sequence[str] = INPUT_TABLES) -> tuple[
     """Which file holds each of `tables`, and the critical problems with that (two files, unknown format)."""
     candidates: dict[str, list[Path]] = {}
     for entry in sorted(folder.iterdir()):
-        if entry.is_symlink() or not entry.is_file() or _is_junk((entry.name,)):
+        if entry.is_symlink() or not entry.is_file() or is_junk((entry.name,)):
             continue
         stem = entry.name[: -len(entry.suffix)] if entry.suffix else entry.name
         if stem.strip().lower() in tables:
@@ -166,11 +166,11 @@ def _locate_tables(folder: Path, tables: Sequence[str] = INPUT_TABLES) -> tuple[
         files = candidates.get(table, [])
         if len(files) > 1:
             listed = ", ".join(f.name for f in files)
-            issues.append(_issue(table, RULE_AMBIGUOUS_TABLE, (
+            issues.append(table_issue(table, RULE_AMBIGUOUS_TABLE, (
                 f"Several files hold the {table} table ({listed}); keep only one of them and send the "
                 "bundle again."), value=listed))
         elif files and files[0].suffix.lower() not in TABLE_FORMATS:
-            issues.append(_issue(table, RULE_UNSUPPORTED_FORMAT, (
+            issues.append(table_issue(table, RULE_UNSUPPORTED_FORMAT, (
                 f"{files[0].name} is not a supported format; save the {table} table as {table}.csv or "
                 f"{table}.xlsx (or .parquet, .json, .jsonl) and send the bundle again."), value=files[0].name))
         elif files:
@@ -191,7 +191,7 @@ def _without_f03(located: dict[str, Path], problems: list[dict[str, Any]], metho
         files.append(located[F03_TABLE].name)
     if not files:
         return located, problems, []
-    note = _issue(F03_TABLE, RULE_F03_NOT_USED, (
+    note = table_issue(F03_TABLE, RULE_F03_NOT_USED, (
         f"{', '.join(files)} holds the citizen form F-03, which cycle {methodology.cycle} does not use ([f03] "
         "enabled = false); the table is not read and the rest of the bundle is used."),
         value=", ".join(files), severity=SEVERITY_WARNING)
@@ -220,18 +220,18 @@ def _read_table(file: Path, table: str, spec: TableSpec, *, required: bool) -> t
     except BaseException as err:  # a reader library failing in a way not foreseen is still the file's problem
         if isinstance(err, (KeyboardInterrupt, SystemExit, GeneratorExit)):
             raise  # (a Rust panic surfaces as pyo3's PanicException, a BaseException: caught here)
-        return None, empty_issues(), [_issue(table, RULE_UNREADABLE, (
-            f"{file.name} could not be read ({type(err).__name__}: {_first_line(err)}); open it, save it "
+        return None, empty_issues(), [table_issue(table, RULE_UNREADABLE, (
+            f"{file.name} could not be read ({type(err).__name__}: {error_line(err)}); open it, save it "
             "again in a supported format and send the bundle again."), value=file.name)]
     problems: list[dict[str, Any]] = []
     columns = [c for c in raw.columns if c not in (ROW, EXTRA)]
     notes: list[dict[str, Any]] = []
     if raw.height == 0 and required:
-        problems.append(_issue(table, RULE_EMPTY_TABLE, (
+        problems.append(table_issue(table, RULE_EMPTY_TABLE, (
             f"{file.name} has no data rows; fill in the table and send the bundle again."), value=file.name))
     elif raw.height == 0:
         # An optional table left empty in a template is no reason to reject the evaluation data.
-        notes.append(_issue(table, RULE_EMPTY_TABLE, (
+        notes.append(table_issue(table, RULE_EMPTY_TABLE, (
             f"{file.name} has no data rows; the bundle is used without it. Fill it in, or leave the file out."),
             value=file.name, severity=SEVERITY_WARNING))
     if columns:
@@ -240,7 +240,7 @@ def _read_table(file: Path, table: str, spec: TableSpec, *, required: bool) -> t
             if name not in columns:
                 near = difflib.get_close_matches(name, unknown, n=1)
                 hint = f" (is '{near[0]}' meant to be '{name}'?)" if near else ""
-                problems.append(_issue(table, RULE_MISSING_COLUMN, (
+                problems.append(table_issue(table, RULE_MISSING_COLUMN, (
                     f"{file.name} has no column '{name}'{hint}; add it to the header row and send the "
                     "bundle again."), column=name, value=file.name))
     absent = [i["column"] for i in problems if i["rule"] == RULE_MISSING_COLUMN]

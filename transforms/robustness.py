@@ -412,7 +412,7 @@ def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInp
     d = unit_scores.evaluator_denominator(methodology)
     unit_den = WEIGHT_TOTAL * 100 * d
     lookup, codes = _band_lookup(methodology.predicates, methodology.score_max * 100)
-    mutu_lookup, mutu_codes = _band_lookup(methodology.survey.mutu, methodology.survey.scale
+    mutu_lookup, _ = _band_lookup(methodology.survey.mutu, methodology.survey.scale
                                            * methodology.survey.answer_max * 100)
     u = _unit_arrays(units, inputs, methodology, lookup, settings.evaluator_spread)
     r = _region_arrays(regions, u, methodology, lookup, unit_den)
@@ -501,7 +501,7 @@ def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInp
             mutu_held += (mutu_lookup[ikm_cents] == survey_published[None, :]).sum(axis=0)
 
     unit_rows = unit_table(u.frame, u.mode, unit_tally, unit_ranks, published_unit_awards, methodology, settings,
-                           draws, survey_rows, mutu_held, ikm_cents_drawn, mutu_codes)
+                           draws, survey_rows, mutu_held, ikm_cents_drawn)
     region_rows = region_table(r.frame, region_tally, region_ranks, published_region_awards, methodology, settings,
                                draws)
     return RobustnessTables(unit_rows, region_rows)

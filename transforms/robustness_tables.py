@@ -94,8 +94,7 @@ def _award_details(tally: Tally, held: dict[str, np.ndarray], n: int, draws: int
 
 def unit_table(frame: pl.DataFrame, evaluator_draw: np.ndarray, tally: Tally, ranks: np.ndarray,
                held: dict[str, np.ndarray], methodology: Methodology, settings: Robustness, draws: int,
-               survey_rows: np.ndarray, mutu_held: np.ndarray, ikm_cents: np.ndarray,
-               mutu_codes: list[str]) -> pl.DataFrame:
+               survey_rows: np.ndarray, mutu_held: np.ndarray, ikm_cents: np.ndarray) -> pl.DataFrame:
     """The `unit_robustness` rows: the scored units (`frame`, in UNIT_KEY order) and their counts over the draws;
     `evaluator_draw` says per unit how its evaluators were drawn (resample, perturbation or none)."""
     n = frame.height

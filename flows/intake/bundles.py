@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from flows.intake.entries import BundleEntries, FileEntry, Refusal, inspect_bundle, open_regular
-from flows.intake.tables import RULE_UNREADABLE, _first_line, _issue
+from flows.intake.tables import RULE_UNREADABLE, error_line, table_issue
 from transforms.methodology import Limits
 
 BUNDLE_TABLE = "bundle"
@@ -69,7 +69,7 @@ def _parts(name: str) -> tuple[str, ...]:
     return tuple(p for p in name.replace("\\", "/").split("/") if p not in ("", "."))
 
 
-def _is_junk(parts: tuple[str, ...]) -> bool:
+def is_junk(parts: tuple[str, ...]) -> bool:
     """Files operating systems add to folders and zips (macOS resource forks, thumbnails): not content."""
     return parts[0] == "__MACOSX" or parts[-1].lower() in _JUNK_NAMES or parts[-1].startswith("._")
 
@@ -86,13 +86,13 @@ def _canonical(names: list[tuple[str, ...]]) -> tuple[int, list[str]]:
     return depth, ["/".join(p[depth:]) for p in names]
 
 
-def _refusal_issues(refused: Sequence[Refusal], bundle_name: str) -> list[dict[str, Any]]:
+def refusal_issues(refused: Sequence[Refusal], bundle_name: str) -> list[dict[str, Any]]:
     """The refused entries as critical issues naming each entry (the bundle's name for the bundle itself)."""
-    return [_issue(BUNDLE_TABLE, r.rule, r.message, value=r.name or bundle_name) for r in refused]
+    return [table_issue(BUNDLE_TABLE, r.rule, r.message, value=r.name or bundle_name) for r in refused]
 
 
 def _zip_issue(rule: str, name: str, message: str) -> dict[str, Any]:
-    return _issue(BUNDLE_TABLE, rule, message, value=name)
+    return table_issue(BUNDLE_TABLE, rule, message, value=name)
 
 
 def _checked_members(archive: zipfile.ZipFile, limits: Limits) -> list[tuple[zipfile.ZipInfo, str]]:
@@ -140,7 +140,7 @@ def _checked_members(archive: zipfile.ZipFile, limits: Limits) -> list[tuple[zip
                 f"The zip entry '{name}' unpacks to {info.file_size} bytes from {info.compress_size}, more "
                 f"than {limits.zip_max_ratio} times its packed size; it is refused as a possible zip bomb. "
                 "Send the tables as plain files or in a normal zip.")))
-        if not _is_junk(parts):
+        if not is_junk(parts):
             files.append((info, parts))
     if total > limits.zip_max_bytes:
         issues.append(_zip_issue(RULE_ZIP_TOO_LARGE, f"{total} bytes", (
@@ -181,8 +181,8 @@ _ZIP_READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError,
 
 
 def _unreadable_bundle(name: str, err: BaseException) -> SubmissionRejected:
-    return SubmissionRejected([_issue(BUNDLE_TABLE, RULE_UNREADABLE, (
-        f"The bundle {name} could not be opened as a zip ({_first_line(err)}); zip the table files "
+    return SubmissionRejected([table_issue(BUNDLE_TABLE, RULE_UNREADABLE, (
+        f"The bundle {name} could not be opened as a zip ({error_line(err)}); zip the table files "
         "again (without a password) and upload again."), value=name)])
 
 
@@ -197,15 +197,15 @@ def open_bundle(path: Path, limits: Limits, name: str | None = None) -> Iterator
     name = name or path.name
     entries = inspect_bundle(path)
     if entries.refused:
-        raise UnsafeBundle(_refusal_issues(entries.refused, name))
+        raise UnsafeBundle(refusal_issues(entries.refused, name))
     if entries.is_dir:
         files = [(parts, path / entry.name) for entry in entries.files
-                 for parts in [_parts(entry.name)] if parts and not _is_junk(parts)]
+                 for parts in [_parts(entry.name)] if parts and not is_junk(parts)]
         depth, _ = _canonical([parts for parts, _ in files])
         yield path.joinpath(*files[0][0][:depth]) if files else path
         return
     if path.suffix.lower() != ".zip":
-        raise SubmissionRejected([_issue(BUNDLE_TABLE, RULE_NOT_A_BUNDLE, (
+        raise SubmissionRejected([table_issue(BUNDLE_TABLE, RULE_NOT_A_BUNDLE, (
             f"{name} is not a bundle: upload a folder or a .zip holding the table files."),
             value=name)])
     try:
@@ -263,12 +263,12 @@ def bundle_fingerprint(path: Path, limits: Limits | None = None) -> tuple[str, l
     try:
         entries = inspect_bundle(path)
     except FileNotFoundError:
-        return _missing_fingerprint()
+        return missing_fingerprint()
     if entries.refused:  # nothing of a refused bundle is read: its id comes from what was refused
         return _refused_digest(path, entries)
     if entries.is_dir:
         listed = [(parts, entry) for entry in entries.files
-                  for parts in [_parts(entry.name)] if parts and not _is_junk(parts)]
+                  for parts in [_parts(entry.name)] if parts and not is_junk(parts)]
         _, names = _canonical([parts for parts, _ in listed])
         return _digest([(name, _opener(path / entry.name, entry))
                         for name, (_, entry) in zip(names, listed, strict=True)])
@@ -278,7 +278,7 @@ def bundle_fingerprint(path: Path, limits: Limits | None = None) -> tuple[str, l
                 members = _checked_members(archive, limits)
             else:
                 listed = [(i, _parts(i.filename)) for i in archive.infolist() if not i.is_dir()]
-                listed = [(i, p) for i, p in listed if p and not _is_junk(p)]
+                listed = [(i, p) for i, p in listed if p and not is_junk(p)]
                 _, names = _canonical([p for _, p in listed])
                 members = [(info, name) for (info, _), name in zip(listed, names, strict=True)]
             return _digest([(name, _member_opener(archive, info)) for info, name in members],
@@ -308,7 +308,7 @@ def _member_opener(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[
     return lambda: archive.open(info)
 
 
-def _missing_fingerprint() -> tuple[str, list[dict[str, Any]]]:
+def missing_fingerprint() -> tuple[str, list[dict[str, Any]]]:
     """A path that does not exist (or cannot be listed): the id of nothing, so the attempt can be recorded."""
     return hashlib.sha256(b"").hexdigest(), []
 

@@ -83,11 +83,11 @@ class UnreadableFile(Exception):
 
     def issue(self) -> dict[str, Any]:
         """The problem as a critical issue row."""
-        return _issue(self.table, self.rule, self.message, column=self.column, value=self.path.name)
+        return table_issue(self.table, self.rule, self.message, column=self.column, value=self.path.name)
 
 
 
-def _issue(table: str, rule: str, message: str, *, column: str | None = None,
+def table_issue(table: str, rule: str, message: str, *, column: str | None = None,
            value: str | None = None, severity: str = SEVERITY_CRITICAL) -> dict[str, Any]:
     return {"table": table, "row": None, "column": column, "value": value, "rule": rule,
             "severity": severity, "message": one_line(message)}
@@ -356,7 +356,7 @@ def _ragged_csv_frame(source: Path | bytes, names: list[str], separator: str, sk
         frame = _csv_frame(source, names, separator, skip, spare=_RAGGED_SPARE_FIELDS)
     except pl.exceptions.PolarsError as err:
         raise UnreadableFile(table, path, (
-            f"{path.name} could not be read as CSV ({_first_line(err)}). Look for a double quote (\") that opens a "
+            f"{path.name} could not be read as CSV ({error_line(err)}). Look for a double quote (\") that opens a "
             "value and is never closed; open the file in Excel and save it again as 'CSV UTF-8'.")) from err
     spare = [_spare(n) for n in range(_RAGGED_SPARE_FIELDS)]
     return frame.with_columns(
@@ -477,7 +477,7 @@ def _read_json(path: Path, table: str) -> pl.DataFrame:
             frame = pl.read_json(data, schema=as_text)
     except pl.exceptions.PolarsError as err:
         raise UnreadableFile(table, path, (
-            f"{path.name} is not a valid JSON array of objects ({_first_line(err)}); write it as "
+            f"{path.name} is not a valid JSON array of objects ({error_line(err)}); write it as "
             '[{"column": value, ...}, ...] in UTF-8, or send the table as .csv or .xlsx.')) from err
     frame = frame.rename(dict(zip(frame.columns, _column_names(frame.columns, table, path), strict=True)))
     return _numbered(_as_text(frame, table, path), first_row=1)
@@ -524,7 +524,7 @@ def _read_jsonl(path: Path, table: str) -> pl.DataFrame:
         lines = pl.read_csv(path, has_header=False, separator="\x1f", quote_char=None, encoding="utf8",
                             schema={"line": pl.String}, raise_if_empty=False, truncate_ragged_lines=True)
     except pl.exceptions.PolarsError as err:
-        raise UnreadableFile(table, path, f"{path.name} is not UTF-8 text ({_first_line(err)}); save it as "
+        raise UnreadableFile(table, path, f"{path.name} is not UTF-8 text ({error_line(err)}); save it as "
                                           "UTF-8 JSON Lines, or send the table as .csv or .xlsx.") from err
     numbered = (lines.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW))
                 .filter(pl.col("line").str.strip_chars().str.len_bytes() > 0))
@@ -550,7 +550,7 @@ def _read_jsonl(path: Path, table: str) -> pl.DataFrame:
     return _without_blank_rows(frame, cells) if cells else frame
 
 
-def _first_line(err: Exception) -> str:
+def error_line(err: Exception) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
 

@@ -162,7 +162,7 @@ def run(bundle: Bundle, m: Methodology, region: str = REGION) -> Validation:
 def test_load_suite_and_its_required_columns() -> None:
     """units.json requires the declared required columns of `units`; its rules carry severity and message."""
     suite = suites.load_suite("units")
-    checked = {c for e in suite["expectations"] for c in suites._columns_of(e["kwargs"])}
+    checked = {c for e in suite["expectations"] for c in suites.columns_of(e["kwargs"])}
     assert set(UNITS.required_names) <= checked - {"_bundle", "_bundle_region"} <= set(UNITS.names)  # a row rule each
     suites.check_suite_matches("units", UNITS)
     with pytest.raises(suites.SuiteError, match="update the suite"):
@@ -774,7 +774,7 @@ def test_suites_split_by_column_give_what_the_whole_suite_gives(methodology_2024
         assert sorted(json.dumps({k: v for k, v in e.items() if k != "id"}, sort_keys=True) for e in flat) == sorted(
             json.dumps(e, sort_keys=True) for e in suite["expectations"])
         for columns, part in parts:
-            assert all(suites._columns_of(e["kwargs"]) == list(columns) for e in part["expectations"])
+            assert all(suites.columns_of(e["kwargs"]) == list(columns) for e in part["expectations"])
     for mutate, _ in [(lambda b, _m: b, None), *CASES.values()]:
         tables = mutate(good_bundle(m), m)
         split = validate_tables(tables, m, REGION)
@@ -791,7 +791,7 @@ def test_the_ge_context_is_built_once_when_threads_ask_together() -> None:
 
     suites._build_gx.cache_clear()
     built: list[object] = []
-    threads = [threading.Thread(target=lambda: built.append(suites._gx())) for _ in range(3)]
+    threads = [threading.Thread(target=lambda: built.append(suites.gx_context())) for _ in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.transforms.test_methodology import SHIPPED, raw
-from transforms.methodology import MethodologyError
+from transforms.methodology import Methodology, MethodologyError
 from transforms.methodology_parser import parse_methodology
 
 
@@ -139,3 +139,23 @@ def test_robustness_settings_are_checked() -> None:
     mapping = raw()
     mapping["robustness"]["threshold"] = 1.5
     refused(mapping, "threshold are shares between 0 and 1")
+
+
+def test_methodology_robustness_section(methodology_2024: Methodology) -> None:
+    """[robustness] is optional (no section: no settings, never defaults); unknown keys and zero draws are refused."""
+    settings = methodology_2024.robustness
+    assert settings is not None and settings.draws >= 100 and settings.threshold == 0.9
+    import tomllib
+
+    from flows.settings import methodology_path
+
+    mapping = tomllib.loads(methodology_path("2024").read_text())
+    mapping.pop("robustness")
+    assert parse_methodology(mapping, cycle="2024").robustness is None
+    mapping["robustness"] = {"draws": 10, "seed": 1, "evaluator_spread": 0.1, "weight_spread": 0.1, "threshold": 0.9,
+                             "drawz": 3}
+    with pytest.raises(MethodologyError, match="drawz"):
+        parse_methodology(mapping, cycle="2024")
+    mapping["robustness"] = {"draws": 0, "seed": 1, "evaluator_spread": 0.1, "weight_spread": 0.1, "threshold": 0.9}
+    with pytest.raises(MethodologyError, match="draws"):
+        parse_methodology(mapping, cycle="2024")

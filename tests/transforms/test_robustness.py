@@ -15,8 +15,7 @@ from tests.transforms.test_indices_golden import evaluations_for, uniform
 from transforms import robustness as rb
 from transforms import robustness_views as views
 from transforms.cycle import CycleInputs, score_cycle
-from transforms.methodology import Methodology, MethodologyError, Robustness
-from transforms.methodology_parser import parse_methodology
+from transforms.methodology import Methodology, Robustness
 from transforms.robustness_tables import RobustnessTables
 
 REGION = "35.78"
@@ -223,25 +222,6 @@ def test_a_units_draws_do_not_change_when_other_units_are_added(methodology_2024
     kept = after.units.filter(pl.col("unit_id").is_in(["U1", "U2", "U3"])).select(unit_level)
     assert kept.sort("unit_id").equals(before.units.select(unit_level).sort("unit_id"))
     assert 0 < before.units.filter(pl.col("unit_id") == "U2")["p_predicate"].item() < 1  # something was drawn
-
-
-def test_methodology_robustness_section(methodology_2024: Methodology) -> None:
-    settings = methodology_2024.robustness
-    assert settings is not None and settings.draws >= 100 and settings.threshold == 0.9
-    import tomllib
-
-    from flows.settings import methodology_path
-
-    raw = tomllib.loads(methodology_path("2024").read_text())
-    raw.pop("robustness")
-    assert parse_methodology(raw, cycle="2024").robustness is None
-    raw["robustness"] = {"draws": 10, "seed": 1, "evaluator_spread": 0.1, "weight_spread": 0.1, "threshold": 0.9,
-                         "drawz": 3}
-    with pytest.raises(MethodologyError, match="drawz"):
-        parse_methodology(raw, cycle="2024")
-    raw["robustness"] = {"draws": 0, "seed": 1, "evaluator_spread": 0.1, "weight_spread": 0.1, "threshold": 0.9}
-    with pytest.raises(MethodologyError, match="draws"):
-        parse_methodology(raw, cycle="2024")
 
 
 def test_roster_marks_awards_below_the_threshold_tidak_kokoh_with_their_cause(methodology_2024: Methodology) -> None:
