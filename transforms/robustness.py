@@ -23,7 +23,8 @@ the exact rational `num / den` the release would compute, rounded by `rounding.h
 classified by `rounding.band_of`; ranks come from `rounding.competition_rank`, sheets' aspect
 numerators from `unit_scores.indicator_scores_of` and `aspect_scores`, award rules from the
 methodology's awards as `awards.py` applies them. Only the last weighted sum over the six aspects is
-done here, on arrays, so that 31k units × 1,000 draws fit in a nightly.
+done here, on arrays, so that 31k units × 1,000 draws fit in a nightly (their exact arithmetic, and the
+F-03 blend's, is in `transforms/robustness_exact.py`).
 
 The counts become the published tables (probabilities, rank intervals, drivers) in
 `transforms/robustness_tables.py`.
@@ -40,6 +41,7 @@ from transforms import skm_scores, unit_scores, unit_streams
 from transforms.awards import covered
 from transforms.cycle import CycleInputs
 from transforms.methodology import Award, Band, Methodology, Robustness
+from transforms.robustness_exact import Blend, blend_of, body_cents_of_fractions, cents_of, unit_cents
 from transforms.robustness_tables import (
     SCENARIOS,
     RobustnessTables,
@@ -49,7 +51,7 @@ from transforms.robustness_tables import (
     region_table,
     unit_table,
 )
-from transforms.rounding import CENTS, band_of, competition_rank, half_up_cents
+from transforms.rounding import band_of, competition_rank
 from transforms.unit_scores import STATUS_SCORED, UNIT_KEY
 
 WEIGHT_TOTAL = 10_000
@@ -163,25 +165,6 @@ def _band_lookup(bands: tuple[Band, ...], top_cents: int) -> tuple[np.ndarray, l
     found = pl.select(band_of(pl.int_range(0, top_cents + 1, dtype=pl.Int64), bands, "code").alias("code"))
     index = found["code"].replace_strict(codes, list(range(len(codes))), return_dtype=pl.Int16)
     return index.to_numpy(), codes
-
-
-_INT64_SAFE = (2**63 - 1) // (4 * CENTS)
-"""Largest |numerator| and denominator whose `half_up_cents` cannot overflow int64 (200·num + den)."""
-
-
-def _cents(num: np.ndarray, den: np.ndarray | int) -> np.ndarray:
-    """`rounding.half_up_cents` of integer arrays (any shape), as an int64 array.
-
-    The same floor((200·num + den) / (2·den)) in NumPy's int64 when it cannot overflow (the draws' sums
-    stay below 10^13), else through the Int128 expression itself.
-    """
-    dens = np.asarray(den, dtype=np.int64)
-    if num.size == 0 or (int(np.abs(num).max()) <= _INT64_SAFE and int(dens.max()) <= _INT64_SAFE):
-        return (num.astype(np.int64) * (2 * CENTS) + dens) // (2 * dens)
-    flat = pl.Series("num", num.reshape(-1), dtype=pl.Int64)
-    dens = pl.Series("den", np.broadcast_to(den, num.shape).reshape(-1), dtype=pl.Int64)
-    out = pl.DataFrame([flat, dens]).select(half_up_cents(pl.col("num"), pl.col("den")))
-    return out.to_series().to_numpy().reshape(num.shape)
 
 
 def _ranks(cents: np.ndarray, group: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
@@ -416,6 +399,7 @@ def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInp
                                            * methodology.survey.answer_max * 100)
     u = _unit_arrays(units, inputs, methodology, lookup, settings.evaluator_spread)
     r = _region_arrays(regions, u, methodology, lookup, unit_den)
+    blend = blend_of(u.frame, methodology, unit_den)
     base_weights = np.array([a.weight for a in methodology.aspects], dtype=np.int64)
     aspect_of = {a.code: n for n, a in enumerate(methodology.aspects)}
     indicator_matrix = np.zeros((len(methodology.indicators), len(methodology.aspects)), dtype=np.float32)
@@ -445,7 +429,7 @@ def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInp
     region_ranks = np.zeros((draws, n_regions), dtype=np.int32)
     mutu_held = np.zeros(survey_rows.size, dtype=np.int64)
     ikm_cents_drawn = np.zeros((draws, survey_rows.size), dtype=np.int16)
-    published_unit_awards = _published_awards(u, methodology, codes, unit_den, base_weights)
+    published_unit_awards = _published_awards(u, methodology, codes, unit_den, base_weights, blend)
     published_region_awards = _published_region_awards(r, u, methodology, lookup, unit_den, base_weights)
 
     for start in range(0, draws, CHUNK_DRAWS):
@@ -460,7 +444,7 @@ def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInp
             "weights": (u.base @ weights.T).T,
         }
         for scenario, num in nums.items():
-            cents = _cents(num, unit_den)
+            cents = unit_cents(num, blend, unit_den)
             bands = lookup[np.clip(cents, 0, lookup.size - 1)]
             unit_tally.predicate[scenario] += (bands == u.published[None, :]).sum(axis=0)
             for code, held in _held_unit_awards(bands, cents, u, methodology, codes).items():
@@ -469,8 +453,12 @@ def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInp
             if scenario == "all":
                 unit_ranks[start:start + size] = _ranks(cents, u.type_index)
             if n_regions:
-                region_num = np.add.reduceat(num * r.weights[None, :], r.starts, axis=1)
-                region_cents = _cents(region_num, r.den[None, :])
+                if blend is None:
+                    region_num = np.add.reduceat(num * r.weights[None, :], r.starts, axis=1)
+                    region_cents = cents_of(region_num, r.den[None, :])
+                else:
+                    region_cents = body_cents_of_fractions(num * blend.f02[None, :] + blend.add[None, :],
+                                                           blend.den, r.starts, r.weights)
                 region_bands = lookup[np.clip(region_cents, 0, lookup.size - 1)]
                 region_tally.predicate[scenario] += (region_bands == r.published[None, :]).sum(axis=0)
                 for award in modelled_region_awards(methodology):
@@ -496,7 +484,7 @@ def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInp
             for positions, answers in small_groups:  # resampled respondents: exact bootstrap
                 ikm[:, positions] = _resampled_ikm(respondent_keys[positions], start, answers, size, ikm_factor,
                                                    ikm[:, positions])
-            ikm_cents = _cents(np.rint(ikm * IKM_PRECISION).astype(np.int64), IKM_PRECISION)
+            ikm_cents = cents_of(np.rint(ikm * IKM_PRECISION).astype(np.int64), IKM_PRECISION)
             ikm_cents_drawn[start:start + size] = ikm_cents
             mutu_held += (mutu_lookup[ikm_cents] == survey_published[None, :]).sum(axis=0)
 
@@ -508,10 +496,10 @@ def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInp
 
 
 def _published_awards(u: _Units, methodology: Methodology, codes: list[str], unit_den: int,
-                      base_weights: np.ndarray) -> dict[str, np.ndarray]:
+                      base_weights: np.ndarray, blend: Blend | None) -> dict[str, np.ndarray]:
     """The awards each unit holds in the release, by the same rules as the draws (a draw of nothing)."""
     num = (u.base @ (base_weights * (WEIGHT_TOTAL // 100)))[None, :]
-    cents = _cents(num, unit_den)
+    cents = unit_cents(num, blend, unit_den)
     bands = np.broadcast_to(u.published, cents.shape)
     return {code: held[0] for code, held in _held_unit_awards(bands, cents, u, methodology, codes).items()}
 
@@ -526,10 +514,7 @@ def _published_region_awards(r: _Regions, u: _Units, methodology: Methodology, l
 def robustness_applies(scored: dict[str, pl.DataFrame], methodology: Methodology) -> bool:
     """Whether a release has draws: the methodology has `[robustness]` and some unit is scored."""
     units = scored["unit_scores"]
-    # The engine draws F-02 alone: under an F-03 blend its IPPs would not be the published ones, so a
-    # blending cycle publishes no robustness rows (never probabilities of other numbers; README known gaps).
-    return (methodology.robustness is not None and not methodology.f03_enabled
-            and not units.filter(pl.col("status") == STATUS_SCORED).is_empty())
+    return methodology.robustness is not None and not units.filter(pl.col("status") == STATUS_SCORED).is_empty()
 
 
 def cycle_robustness(inputs: CycleInputs, scored: dict[str, pl.DataFrame], methodology: Methodology,

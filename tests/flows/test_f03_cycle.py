@@ -127,7 +127,13 @@ def test_a_unit_without_f03_answers_is_not_scored_and_bad_answers_are_set_aside(
     assert issues.select("row_number", "value", "rule", "severity").rows() == [(5, "9", "f03_score_range", "row")]
     assert (table(places, "submissions")["status"] == "accepted").all()
     manifest = current_release(places, CYCLE)
-    assert manifest is not None and manifest["tables"]["unit_robustness"]["rows"] == 0  # not drawn under a blend
+    scored = units.filter(pl.col("status") == "scored")
+    assert manifest is not None and manifest["tables"]["unit_robustness"]["rows"] == scored.height > 0  # drawn
+    drawn = table(places, "unit_robustness").join(scored.select("unit_id", "rank_in_type"), on="unit_id",
+                                                  suffix="_published")
+    assert drawn.height == scored.height and silent not in drawn["unit_id"].to_list()  # no_f03: not drawn
+    assert ((drawn["rank_low"] <= drawn["rank_in_type_published"])
+            & (drawn["rank_in_type_published"] <= drawn["rank_high"])).all()
     first = table(places, "submissions")["submission_id"][0]
     assert (Ledger(places, CYCLE).accepted_dir(first) / "f03_responses.parquet").exists()  # kept, as the survey
 

@@ -13,7 +13,9 @@ import pytest
 
 from tests.transforms.test_indices_golden import evaluations_for, uniform
 from transforms import robustness as rb
+from transforms import robustness_exact as exact
 from transforms import robustness_views as views
+from transforms import unit_scores
 from transforms.cycle import CycleInputs, score_cycle
 from transforms.methodology import Methodology, Robustness
 from transforms.robustness_tables import RobustnessTables
@@ -111,8 +113,44 @@ def test_each_drawn_ipp_is_one_of_the_enumerated_resamples(methodology_2024: Met
     d = 27720  # lcm(1..12): the shipped max_evaluators
     keys = rb.unit_streams.unit_keys(units.frame, ["region_code", "unit_id"], 1, 1)
     drawn = rb._evaluator_draw(keys, 0, units, 200, 0.0, d, np.zeros((30, 6), np.float32), (0, 5))
-    cents = rb._cents(drawn @ (np.array([a.weight for a in m.aspects]) * 100), rb.WEIGHT_TOTAL * 100 * d)
+    cents = exact.cents_of(drawn @ (np.array([a.weight for a in m.aspects]) * 100), rb.WEIGHT_TOTAL * 100 * d)
     assert set(np.unique(cents).tolist()) == {400, 450, 500}
+
+
+def test_under_an_f03_blend_each_draw_is_the_exact_blend_of_a_resample(methodology_2024: Methodology) -> None:
+    """F-03 on (75/25), F-03 held at its published mean: two evaluators all 4 and all 5 resample to F-02 4.00,
+    4.50, 4.50 or 5.00; with F03 = 2.00 (answers 2, 2) the blends are 0.75·F02 + 0.50 = 3.50 (B-), 3.875 → 3.88
+    (B, the published one) twice, 4.25 (A-). So B holds with 2/4, every drawn IPP is one of those three, and
+    the body (this unit alone) lands on a half cent exactly (387.5) in half the draws: the exact path."""
+    m = dataclasses.replace(methodology_2024, f03_enabled=True, f03_without="not_scored")
+    evaluations = pl.concat([sheet(m, "U1", "E1", 4), sheet(m, "U1", "E2", 5)])
+    survey = responses(m, "U1", [4] * 10)
+    units = pl.DataFrame({"unit_id": ["U1"], "unit_name": ["U1"], "unit_type": ["RSUD"], "region_code": [REGION],
+                          "annual_service_users": [10], "submission_id": ["s1"]})
+    answers = pl.DataFrame({"region_code": [REGION] * 2, "unit_id": ["U1"] * 2, "respondent_id": ["R1", "R2"],
+                            "score": [2, 2]})
+    tables = score_cycle(CycleInputs(units=units.lazy(), evaluations=evaluations.lazy(), responses=survey.lazy(),
+                                     regions=pl.LazyFrame({"region_code": [REGION], "name": ["X"]}),
+                                     f03_responses=answers.lazy()), m)
+    published = row(tables["unit_scores"], "U1")
+    assert (published["ipp"], published["predicate"], published["ipp_f02"]) == (3.88, "B", 4.5)
+    assert rb.robustness_applies(tables, m)
+    inputs = rb.robustness_inputs(evaluations.lazy(), survey.lazy(), m)
+    result = rb.robustness(tables["unit_scores"], tables["region_scores"], inputs, m, OFF)
+    found = row(result.units, "U1")
+    assert within(found["p_predicate"], 2 / 4, OFF.draws) and found["driver"] == "evaluators"
+    region = result.regions.row(0, named=True)
+    assert region["p_predicate"] == found["p_predicate"]  # one unit: the body's value is the unit's
+
+    lookup, _ = rb._band_lookup(m.predicates, 500)
+    u = rb._unit_arrays(tables["unit_scores"], inputs, m, lookup, 0.0)
+    d = unit_scores.evaluator_denominator(m)
+    unit_den = rb.WEIGHT_TOTAL * 100 * d
+    blend = exact.blend_of(u.frame, m, unit_den)
+    keys = rb.unit_streams.unit_keys(u.frame, ["region_code", "unit_id"], 1, 1)
+    drawn = rb._evaluator_draw(keys, 0, u, 400, 0.0, d, np.zeros((30, 6), np.float32), (0, 5))
+    num = drawn @ (np.array([a.weight for a in m.aspects]) * 100)
+    assert set(np.unique(exact.unit_cents(num, blend, unit_den)).tolist()) == {350, 388, 425}
 
 
 def test_4_505_is_a_with_three_quarters(methodology_2024: Methodology) -> None:
@@ -277,21 +315,3 @@ def test_a_small_survey_is_resampled_exactly(methodology_2024: Methodology) -> N
     assert within(found["p_mutu"], 2 / 4, OFF.draws)
     assert (found["ikm_low"], found["ikm_high"]) == (75.0, 100.0)
     assert found["p_predicate"] == 1.0  # the survey moves no award
-
-
-def test_draw_cents_in_numpy_equal_the_exact_expression_and_fall_back_near_overflow() -> None:
-    """`_cents` takes NumPy's int64 where 200·num + den cannot overflow, else the Int128 expression: same cents."""
-    from transforms.rounding import half_up_cents
-
-    rng = np.random.default_rng(5)
-    den = np.array([3, 7, 200, 1_580_040_000_000], dtype=np.int64)
-    num = rng.integers(0, 10**13, size=(40, den.size), dtype=np.int64)
-    num[0] = den // 200  # exactly half a cent below or at a boundary: half-up
-    num[1] = den * 5 // 2
-    exact = pl.DataFrame({"num": num.reshape(-1), "den": np.broadcast_to(den, num.shape).reshape(-1)}).select(
-        half_up_cents(pl.col("num"), pl.col("den"))).to_series().to_numpy().reshape(num.shape)
-    assert np.array_equal(rb._cents(num, den), exact)
-    huge = np.array([[2**62, 2**62 - 1]], dtype=np.int64)  # 200·num overflows int64: the exact path
-    assert rb._cents(huge, 10**6).tolist() == [[(200 * 2**62 + 10**6) // (2 * 10**6),
-                                                 (200 * (2**62 - 1) + 10**6) // (2 * 10**6)]]
-    assert rb._cents(np.zeros((0, 3), dtype=np.int64), 7).shape == (0, 3)
