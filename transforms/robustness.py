@@ -66,6 +66,8 @@ EXACT_BOOTSTRAP_BUDGET = 300_000_000
 """At most this many answers drawn (respondents × elements × draws) by the exact bootstrap: the smallest
 surveys first, the rest through the normal limit, so a cycle of small surveys stays within a nightly."""
 """A drawn IKM (a continuous value) is written as an integer over this before the release's rounding."""
+SPREAD_GROUP_ROWS = 3_000_000
+"""Survey rows per pass of `survey_spread` (memory: each pass joins its rows to 18 floats of their unit)."""
 _STREAMS = {"evaluators": 1, "survey": 2, "weights": 3, "respondents": 4}
 _SHEET_SEPARATOR = "\x1f"
 
@@ -100,7 +102,9 @@ def robustness_inputs(evaluations: pl.LazyFrame, responses: pl.LazyFrame,
                                                                                       "aspect_code"])
     indicators = unit_scores.indicator_scores_of(unit_scores.indicator_totals(evaluations), methodology).select(
         *UNIT_KEY, "indicator_code", "aspect_code", "indicator_weight", "scaled")
-    sheets_frame, indicator_frame = pl.collect_all([sheets, indicator_frames_sorted(indicators)])
+    # one after the other: together they peaked ~0.2 GB higher at national size (each groups 1.9 M rows)
+    sheets_frame = sheets.collect()
+    indicator_frame = indicator_frames_sorted(indicators).collect()
     survey_frame = survey_spread(responses, methodology)
     small_units = survey_frame.filter(pl.col("n") <= EXACT_BOOTSTRAP_RESPONDENTS).select(UNIT_KEY)
     small = None
@@ -140,15 +144,22 @@ def survey_spread(responses: pl.LazyFrame, methodology: Methodology) -> pl.DataF
     ).with_row_index("unit_row")
     influence = pl.sum_horizontal(
         ((pl.col(e) - pl.col(f"{e}__mean")) * pl.col(f"{e}__scale")).fill_null(0.0) for e in elements) * factor
-    rows = (responses.select(*UNIT_KEY, *elements)
-            .join(per_unit.lazy(), on=UNIT_KEY, how="inner", maintain_order="left")
-            .select("unit_row", psi=influence).collect())
-    unit_row = rows["unit_row"].to_numpy()
-    psi = rows["psi"].to_numpy()
+    psi2 = np.zeros(per_unit.height)
+    counts = np.zeros(per_unit.height, dtype=np.int64)
+    # In groups of units, so the rows joined to their unit's 18 floats are a few million at a time (at national
+    # size all at once was ~0.5 GB); each unit's rows stay together and in order, so its sums are the same bits.
+    groups = max(1, -(-int(totals["n_respondents"].sum() or 0) // SPREAD_GROUP_ROWS))
+    for group in range(groups):
+        units = per_unit.filter(pl.col("unit_row") % groups == group)
+        rows = (responses.select(*UNIT_KEY, *elements)
+                .join(units.lazy(), on=UNIT_KEY, how="inner", maintain_order="left")
+                .select("unit_row", psi=influence).collect())
+        unit_row = rows["unit_row"].to_numpy()
+        psi = rows["psi"].to_numpy()
+        psi2 += np.bincount(unit_row, weights=psi * psi, minlength=per_unit.height)
+        counts += np.bincount(unit_row, minlength=per_unit.height)
     spread = per_unit.select(
-        *UNIT_KEY,
-        psi2=pl.Series(np.bincount(unit_row, weights=psi * psi, minlength=per_unit.height)),
-        n=pl.Series(np.bincount(unit_row, minlength=per_unit.height), dtype=pl.UInt32),
+        *UNIT_KEY, psi2=pl.Series(psi2), n=pl.Series(counts, dtype=pl.UInt32),
     ).filter(pl.col("n") > 0)
     return (ikm.filter(pl.col("ikm_value").is_not_null())
             .join(spread.lazy(), on=UNIT_KEY, how="inner")
@@ -277,8 +288,9 @@ def _evaluator_draw(keys: np.ndarray, first: int, units: _Units, draws: int, spr
         low, high = score_range[0] * d, score_range[1] * d
         can_up = (units.perturb_scaled + d <= high)[None]
         can_down = (units.perturb_scaled - d >= low)[None]
-        chance = unit_streams.uniforms(keys[units.perturb_rows], first, draws, units.perturb_scaled.shape[1])
-        step = ((chance < spread / 2) & can_up).astype(np.float32) - ((chance >= 1 - spread / 2) & can_down)
+        bits = unit_streams.bits32(keys[units.perturb_rows], first, draws, units.perturb_scaled.shape[1])
+        cut = unit_streams.below(spread / 2)  # up with chance spread/2, down with the same chance
+        step = ((bits < cut) & can_up).astype(np.float32) - ((bits >= 2**32 - cut) & can_down)
         delta = np.rint(step @ indicator_matrix).astype(np.int64) * d  # weights <= 100: exact in float32
         out[:, units.perturb_rows, :] += delta
     return out

@@ -38,3 +38,15 @@ def test_splitmix64_matches_the_reference_outputs() -> None:
     """The finaliser is SplitMix64's: seeded 0, its first outputs are the published reference values."""
     state = np.arange(1, 4, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     assert unit_streams._mix(state).tolist() == [0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4, 0x06C45D188009454F]
+
+
+def test_an_event_of_a_chance_is_bits_below_its_threshold() -> None:
+    """`bits32 < below(p)` happens with chance p (the perturbation's one point up or down)."""
+    keys = unit_streams.unit_keys(pl.DataFrame({"region_code": ["35.78"], "unit_id": ["A"]}), ["region_code",
+                                  "unit_id"], seed=1, stream=1)
+    bits = unit_streams.bits32(keys, 0, 200_000, 3)
+    assert bits.dtype == np.uint32 and bits.shape == (200_000, 1, 3)
+    for chance in (0.05, 0.5):
+        share = (bits < unit_streams.below(chance)).mean()
+        assert abs(share - chance) < 5 * (chance * (1 - chance) / bits.size) ** 0.5
+    assert unit_streams.below(0.0) == 0 and unit_streams.below(1.0) == 2**32
