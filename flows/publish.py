@@ -196,8 +196,10 @@ def release_tables(places: Places, methodology: Methodology, entries: pl.DataFra
     scored = score_cycle(inputs, methodology)
     schemas = input_schemas(methodology)
     scored.update(release_robustness(  # issue 23, kept per submission and reused when unchanged (issue 24)
-        ledger, methodology, used, lambda ids: (ledger.accepted_table(ids, "evaluations", schemas["evaluations"]),
-                                                ledger.accepted_table(ids, "skm_responses", schemas["skm_responses"])),
+        ledger, methodology, used, lambda ids: (
+            ledger.accepted_table(ids, "evaluations", schemas["evaluations"]),
+            ledger.accepted_table(ids, "skm_responses", schemas["skm_responses"]),
+            ledger.accepted_table(ids, F03_TABLE, schemas[F03_TABLE]) if methodology.f03_enabled else None),
         scored))
     pairs = entries.select("submission_id", "region_code").unique(maintain_order=True)
     issues = ledger.issues(list(pairs.iter_rows()))

@@ -23,9 +23,9 @@ from transforms.methodology import Methodology
 from transforms.robustness_tables import RobustnessTables, as_release_tables, empty_tables
 from transforms.unit_scores import UNIT_KEY
 
-INPUTS_VERSION = 1
+INPUTS_VERSION = 2
 """Bump when `robustness_inputs` changes what it computes: kept inputs of another version are recomputed."""
-PARTS = ("sheets", "indicators", "survey", "small_surveys")
+PARTS = ("sheets", "indicators", "survey", "small_surveys", "f03")
 _STAMPS = len(PARTS)
 TRANSFORMS = Path(engine.__file__).parent
 DRAWS_FOLDER = "robustness-draws"
@@ -56,9 +56,10 @@ def _owners(ledger: Ledger, submission_ids: list[str]) -> pl.DataFrame | None:
 
 def _as_parts(inputs: engine.RobustnessInputs, owners: pl.DataFrame) -> pl.DataFrame:
     """The engine's inputs as one frame: each part's rows with its number and their unit's submission."""
+    nothing = pl.DataFrame(schema=dict.fromkeys(UNIT_KEY, pl.String))
     frames = [inputs.sheets, inputs.indicators, inputs.survey,
-              inputs.small_surveys if inputs.small_surveys is not None else pl.DataFrame(schema=dict.fromkeys(
-                  UNIT_KEY, pl.String))]
+              inputs.small_surveys if inputs.small_surveys is not None else nothing,
+              inputs.f03 if inputs.f03 is not None else nothing]
     return pl.concat([frame.join(owners, on="region_code", how="left", maintain_order="left")
                       .with_columns(_part=pl.lit(n, pl.Int8)) for n, frame in enumerate(frames)],
                      how="diagonal_relaxed")
@@ -67,7 +68,8 @@ def _as_parts(inputs: engine.RobustnessInputs, owners: pl.DataFrame) -> pl.DataF
 def _from_parts(frame: pl.DataFrame, template: engine.RobustnessInputs,
                 small_schema: pl.Schema) -> engine.RobustnessInputs:
     """The engine's inputs again, each part in the order `robustness_inputs` gives it."""
-    schemas = (template.sheets.schema, template.indicators.schema, template.survey.schema, small_schema)
+    schemas = (template.sheets.schema, template.indicators.schema, template.survey.schema, small_schema,
+               pl.Schema({**dict.fromkeys(UNIT_KEY, pl.String), "f03_sd": pl.Float64}))
 
     def part(n: int) -> pl.DataFrame:
         columns = (pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c) for c, t in schemas[n].items())
@@ -79,11 +81,19 @@ def _from_parts(frame: pl.DataFrame, template: engine.RobustnessInputs,
         indicators=part(1).sort([*UNIT_KEY, "indicator_code"]),
         survey=part(2).sort(UNIT_KEY),
         small_surveys=small if small.height else None,
+        f03=part(4).sort(UNIT_KEY) if template.f03 is not None else None,
     )
 
 
-Rows = Callable[[list[str]], tuple[pl.LazyFrame, pl.LazyFrame]]
-"""Submission ids → their kept evaluation and survey rows (lazy)."""
+Rows = Callable[[list[str]], tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None]]
+"""Submission ids → their kept evaluation, survey and F-03 rows (lazy; F-03 None when the cycle does not blend)."""
+
+
+def inputs_of(rows: tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None],
+              methodology: Methodology) -> engine.RobustnessInputs:
+    """The engine's inputs computed from (evaluation, survey, F-03) rows."""
+    evaluations, responses, f03 = rows
+    return engine.robustness_inputs(evaluations, responses, methodology, f03)
 
 
 def kept_inputs(ledger: Ledger, methodology: Methodology, submission_ids: list[str],
@@ -94,7 +104,7 @@ def kept_inputs(ledger: Ledger, methodology: Methodology, submission_ids: list[s
     computed and nothing kept.
     """
     def compute(ids: list[str]) -> engine.RobustnessInputs:
-        return engine.robustness_inputs(*rows_of(ids), methodology)
+        return inputs_of(rows_of(ids), methodology)
 
     owners = _owners(ledger, submission_ids)
     if owners is None:
@@ -128,7 +138,7 @@ def draws_key(inputs: engine.RobustnessInputs, units: pl.DataFrame, regions: pl.
               methodology: Methodology) -> str:
     """A digest of everything `robustness.robustness` reads and of the code and libraries computing it."""
     code = sorted(TRANSFORMS.glob("*.py"))
-    frames = [inputs.sheets, inputs.indicators, inputs.survey, inputs.small_surveys, units, regions]
+    frames = [inputs.sheets, inputs.indicators, inputs.survey, inputs.small_surveys, inputs.f03, units, regions]
     return _digest(
         repr(methodology),
         *(importlib.metadata.version(p) for p in ("polars", "numpy")),

@@ -41,7 +41,15 @@ from transforms import skm_scores, unit_scores, unit_streams
 from transforms.awards import covered
 from transforms.cycle import CycleInputs
 from transforms.methodology import Award, Band, Methodology, Robustness
-from transforms.robustness_exact import Blend, blend_of, body_cents_of_fractions, cents_of, unit_cents
+from transforms.robustness_exact import (
+    Blend,
+    blend_of,
+    blended,
+    body_cents_of_fractions,
+    cents_of,
+    drawn_blend,
+    unit_cents,
+)
 from transforms.robustness_tables import (
     SCENARIOS,
     RobustnessTables,
@@ -68,7 +76,7 @@ surveys first, the rest through the normal limit, so a cycle of small surveys st
 """A drawn IKM (a continuous value) is written as an integer over this before the release's rounding."""
 SPREAD_GROUP_ROWS = 3_000_000
 """Survey rows per pass of `survey_spread` (memory: each pass joins its rows to 18 floats of their unit)."""
-_STREAMS = {"evaluators": 1, "survey": 2, "weights": 3, "respondents": 4}
+_STREAMS = {"evaluators": 1, "survey": 2, "weights": 3, "respondents": 4, "f03": 5}
 _SHEET_SEPARATOR = "\x1f"
 
 
@@ -84,11 +92,14 @@ class RobustnessInputs:
     """UNIT_KEY, ikm_value (unrounded IKM), n (respondents), ikm_sd (bootstrap standard deviation of the IKM)."""
     small_surveys: pl.DataFrame | None = None
     """UNIT_KEY and the element answers of units with at most EXACT_BOOTSTRAP_RESPONDENTS respondents."""
+    f03: pl.DataFrame | None = None
+    """Under an F-03 blend: UNIT_KEY, f03_sd (bootstrap standard deviation of the unit's F-03 mean)."""
 
 
-def robustness_inputs(evaluations: pl.LazyFrame, responses: pl.LazyFrame,
-                      methodology: Methodology) -> RobustnessInputs:
-    """Per evaluator sheet and per unit, with the release's own functions (see the module's docstring)."""
+def robustness_inputs(evaluations: pl.LazyFrame, responses: pl.LazyFrame, methodology: Methodology,
+                      f03_responses: pl.LazyFrame | None = None) -> RobustnessInputs:
+    """Per evaluator sheet and per unit, with the release's own functions (see the module's docstring); the
+    F-03 answers' spread when the cycle blends them."""
     rows = evaluations.with_columns(pl.col("evaluator_id").fill_null(""))
     sheet_totals = unit_scores.indicator_totals(rows, by=["evaluator_id"]).with_columns(
         unit_id=pl.concat_str(pl.col("unit_id"), pl.lit(_SHEET_SEPARATOR), pl.col("evaluator_id")))
@@ -111,7 +122,25 @@ def robustness_inputs(evaluations: pl.LazyFrame, responses: pl.LazyFrame,
     if small_units.height:  # read the rows again only when some survey is small
         small = (responses.join(small_units.lazy(), on=UNIT_KEY, how="semi", maintain_order="left")
                  .select(*UNIT_KEY, *methodology.survey.element_codes).sort(UNIT_KEY, maintain_order=True).collect())
-    return RobustnessInputs(sheets_frame, indicator_frame, survey_frame, small)
+    f03 = f03_spread(f03_responses) if methodology.f03_enabled and f03_responses is not None else None
+    return RobustnessInputs(sheets_frame, indicator_frame, survey_frame, small, f03)
+
+
+def f03_spread(responses: pl.LazyFrame) -> pl.DataFrame:
+    """Per unit with F-03 answers: the bootstrap standard deviation of its F-03 mean F = S/A (respondents
+    resampled n of n, normal limit: the ratio's linearisation, exact plug-in variance Σ_r (s_r − F·a_r)² / A²,
+    s_r and a_r a respondent's sum and count of answers). Integer sums only, so it is the same bits
+    whatever other units are computed with it: Σ(s_r − F·a_r)²·A² = A²·Σs² − 2·S·A·Σs·a + S²·Σa²."""
+    per_respondent = (responses.filter(pl.col("score").is_not_null())
+                      .group_by(*UNIT_KEY, "respondent_id")
+                      .agg(s=pl.col("score").cast(pl.Int128).sum(), a=pl.len().cast(pl.Int128)))
+    sums = per_respondent.group_by(UNIT_KEY).agg(
+        total=pl.col("s").sum(), answers=pl.col("a").sum(), ss=(pl.col("s") * pl.col("s")).sum(),
+        sa=(pl.col("s") * pl.col("a")).sum(), aa=(pl.col("a") * pl.col("a")).sum())
+    spread = (pl.col("answers") ** 2 * pl.col("ss") - 2 * pl.col("total") * pl.col("answers") * pl.col("sa")
+              + pl.col("total") ** 2 * pl.col("aa"))
+    return (sums.select(*UNIT_KEY, f03_sd=(spread.cast(pl.Float64).sqrt() / pl.col("answers").cast(pl.Float64) ** 2))
+            .sort(UNIT_KEY).collect())
 
 
 def indicator_frames_sorted(indicators: pl.LazyFrame) -> pl.LazyFrame:
@@ -393,6 +422,16 @@ def _region_arrays(regions: pl.DataFrame, units: _Units, methodology: Methodolog
                     published=lookup[np.clip(frame["ipp_cents"].fill_null(0).to_numpy(), 0, lookup.size - 1)])
 
 
+def _f03_arrays(units: pl.DataFrame, spread: pl.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per scored unit: its published F-03 mean (NaN without answers) and the bootstrap sd of it (0 unknown)."""
+    sd = units.select(UNIT_KEY).join(spread, on=UNIT_KEY, how="left", maintain_order="left")["f03_sd"] \
+        if spread is not None else pl.Series([None] * units.height, dtype=pl.Float64)
+    n = units["n_f03_answers"].fill_null(0).cast(pl.Float64).to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = units["f03_sum"].fill_null(0).cast(pl.Float64).to_numpy() / n
+    return mean, sd.fill_null(0.0).to_numpy()
+
+
 def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInputs, methodology: Methodology,
                settings: Robustness | None = None) -> RobustnessTables:
     """Draw, recompute and count: the `unit_robustness` and `region_robustness` rows of a cycle.
@@ -412,6 +451,7 @@ def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInp
     u = _unit_arrays(units, inputs, methodology, lookup, settings.evaluator_spread)
     r = _region_arrays(regions, u, methodology, lookup, unit_den)
     blend = blend_of(u.frame, methodology, unit_den)
+    f03_mean, f03_sd = _f03_arrays(u.frame, inputs.f03) if blend is not None else (None, None)
     base_weights = np.array([a.weight for a in methodology.aspects], dtype=np.int64)
     aspect_of = {a.code: n for n, a in enumerate(methodology.aspects)}
     indicator_matrix = np.zeros((len(methodology.indicators), len(methodology.aspects)), dtype=np.float32)
@@ -435,6 +475,8 @@ def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInp
     evaluator_keys = unit_streams.unit_keys(u.frame, UNIT_KEY, settings.seed, _STREAMS["evaluators"])
     survey_keys = unit_streams.unit_keys(survey, UNIT_KEY, settings.seed, _STREAMS["survey"])
     respondent_keys = unit_streams.unit_keys(survey, UNIT_KEY, settings.seed, _STREAMS["respondents"])
+    f03_keys = unit_streams.unit_keys(u.frame, UNIT_KEY, settings.seed, _STREAMS["f03"]) if blend is not None \
+        else None
     unit_tally = Tally({s: np.zeros(n_units, np.int64) for s in SCENARIOS}, {})
     region_tally = Tally({s: np.zeros(n_regions, np.int64) for s in SCENARIOS}, {})
     unit_ranks = np.zeros((draws, n_units), dtype=np.int32)
@@ -455,8 +497,14 @@ def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInp
             "evaluators": drawn @ fixed,
             "weights": (u.base @ weights.T).T,
         }
+        blends = dict.fromkeys(nums, blend)
+        if blend is not None:  # the citizens' F-03 sample is drawn too: with all sources, and alone ("survey")
+            drawn_f03 = drawn_blend(blend, f03_mean, f03_sd, f03_keys, start, size, methodology, unit_den)
+            nums["survey"] = np.broadcast_to(u.base @ fixed, (size, n_units))
+            blends["all"] = blends["survey"] = drawn_f03
         for scenario, num in nums.items():
-            cents = unit_cents(num, blend, unit_den)
+            blend_now = blends[scenario]
+            cents = unit_cents(num, blend_now, unit_den)
             bands = lookup[np.clip(cents, 0, lookup.size - 1)]
             unit_tally.predicate[scenario] += (bands == u.published[None, :]).sum(axis=0)
             for code, held in _held_unit_awards(bands, cents, u, methodology, codes).items():
@@ -465,12 +513,12 @@ def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInp
             if scenario == "all":
                 unit_ranks[start:start + size] = _ranks(cents, u.type_index)
             if n_regions:
-                if blend is None:
+                if blend_now is None:
                     region_num = np.add.reduceat(num * r.weights[None, :], r.starts, axis=1)
                     region_cents = cents_of(region_num, r.den[None, :])
                 else:
-                    region_cents = body_cents_of_fractions(num * blend.f02[None, :] + blend.add[None, :],
-                                                           blend.den, r.starts, r.weights)
+                    region_cents = body_cents_of_fractions(blended(num, blend_now), blend_now.den, r.starts,
+                                                           r.weights)
                 region_bands = lookup[np.clip(region_cents, 0, lookup.size - 1)]
                 region_tally.predicate[scenario] += (region_bands == r.published[None, :]).sum(axis=0)
                 for award in modelled_region_awards(methodology):
@@ -480,8 +528,8 @@ def robustness(units: pl.DataFrame, regions: pl.DataFrame, inputs: RobustnessInp
                     region_tally.awards[(scenario, award.code)] += held.sum(axis=0)
                 if scenario == "all":
                     region_ranks[start:start + size] = _ranks(region_cents, r.category_index)
-        # The survey moves the IKM and its mutu only: IPP, predicates, ranks and awards stay as published.
-        for scenario in ("survey",):
+        # Without a blend the survey moves the IKM and its mutu only: IPP, predicates, ranks and awards stay.
+        for scenario in () if blend is not None else ("survey",):
             unit_tally.predicate[scenario] += size
             region_tally.predicate[scenario] += size
             for code in published_unit_awards:
@@ -538,6 +586,7 @@ def cycle_robustness(inputs: CycleInputs, scored: dict[str, pl.DataFrame], metho
     if not robustness_applies(scored, methodology):
         tables = empty_tables()
     else:
-        engine_inputs = prepared or robustness_inputs(inputs.evaluations, inputs.responses, methodology)
+        engine_inputs = prepared or robustness_inputs(inputs.evaluations, inputs.responses, methodology,
+                                                      inputs.f03_responses)
         tables = robustness(scored["unit_scores"], scored["region_scores"], engine_inputs, methodology)
     return as_release_tables(tables)

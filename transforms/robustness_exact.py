@@ -9,9 +9,12 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from transforms import unit_streams
 from transforms.methodology import Methodology
 from transforms.rounding import CENTS, half_up_cents, half_up_cents_of_mean
 
+F03_PRECISION = 10_000
+"""A drawn F-03 mean (a continuous value) is written as an integer over this before the blend."""
 INT64_SAFE = (2**63 - 1) // (4 * CENTS)
 """Largest |numerator| and denominator whose `half_up_cents` cannot overflow int64 (200·num + den)."""
 
@@ -39,6 +42,8 @@ class Blend:
     f02: np.ndarray
     add: np.ndarray
     den: np.ndarray
+    answered: np.ndarray
+    """Units with F-03 answers (the others keep their F-02 IPP: `without_f03 = "f02_only"`)."""
 
 
 def blend_of(units: pl.DataFrame, methodology: Methodology, unit_den: int) -> Blend | None:
@@ -59,14 +64,37 @@ def blend_of(units: pl.DataFrame, methodology: Methodology, unit_den: int) -> Bl
     answered = n > 0
     return Blend(f02=np.where(answered, (f02_weight // common) * n, 1),
                   add=np.where(answered, (f03_weight // common) * total * unit_den, 0),
-                  den=np.where(answered, (100 // common) * unit_den * n, unit_den))
+                  den=np.where(answered, (100 // common) * unit_den * n, unit_den), answered=answered)
+
+
+def blended(num: np.ndarray, blend: Blend) -> np.ndarray:
+    """Numerators (draws, units) of the blend: f02 · num + add (`add` per unit, or per draw and unit)."""
+    add = blend.add if blend.add.ndim == 2 else blend.add[None, :]
+    return num * blend.f02[None, :] + add
 
 
 def unit_cents(num: np.ndarray, blend: Blend | None, unit_den: int) -> np.ndarray:
     """Half-up cents of drawn F-02 numerators (draws, units), blended with F-03 when the cycle does."""
     if blend is None:
         return cents_of(num, unit_den)
-    return cents_of(num * blend.f02[None, :] + blend.add[None, :], blend.den[None, :])
+    return cents_of(blended(num, blend), blend.den[None, :])
+
+
+def drawn_blend(published: Blend, mean: np.ndarray, sd: np.ndarray, keys: np.ndarray, first: int, draws: int,
+                methodology: Methodology, unit_den: int) -> Blend:
+    """The blend with each unit's F-03 mean drawn (draws first..): mean + sd·z from the unit's own stream, inside
+    the score range, written over F03_PRECISION; a unit without F-03 answers, or without spread, keeps its
+    published terms."""
+    f02_weight, f03_weight = methodology.f03_weights
+    common = math.gcd(f02_weight, f03_weight, 100)
+    drawn = published.answered & (sd > 0)  # no spread (one respondent): the published terms, exactly
+    value = np.clip(np.nan_to_num(mean)[None, :] + unit_streams.normals(keys, first, draws) * sd[None, :],
+                    methodology.score_min, methodology.score_max)
+    total = np.rint(value * F03_PRECISION).astype(np.int64)
+    return Blend(f02=np.where(drawn, (f02_weight // common) * F03_PRECISION, published.f02),
+                 add=np.where(drawn[None, :], (f03_weight // common) * total * unit_den, published.add[None, :]),
+                 den=np.where(drawn, (100 // common) * unit_den * F03_PRECISION, published.den),
+                 answered=published.answered)
 
 
 def body_cents_of_fractions(num: np.ndarray, den: np.ndarray, starts: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -138,6 +138,27 @@ def test_a_unit_without_f03_answers_is_not_scored_and_bad_answers_are_set_aside(
     assert (Ledger(places, CYCLE).accepted_dir(first) / "f03_responses.parquet").exists()  # kept, as the survey
 
 
+def test_blended_robustness_from_kept_inputs_equals_the_engine_on_all_rows(
+        f03_cycle: tuple[Places, Methodology, str]) -> None:
+    """The published draws of a blending cycle (inputs kept per submission, F-03 spread among them) are the
+    engine's on the cycle's rows, to the bit; the citizens' sample moves some unit (a survey probability < 1)."""
+    from flows.publish import cycle_inputs
+    from transforms.cycle import score_cycle
+    from transforms.robustness import cycle_robustness, robustness_inputs
+
+    places, methodology, _ = f03_cycle
+    ids = Ledger(places, CYCLE).load().filter(pl.col("status") == "accepted")["submission_id"].to_list()
+    inputs = cycle_inputs(places, methodology, ids)
+    expected = cycle_robustness(inputs, score_cycle(inputs, methodology), methodology)["unit_robustness"]
+    published = table(places, "unit_robustness")
+    columns = [c for c in expected.columns if c in published.columns and c not in ("cycle", "release_id")]
+    key = ["region_code", "unit_id"]
+    assert len(columns) > 15 and published.select(columns).sort(key).equals(expected.select(columns).sort(key))
+    spread = robustness_inputs(inputs.evaluations, inputs.responses, methodology, inputs.f03_responses).f03
+    answered = table(places, "unit_scores").filter(pl.col("n_f03_answers") > 0)
+    assert spread is not None and spread.height == answered.height > 0 and (spread["f03_sd"] > 0).all()
+
+
 def test_with_f03_off_the_table_is_ignored_and_outputs_are_unchanged(tmp_path: Path) -> None:
     """The shipped 2024 (F-03 off) on the same bundles with and without f03_responses: every scored table
     equal bar the submission ids (the files differ), one `f03_not_used` warning per bundle, no F-03 column."""

@@ -33,7 +33,7 @@ def places(template: Path, tmp_path: Path) -> Places:
 def _rows_of(ledger: Ledger, methodology: Methodology) -> robustness_store.Rows:
     schemas = input_schemas(methodology)
     return lambda ids: (ledger.accepted_table(ids, "evaluations", schemas["evaluations"]),
-                        ledger.accepted_table(ids, "skm_responses", schemas["skm_responses"]))
+                        ledger.accepted_table(ids, "skm_responses", schemas["skm_responses"]), None)
 
 
 def _setup(places: Places) -> tuple[Ledger, Methodology, list[str], dict[str, pl.DataFrame]]:
@@ -55,7 +55,7 @@ def _assert_inputs_equal(a: engine.RobustnessInputs, b: engine.RobustnessInputs)
 def test_kept_inputs_added_one_submission_at_a_time_equal_the_inputs_from_all_rows(places: Places) -> None:
     ledger, methodology, ids, _ = _setup(places)
     rows_of = _rows_of(ledger, methodology)
-    fresh = engine.robustness_inputs(*rows_of(ids), methodology)
+    fresh = robustness_store.inputs_of(rows_of(ids), methodology)
     assert fresh.small_surveys is not None and fresh.small_surveys.height, "the template has small surveys"
     robustness_store.kept_inputs(ledger, methodology, ids[1:], rows_of)
     stepwise = robustness_store.kept_inputs(ledger, methodology, ids, rows_of)  # the one more computed alone
@@ -70,7 +70,7 @@ def test_kept_inputs_added_one_submission_at_a_time_equal_the_inputs_from_all_ro
     kept = ledger.accepted_dir(ids[0]) / "evaluations.parquet"
     write_frame(pl.read_parquet(kept).with_columns(pl.col("score").clip(methodology.score_min + 1) - 1), kept)
     _assert_inputs_equal(robustness_store.kept_inputs(ledger, methodology, ids[:1], rows_of),
-                         engine.robustness_inputs(*rows_of(ids[:1]), methodology))
+                         robustness_store.inputs_of(rows_of(ids[:1]), methodology))
 
 
 def test_release_robustness_equals_the_engine_on_the_rows_and_reuses_unchanged_draws(

@@ -153,6 +153,38 @@ def test_under_an_f03_blend_each_draw_is_the_exact_blend_of_a_resample(methodolo
     assert set(np.unique(exact.unit_cents(num, blend, unit_den)).tolist()) == {350, 388, 425}
 
 
+def test_f03_spread_is_the_bootstrap_variance_of_the_f03_mean() -> None:
+    """Two respondents answering (2, 2) and (4, 4): F03 = 12/4 = 3; their resamples give 2, 3, 3, 4, so the
+    bootstrap variance is 2/4 = 0.5 (the plug-in Σ(s_r − F·a_r)²/A² = (4 + 4)/16 too)."""
+    answers = pl.LazyFrame({"region_code": [REGION] * 4, "unit_id": ["U1"] * 4,
+                            "respondent_id": ["R1", "R1", "R2", "R2"], "score": [2, 2, 4, 4]})
+    spread = rb.f03_spread(answers).row(0, named=True)
+    assert spread["f03_sd"] == pytest.approx(math.sqrt(0.5), abs=1e-15)
+
+
+def test_under_an_f03_blend_the_citizens_sample_is_drawn_as_the_survey_source(
+        methodology_2024: Methodology) -> None:
+    """F-02 all 4 from two identical sheets (no evaluator spread), F-03 from R1 (2, 2) and R2 (4, 4): F03 = 3 ± 0.7071,
+    IPP = 0.75·4 + 0.25·F03 = 3.75 (B). B holds while 3.505 <= IPP < 4.005, i.e. 2.02 <= F03 < 4.02: z in
+    [-1.386, 1.443), probability 0.8425 (normal). The survey alone moves it; evaluators and weights do not."""
+    m = dataclasses.replace(methodology_2024, f03_enabled=True, f03_without="not_scored")
+    evaluations = pl.concat([sheet(m, "U1", "E1", 4), sheet(m, "U1", "E2", 4)])
+    survey = responses(m, "U1", [4] * 10)
+    answers = pl.DataFrame({"region_code": [REGION] * 4, "unit_id": ["U1"] * 4,
+                            "respondent_id": ["R1", "R1", "R2", "R2"], "score": [2, 2, 4, 4]})
+    units = pl.DataFrame({"unit_id": ["U1"], "unit_name": ["U1"], "unit_type": ["RSUD"], "region_code": [REGION],
+                          "annual_service_users": [10], "submission_id": ["s1"]})
+    tables = score_cycle(CycleInputs(units=units.lazy(), evaluations=evaluations.lazy(), responses=survey.lazy(),
+                                     regions=pl.LazyFrame({"region_code": [REGION], "name": ["X"]}),
+                                     f03_responses=answers.lazy()), m)
+    assert (row(tables["unit_scores"], "U1")["ipp"], row(tables["unit_scores"], "U1")["predicate"]) == (3.75, "B")
+    inputs = rb.robustness_inputs(evaluations.lazy(), survey.lazy(), m, answers.lazy())
+    found = row(rb.robustness(tables["unit_scores"], tables["region_scores"], inputs, m, OFF).units, "U1")
+    assert found["p_predicate_evaluators"] == 1.0 and found["p_predicate_weights"] == 1.0
+    assert within(found["p_predicate_survey"], 0.8425, OFF.draws) and within(found["p_predicate"], 0.8425, OFF.draws)
+    assert found["driver"] == "survey"
+
+
 def test_4_505_is_a_with_three_quarters(methodology_2024: Methodology) -> None:
     """Two sheets around 4.5 with one indicator each moved so the mean is exactly 4.505 → 4.51 → A.
 
