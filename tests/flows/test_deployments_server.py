@@ -59,6 +59,39 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+TOLERATED = ("database is locked", "_persist_worker_channel_heartbeat")
+"""Prefect's own transient: its worker channel upserts a worker's heartbeat while a run writes, and SQLite's
+WAL refuses that second writer at once, whatever the busy timeout (60 s here); Prefect logs it and the next
+heartbeat, seconds later, goes through. Seen once in CI on this 2-core machine; nothing of pekppp's."""
+
+
+def untolerated_tracebacks(text: str) -> list[str]:
+    """The traceback chains (an exception with the ones it was raised from) in a log, except TOLERATED ones."""
+    chains, current = [], ""
+    for part in text.split("Traceback (most recent call last):")[1:]:
+        current += part
+        if not re.search(r"(direct cause of the following exception|During handling of the above exception"
+                         r"[^\n]*):\s*$", part):
+            chains.append(current)
+            current = ""
+    if current:
+        chains.append(current)
+    return [chain for chain in chains if not all(marker in chain for marker in TOLERATED)]
+
+
+def test_untolerated_tracebacks_keeps_all_but_prefects_heartbeat_lock() -> None:
+    """The filter of the server log: a chained heartbeat lock goes, any other traceback stays."""
+    lock = ("Traceback (most recent call last):\n  File aiosqlite\nsqlite3.OperationalError: database is locked\n\n"
+            "The above exception was the direct cause of the following exception:\n\n"
+            "Traceback (most recent call last):\n  File worker_channel.py, in _persist_worker_channel_heartbeat\n"
+            "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database is locked\n")
+    other = "Traceback (most recent call last):\n  File flows/nightly.py\nValueError: boom\n"
+    assert untolerated_tracebacks("ok\n" + lock + "INFO next\n") == []
+    assert len(untolerated_tracebacks(lock + other)) == 1
+    assert len(untolerated_tracebacks(other + lock)) == 1
+    assert untolerated_tracebacks("Traceback (most recent call last):\n database is locked\n") != []
+
+
 def tail(path: Path, lines: int = 40) -> str:
     if not path.exists():
         return f"({path.name}: no output)"
@@ -293,5 +326,5 @@ def test_deployments_are_scheduled_run_and_watched_on_a_real_server(tmp_path: Pa
                 assert "Traceback" not in worker_log.read_text(errors="replace"), tail(worker_log, 80)
     receiver.shutdown()
     server_text = server_log.read_text(errors="replace")
-    assert "Traceback" not in server_text, tail(server_log, 80)
+    assert not untolerated_tracebacks(server_text), tail(server_log, 80)
     assert "Can't evaluate bulk DML" not in server_text
